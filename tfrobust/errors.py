@@ -1,0 +1,36 @@
+"""Errors that name the problem in one line.
+
+Every user-facing mistake (unknown names, out-of-range values, missing or corrupt files) raises one of
+these; the command-line scripts print ``error: <message>`` and exit with status 2.
+"""
+
+
+class TfrobustError(ValueError):
+    """Base class: a bad input or configuration, explained in one line."""
+
+
+class ArtifactError(TfrobustError):
+    """An exported model path is missing, unreadable or not a model."""
+
+
+def check_choice(name: str, value, choices) -> None:
+    """Raises TfrobustError unless ``value`` is one of ``choices`` (listing them)."""
+    choices = list(choices)
+    if value not in choices:
+        raise TfrobustError(
+            f"unknown {name} {value!r}; valid choices: {', '.join(map(str, choices))}")
+
+
+def check_range(name: str, value, low=None, high=None, *, low_inclusive=True,
+                high_inclusive=True) -> None:
+    """Raises TfrobustError unless ``low <= value <= high`` (inclusiveness configurable)."""
+    ok = True
+    if low is not None:
+        ok &= value >= low if low_inclusive else value > low
+    if high is not None:
+        ok &= value <= high if high_inclusive else value < high
+    if not ok:
+        lo = "" if low is None else ("[" if low_inclusive else "(") + str(low)
+        hi = "" if high is None else str(high) + ("]" if high_inclusive else ")")
+        bound = f"{lo or '(-inf'}, {hi or 'inf)'}"
+        raise TfrobustError(f"{name} must be in {bound}, got {value!r}")
