@@ -1,0 +1,35 @@
+"""FGSM (L∞) and its L2 form FGM: one step of size ε along the steepest-ascent direction."""
+
+import tensorflow as tf
+
+from tfrobust.attacks import losses
+from tfrobust.attacks.base import Attack
+
+
+class FGSM(Attack):
+    """Fast Gradient Sign Method.
+
+    x' = clip(x + ε · sign(∇ₓ L(x, y))) for L∞; x' = clip(x + ε · ∇ₓL / ‖∇ₓL‖₂) for L2.
+    For a targeted attack the step descends the loss to the target.
+
+    Args:
+      loss: "ce" (default, as in the paper) or "margin" (C&W margin).
+      **threat: norm, eps, clip_min, clip_max, targeted, seed (see ``Attack``).
+
+    Reference: Goodfellow, Shlens & Szegedy, "Explaining and Harnessing Adversarial Examples", ICLR 2015.
+    """
+
+    def __init__(self, *, loss="ce", **threat):
+        super().__init__(**threat)
+        self.loss = loss
+        self._loss_fn = losses.get(loss)
+
+    def _perturb(self, model_fn, x, y, seed):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            objective = losses.objective(self._loss_fn, model_fn(x), y, self.threat.targeted)
+        grad = tape.gradient(objective, x)
+        return self.threat.project(x + self.threat.eps * self.threat.steepest_ascent(grad), x)
+
+    def _config(self):
+        return {"loss": self.loss}

@@ -1,0 +1,73 @@
+"""Projected gradient descent (PGD / BIM), L∞ and L2, random start and restarts."""
+
+import tensorflow as tf
+
+from tfrobust.attacks import losses
+from tfrobust.attacks.base import Attack
+from tfrobust.attacks.threat_model import expand_like
+from tfrobust.errors import check_range
+
+
+class PGD(Attack):
+    """Projected gradient ascent on the loss inside the threat model's ball.
+
+    Each of ``restarts`` runs starts at a uniform point of the ball (or at x when ``random_start`` is
+    False, which is BIM), takes ``steps`` steps of size ``step_size`` along the steepest-ascent direction
+    of the norm (sign for L∞, normalised gradient for L2) and projects back. Per point, the result is the
+    worst case over restarts: a successful adversarial example if any run found one, otherwise the run
+    with the highest loss.
+
+    Args:
+      steps: iterations per run (PGD-N means N steps), ≥ 1.
+      step_size: absolute step; default ``2.5 · eps / steps`` (Madry et al.), so the path can cross the
+        ball's diameter.
+      random_start: start uniformly in the ball (Madry) instead of at x (BIM, Kurakin et al.).
+      restarts: independent runs, ≥ 1; they only add strength.
+      loss: "ce" or "margin".
+      **threat: norm, eps, clip_min, clip_max, targeted, seed (see ``Attack``).
+
+    Reference: Madry et al., "Towards Deep Learning Models Resistant to Adversarial Attacks", ICLR 2018.
+    """
+
+    def __init__(self, *, steps=10, step_size=None, random_start=True, restarts=1, loss="ce", **threat):
+        super().__init__(**threat)
+        check_range("steps", steps, 1)
+        check_range("restarts", restarts, 1)
+        if step_size is not None:
+            check_range("step_size", step_size, 0.0, low_inclusive=False)
+        self.steps = int(steps)
+        self.restarts = int(restarts)
+        self.step_size = float(step_size) if step_size is not None else 2.5 * self.threat.eps / self.steps
+        self.random_start = bool(random_start)
+        self.loss = loss
+        self._loss_fn = losses.get(loss)
+
+    def _perturb(self, model_fn, x, y, seed):
+        threat = self.threat
+        best_adv = x
+        best_objective = tf.fill(tf.shape(y), float("-inf"))
+        best_success = tf.zeros(tf.shape(y), tf.bool)
+        for restart in tf.range(self.restarts):
+            x_adv = x
+            if self.random_start:
+                x_adv = threat.random_point(x, tf.random.experimental.stateless_fold_in(seed, restart))
+            for _ in tf.range(self.steps):
+                with tf.GradientTape() as tape:
+                    tape.watch(x_adv)
+                    objective = losses.objective(self._loss_fn, model_fn(x_adv), y, threat.targeted)
+                grad = tape.gradient(objective, x_adv)
+                x_adv = threat.project(x_adv + self.step_size * threat.steepest_ascent(grad), x)
+            logits = model_fn(x_adv)
+            objective = losses.objective(self._loss_fn, logits, y, threat.targeted)
+            success = losses.is_successful(logits, y, threat.targeted)
+            # Prefer a successful run; among equals prefer the higher loss.
+            better = (success & ~best_success) | ((success == best_success) & (objective > best_objective))
+            best_adv = tf.where(expand_like(better, x), x_adv, best_adv)
+            best_objective = tf.where(better, objective, best_objective)
+            best_success = best_success | success
+        return best_adv
+
+    def _config(self):
+        return {"steps": self.steps, "step_size": self.step_size, "random_start": self.random_start,
+                "restarts": self.restarts, "loss": self.loss}
+
