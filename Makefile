@@ -1,0 +1,53 @@
+# tfrobust — every command installs what it needs first (a .venv with requirements.txt + the package
+# in editable mode, and Debian's dataset-fashion-mnist when missing).
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+FASHION_MNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+DEMO_DIR ?= runs/demo
+
+.PHONY: install fashion-mnist test test-all demo bench bazel-build bazel-test clean
+
+install: $(STAMP) fashion-mnist
+
+$(STAMP): requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q --no-deps -e .
+	touch $(STAMP)
+
+fashion-mnist:
+	@test -f $(FASHION_MNIST) || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q dataset-fashion-mnist; }
+
+# Fast suite (< 10 minutes on 2 CPU cores); slow tests are marked `slow`.
+test: install
+	$(PY) -m pytest -q
+
+test-all: install
+	$(PY) -m pytest -q -m "slow or not slow"
+
+# Main job: train two models on Fashion-MNIST, export SavedModel + int8 TFLite, attack every artifact.
+demo: install
+	rm -rf $(DEMO_DIR)
+	$(PY) trainers/train.py --flagfile=trainers/configs/demo_cnn.flags \
+	    --model_dir=$(DEMO_DIR)/runs/cnn --export_dir=$(DEMO_DIR)/export
+	$(PY) trainers/train.py --flagfile=trainers/configs/demo_resnet.flags \
+	    --model_dir=$(DEMO_DIR)/runs/resnet --export_dir=$(DEMO_DIR)/export
+	$(PY) export/compare.py --dataset=fashion_mnist --test_size=1000 --eps=0.1 --out_dir=$(DEMO_DIR)/compare \
+	    --artifacts=$(DEMO_DIR)/export/cnn,$(DEMO_DIR)/export/cnn_int8.tflite,$(DEMO_DIR)/export/cnn_fp32.tflite,$(DEMO_DIR)/export/resnet,$(DEMO_DIR)/export/resnet_int8.tflite
+
+bench: install
+	for b in benchmarks/*.py; do $(PY) $$b || exit 1; done
+
+bazel-build: install
+	tools/bazel/run.sh build
+
+bazel-test: install
+	tools/bazel/run.sh test
+
+clean:
+	rm -rf runs .pytest_cache

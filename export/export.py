@@ -1,0 +1,51 @@
+"""Export a trained model as a TF-Serving SavedModel, ``.keras`` and TFLite (fp32 / dynamic / int8).
+
+  python export/export.py --source=runs/cnn --export_dir=runs/export --name=cnn
+
+``--source`` is a training run folder (trainers/train.py's --model_dir) or a ``.keras`` file. int8
+calibration uses the first images of the training split of ``--dataset`` (default: the run's dataset).
+"""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from absl import flags  # noqa: E402
+
+from tfrobust import cli, data  # noqa: E402
+from tfrobust.errors import TfrobustError  # noqa: E402
+from tfrobust.export import EXPORT_FORMATS, export_all  # noqa: E402
+from tfrobust.export.source import load_source_model  # noqa: E402
+
+flags.DEFINE_string("source", None, "Training run folder or .keras file.")
+flags.DEFINE_string("export_dir", None, "Base folder of the exports.")
+flags.DEFINE_string("name", None, "Model name (default: the source's basename).")
+flags.DEFINE_integer("version", None, "SavedModel version (default: next free).", lower_bound=1)
+flags.DEFINE_list("formats", ["saved_model", "keras", "tflite_fp32", "tflite_dynamic", "tflite_int8"],
+                  f"Formats: {', '.join(EXPORT_FORMATS)} (SavedModel is always written).")
+flags.DEFINE_string("dataset", None, "Dataset for int8 calibration (default: the run's).")
+flags.DEFINE_string("data_dir", None, "Dataset folder, if not the default location.")
+flags.DEFINE_integer("calibration_size", 200, "Training images used for int8 calibration.", lower_bound=1)
+flags.mark_flags_as_required(["source", "export_dir"])
+
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+    del argv
+    model, summary = load_source_model(FLAGS.source)
+    name = FLAGS.name or os.path.splitext(os.path.basename(os.path.normpath(FLAGS.source)))[0]
+    representative = None
+    if any(fmt == "tflite_int8" for fmt in FLAGS.formats):
+        dataset = FLAGS.dataset or (summary or {}).get("dataset")
+        if dataset is None:
+            raise TfrobustError("int8 export of a .keras file needs --dataset for calibration images")
+        representative, _ = data.load(dataset, "train", size=FLAGS.calibration_size, data_dir=FLAGS.data_dir)
+    paths = export_all(model, FLAGS.export_dir, name, FLAGS.formats, representative_images=representative,
+                       version=FLAGS.version)
+    for fmt, path in paths.items():
+        print(f"{fmt}: {path}")
+
+
+if __name__ == "__main__":
+    cli.run(main)

@@ -1,0 +1,83 @@
+"""The absl scripts end to end: train → export → compare, and one-line errors with exit code 2."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
+
+
+def run(script, *args):
+    return subprocess.run([sys.executable, os.path.join(ROOT, script), *args], capture_output=True,
+                          text=True, env=ENV, cwd=ROOT, check=False, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("cli")
+    result = run("trainers/train.py", "--dataset=fashion_mnist", "--model=small_cnn",
+                 "--model_option=width=0.25", "--train_size=512", "--test_size=128", "--epochs=2",
+                 "--batch_size=64", f"--model_dir={tmp}/run", f"--export_dir={tmp}/export",
+                 "--export_name=cnn", "--export_formats=saved_model,tflite_int8", "--schedule=piecewise",
+                 "--lr_boundaries=1")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return tmp, result
+
+
+def test_train_writes_summary_history_checkpoint_and_exports(trained):
+    tmp, result = trained
+    summary = json.load(open(tmp / "run" / "summary.json", encoding="utf-8"))
+    assert summary["epochs"] == 2 and summary["train_size"] == 512 and summary["test_size"] == 128
+    assert 0.0 <= summary["test_accuracy"] <= 1.0
+    assert summary["test_accuracy"] > 0.3  # 10 classes: well above chance after 2 epochs on 512 images
+    assert (tmp / "run" / "checkpoints" / "last.weights.h5").is_file()
+    assert len(open(tmp / "run" / "history.csv", encoding="utf-8").read().strip().splitlines()) == 3
+    assert not (tmp / "run" / "backup").exists()  # BackupAndRestore cleans up after a finished run
+    assert (tmp / "export" / "cnn" / "1" / "saved_model.pb").is_file()
+    assert (tmp / "export" / "cnn_int8.tflite").is_file()
+    assert "test accuracy" in result.stdout
+
+
+def test_export_script_reexports_a_run_as_the_next_version(trained):
+    tmp, _ = trained
+    result = run("export/export.py", f"--source={tmp}/run", f"--export_dir={tmp}/export", "--name=cnn",
+                 "--formats=saved_model,keras,tflite_dynamic")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (tmp / "export" / "cnn" / "2" / "saved_model.pb").is_file()
+    assert (tmp / "export" / "cnn.keras").is_file() and (tmp / "export" / "cnn_dynamic.tflite").is_file()
+
+
+def test_compare_script_writes_a_table_for_savedmodel_and_tflite(trained):
+    tmp, _ = trained
+    result = run("export/compare.py", f"--artifacts={tmp}/export/cnn/1,{tmp}/export/cnn_int8.tflite",
+                 "--dataset=fashion_mnist", "--test_size=64", "--eps=0.1", "--pgd_steps=3",
+                 f"--out_dir={tmp}/compare")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "| cnn:saved_model | saved_model | white-box |" in result.stdout
+    assert "| cnn:tflite_int8 | tflite | transfer from cnn:saved_model |" in result.stdout
+    report = json.load(open(tmp / "compare" / "report.json", encoding="utf-8"))
+    for row in report["rows"]:
+        assert row["pgd"] <= row["clean"] and row["fgsm"] <= row["clean"]
+
+
+@pytest.mark.parametrize("script,args,message", [
+    ("trainers/train.py", ["--model_dir=/tmp/x", "--epochs=0"], "epochs"),
+    ("trainers/train.py", ["--model_dir=/tmp/x", "--batch_size=0"], "batch_size"),
+    ("trainers/train.py", ["--model_dir=/tmp/x", "--mixed_precision=fp8"], "mixed_precision"),
+    ("trainers/train.py", ["--model_dir=/tmp/x", "--model=nope", "--train_size=8"], "unknown model 'nope'"),
+    ("trainers/train.py", ["--model_dir=/tmp/x", "--dataset=nope"], "unknown dataset 'nope'"),
+    ("trainers/train.py", ["--model_dir=/tmp/x", "--lr_boundaries=a"], "lr_boundaries"),
+    ("trainers/train.py", [], "model_dir"),
+    ("export/compare.py", ["--artifacts=/nonexistent/model"], "no model at /nonexistent/model"),
+    ("export/compare.py", ["--artifacts=/tmp", "--eps=-1"], "eps"),
+    ("export/export.py", ["--source=/nonexistent/run", "--export_dir=/tmp/x"], "no model at /nonexistent/run"),
+])
+def test_bad_input_gives_one_line_and_exit_code_2(script, args, message):
+    result = run(script, *args)
+    assert result.returncode == 2, (result.returncode, result.stderr[-2000:])
+    lines = [line for line in result.stderr.strip().splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and message in lines[0], result.stderr[-2000:]

@@ -1,0 +1,195 @@
+"""One interface over every exported format: ``load(path) -> Artifact``.
+
+An Artifact predicts logits for float32 images in [0, 1] (``predict``); differentiable formats
+(SavedModel, ``.keras``) also give a ``logits_fn`` that white-box attacks can take gradients through.
+TFLite models run in the ``ai_edge_litert`` interpreter and are evaluated with gradient-free or transfer
+attacks. Nothing here needs the Python code that built the model, except ``.keras`` files holding
+custom tfrobust layers (which are registered when ``tfrobust`` is imported).
+"""
+
+import abc
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from tfrobust.data.validation import validate_images
+from tfrobust.errors import ArtifactError, TfrobustError
+from tfrobust.export.saved_model import INPUT_NAME, SIGNATURE
+
+FORMATS = ("saved_model", "keras", "tflite")
+
+
+class Artifact(abc.ABC):
+    """A deployed model: images in [0, 1] → logits.
+
+    Attributes:
+      path: where it was loaded from (for a TF-Serving base, the chosen version directory).
+      format: "saved_model", "keras" or "tflite".
+      input_shape: (H, W, C).
+      num_classes: number of logits.
+      differentiable: whether ``logits_fn`` exists.
+    """
+
+    format = None
+    differentiable = False
+
+    def __init__(self, path):
+        self.path = path
+
+    @property
+    def logits_fn(self):
+        """A TensorFlow callable images → float32 logits that gradients flow through."""
+        raise ArtifactError(
+            f"{self.path} is a {self.format} artifact with no input gradients; use a gradient-free "
+            "attack (Square, SPSA) or a transfer attack from a differentiable surrogate")
+
+    def predict(self, x, batch_size=256):
+        """Logits as a float32 NumPy array [N, num_classes] for images ``x`` in [0, 1]."""
+        x = validate_images(x, "images").astype(np.float32, copy=False)
+        if tuple(x.shape[1:]) != tuple(self.input_shape):
+            raise TfrobustError(
+                f"{self.path} expects images of shape (N, {', '.join(map(str, self.input_shape))}), "
+                f"got {x.shape}")
+        outputs = [self._predict_batch(x[i:i + batch_size]) for i in range(0, len(x), batch_size)]
+        if not outputs:
+            return np.zeros((0, self.num_classes), np.float32)
+        return np.concatenate(outputs).astype(np.float32)
+
+    @abc.abstractmethod
+    def _predict_batch(self, x):
+        """Logits for one batch (a NumPy float32 array)."""
+
+    def __repr__(self):
+        return f"{type(self).__name__}({self.path!r}, input_shape={self.input_shape}, " \
+               f"num_classes={self.num_classes})"
+
+
+class SavedModelArtifact(Artifact):
+    """A SavedModel with the ``serving_default`` signature that tfrobust exports."""
+
+    format = "saved_model"
+    differentiable = True
+
+    def __init__(self, path):
+        super().__init__(path)
+        self._loaded = tf.saved_model.load(path)
+        if SIGNATURE not in self._loaded.signatures:
+            raise ArtifactError(f"{path} has no '{SIGNATURE}' signature "
+                                f"(found: {', '.join(self._loaded.signatures) or 'none'})")
+        self._signature = self._loaded.signatures[SIGNATURE]
+        inputs = self._signature.structured_input_signature[1]
+        outputs = self._signature.structured_outputs
+        if INPUT_NAME not in inputs or "logits" not in outputs:
+            raise ArtifactError(f"{path}: '{SIGNATURE}' must map '{INPUT_NAME}' to 'logits', "
+                                f"got inputs {sorted(inputs)} and outputs {sorted(outputs)}")
+        self.input_shape = tuple(inputs[INPUT_NAME].shape[1:])
+        self.num_classes = int(outputs["logits"].shape[-1])
+        signature = self._signature
+        # One callable for the artifact's lifetime, so attacks trace it once.
+        self._logits_fn = lambda images: signature(**{INPUT_NAME: images})["logits"]
+
+    @property
+    def logits_fn(self):
+        return self._logits_fn
+
+    def _predict_batch(self, x):
+        return self._logits_fn(tf.constant(x)).numpy()
+
+
+class KerasArtifact(Artifact):
+    """A native ``.keras`` file."""
+
+    format = "keras"
+    differentiable = True
+
+    def __init__(self, path):
+        super().__init__(path)
+        import keras  # pylint: disable=import-outside-toplevel
+        import tfrobust.models  # noqa: F401  registers tfrobust's serializable layers
+
+        self._model = keras.saving.load_model(path)
+        self.input_shape = tuple(self._model.inputs[0].shape[1:])
+        self.num_classes = int(self._model.outputs[0].shape[-1])
+        model = self._model
+        self._logits_fn = lambda images: tf.cast(model(images, training=False), tf.float32)
+        self._compiled = tf.function(self._logits_fn, reduce_retracing=True)
+
+    @property
+    def logits_fn(self):
+        return self._logits_fn
+
+    def _predict_batch(self, x):
+        return self._compiled(tf.constant(x)).numpy()
+
+
+class TFLiteArtifact(Artifact):
+    """A ``.tflite`` flatbuffer run by ``ai_edge_litert``; quantised int8 inputs and outputs handled."""
+
+    format = "tflite"
+
+    def __init__(self, path, num_threads=None):
+        super().__init__(path)
+        from ai_edge_litert.interpreter import Interpreter  # pylint: disable=import-outside-toplevel
+
+        self._interpreter = Interpreter(model_path=path, num_threads=num_threads or os.cpu_count())
+        signatures = self._interpreter.get_signature_list()
+        if SIGNATURE not in signatures:
+            raise ArtifactError(f"{path} has no '{SIGNATURE}' signature (found: {', '.join(signatures)})")
+        self._runner = self._interpreter.get_signature_runner(SIGNATURE)
+        self._input = self._runner.get_input_details()[INPUT_NAME]
+        self._output = self._runner.get_output_details()["logits"]
+        self.input_shape = tuple(int(d) for d in self._input["shape_signature"][1:])
+        self.num_classes = int(self._output["shape_signature"][-1])
+        self.quantized = np.issubdtype(self._input["dtype"], np.integer)
+
+    def _predict_batch(self, x):
+        if self.quantized:
+            scale, zero_point = self._input["quantization"]
+            info = np.iinfo(self._input["dtype"])
+            x = np.clip(np.round(x / scale + zero_point), info.min, info.max).astype(self._input["dtype"])
+        logits = self._runner(**{INPUT_NAME: x})["logits"]
+        if np.issubdtype(self._output["dtype"], np.integer):
+            scale, zero_point = self._output["quantization"]
+            logits = (logits.astype(np.float32) - zero_point) * scale
+        return logits
+
+
+def resolve_saved_model(path):
+    """``path`` itself if it holds ``saved_model.pb``; for a TF-Serving model base, its newest version."""
+    if os.path.isfile(os.path.join(path, "saved_model.pb")):
+        return path
+    versions = sorted((int(entry) for entry in os.listdir(path)
+                       if entry.isdigit() and os.path.isfile(os.path.join(path, entry, "saved_model.pb"))))
+    if not versions:
+        raise ArtifactError(f"{path} is neither a SavedModel (no saved_model.pb) nor a TF-Serving model "
+                            "base with numbered version directories")
+    return os.path.join(path, str(versions[-1]))
+
+
+def load(path):
+    """Loads a SavedModel directory (or TF-Serving base), a ``.keras`` file or a ``.tflite`` file.
+
+    Raises:
+      ArtifactError: one line naming the path when it is missing, of an unknown kind, or unreadable.
+    """
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise ArtifactError(f"no model at {path}")
+    if os.path.isdir(path):
+        loader, path = SavedModelArtifact, resolve_saved_model(path)
+    elif path.endswith(".tflite"):
+        loader = TFLiteArtifact
+    elif path.endswith(".keras"):
+        loader = KerasArtifact
+    else:
+        raise ArtifactError(f"{path}: expected a SavedModel directory, a .keras or a .tflite file")
+    try:
+        return loader(path)
+    except ArtifactError:
+        raise
+    except Exception as error:  # pylint: disable=broad-except
+        # Loaders raise many types (protobuf DecodeError, ValueError, OSError, RuntimeError …) for a
+        # corrupted file; what the user needs is the path and the first line of the cause.
+        cause = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise ArtifactError(f"cannot load {loader.format} artifact {path}: {cause}") from error

@@ -1,0 +1,62 @@
+"""SavedModel export in TF-Serving layout: ``<base>/<name>/<version>/`` with a ``serving_default``
+signature (input ``images`` float32 [None, H, W, C] in [0, 1]; outputs ``logits`` and ``probabilities``)."""
+
+import os
+import re
+
+import keras
+import tensorflow as tf
+
+from tfrobust.errors import TfrobustError, check_range
+from tfrobust.export.atomic import atomic_path
+
+SIGNATURE = "serving_default"
+INPUT_NAME = "images"
+_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def serving_fn(model):
+    """The function every export serves: images → {"logits", "probabilities"}, in float32 whatever the
+    model's compute dtype (mixed-precision models included)."""
+
+    def serve(images):
+        logits = tf.cast(model(images, training=False), tf.float32)
+        return {"logits": logits, "probabilities": tf.nn.softmax(logits)}
+
+    return serve
+
+
+def next_version(model_base):
+    """The next TF-Serving version number under ``model_base`` (1 when there is none)."""
+    if not os.path.isdir(model_base):
+        return 1
+    versions = [int(entry) for entry in os.listdir(model_base) if entry.isdigit()]
+    return max(versions, default=0) + 1
+
+
+def export_saved_model(model, base_dir, name, version=None):
+    """Writes ``model`` as ``<base_dir>/<name>/<version>/`` atomically and returns that path.
+
+    Args:
+      model: a built ``keras.Model`` mapping [0, 1] images to logits.
+      base_dir: the model server's base path.
+      name: model name (letters, digits, ``_ . -``).
+      version: positive integer; default one above the highest existing version.
+    """
+    if not _NAME_PATTERN.match(name or ""):
+        raise TfrobustError(f"model name must match {_NAME_PATTERN.pattern}, got {name!r}")
+    model_base = os.path.join(base_dir, name)
+    version = next_version(model_base) if version is None else version
+    check_range("version", version, 1)
+    input_shape = tuple(model.inputs[0].shape[1:])
+    if None in input_shape:
+        raise TfrobustError(f"model input shape must be fully known besides the batch, got {input_shape}")
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint(
+        name=SIGNATURE, fn=serving_fn(model),
+        input_signature=[tf.TensorSpec((None, *input_shape), tf.float32, name=INPUT_NAME)])
+    final_path = os.path.join(model_base, str(version))
+    with atomic_path(final_path, directory=True) as temp_path:
+        archive.write_out(temp_path, verbose=False)
+    return final_path

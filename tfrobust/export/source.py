@@ -1,0 +1,46 @@
+"""Where a model to export comes from: a ``.keras`` file, or a training run folder (``summary.json`` +
+``checkpoints/last.weights.h5`` written by ``tfrobust.training``)."""
+
+import json
+import os
+
+from tfrobust.errors import ArtifactError
+
+
+def load_source_model(source):
+    """Returns ``(model, run_summary_or_None)`` for a ``.keras`` file or a run folder.
+
+    A run folder is rebuilt from its recorded dataset, model name and options, then its last checkpoint
+    is loaded, so the exported model is exactly what training left behind.
+    """
+    import keras  # pylint: disable=import-outside-toplevel
+
+    from tfrobust import data, models  # pylint: disable=import-outside-toplevel
+
+    if not os.path.exists(source):
+        raise ArtifactError(f"no model at {source}")
+    if os.path.isfile(source):
+        if not source.endswith(".keras"):
+            raise ArtifactError(f"{source}: expected a .keras file or a training run folder")
+        try:
+            return keras.saving.load_model(source), None
+        except Exception as error:  # pylint: disable=broad-except
+            raise ArtifactError(f"cannot load {source}: {_first_line(error)}") from error
+    summary_path = os.path.join(source, "summary.json")
+    weights_path = os.path.join(source, "checkpoints", "last.weights.h5")
+    for path in (summary_path, weights_path):
+        if not os.path.isfile(path):
+            raise ArtifactError(f"{source} is not a finished training run: {path} is missing")
+    try:
+        with open(summary_path, encoding="utf-8") as handle:
+            summary = json.load(handle)
+        info = data.info(summary["dataset"])
+        model = models.build(summary["model"], info.image_shape, info.num_classes, **summary["model_options"])
+        model.load_weights(weights_path)
+    except (ValueError, KeyError, OSError) as error:
+        raise ArtifactError(f"cannot restore the run in {source}: {_first_line(error)}") from error
+    return model, summary
+
+
+def _first_line(error):
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]

@@ -1,0 +1,67 @@
+"""Standard (non-adversarial) training through ``keras.Model.fit``, from dataset name to exports.
+
+This is the library behind ``trainers/train.py``; the script only parses flags.
+"""
+
+import json
+import math
+import os
+import time
+
+import keras
+
+from tfrobust import data, models
+from tfrobust.export import export_all
+from tfrobust.training.recipe import make_callbacks, make_optimizer, make_schedule, set_precision
+
+SUMMARY_FILE = "summary.json"
+
+
+def train_and_export(*, dataset, model, model_dir, epochs, batch_size, data_dir=None, train_size=None,
+                     test_size=None, model_options=None, optimizer="sgd", learning_rate=0.05, momentum=0.9,
+                     weight_decay=5e-4, schedule="cosine", lr_boundaries=(), lr_factor=0.1, augment=None,
+                     mixed_precision="none", seed=0, export_dir=None, export_name=None,
+                     export_formats=("saved_model", "keras", "tflite_fp32", "tflite_int8"), verbose="auto"):
+    """Trains ``model`` on ``dataset`` and optionally exports it; returns the run summary dict.
+
+    Everything a run writes lives in ``model_dir`` (see ``make_callbacks``) plus ``summary.json``.
+    Re-running with the same arguments after an interruption resumes from the last completed epoch.
+    Exports go to ``export_dir`` under ``export_name`` (default: the basename of ``model_dir``).
+    """
+    keras.utils.set_random_seed(seed)
+    policy = set_precision(mixed_precision)
+    info = data.info(dataset)
+    (x_train, y_train), (x_test, y_test) = data.load_splits(dataset, train_size=train_size,
+                                                            test_size=test_size, data_dir=data_dir)
+    net = models.build(model, info.image_shape, info.num_classes, **(model_options or {}))
+    train_ds = data.make_dataset(x_train, y_train, batch_size, shuffle=True, seed=seed, augment=augment)
+    test_ds = data.make_dataset(x_test, y_test, batch_size)
+    steps_per_epoch = math.ceil(len(x_train) / batch_size)
+    rate = make_schedule(schedule, learning_rate, steps_per_epoch=steps_per_epoch, epochs=epochs,
+                         boundaries=lr_boundaries, factor=lr_factor)
+    net.compile(optimizer=make_optimizer(optimizer, rate, momentum=momentum, weight_decay=weight_decay),
+                loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+    start = time.perf_counter()
+    history = net.fit(train_ds, epochs=epochs, validation_data=test_ds, callbacks=make_callbacks(model_dir),
+                      verbose=verbose)
+    train_seconds = time.perf_counter() - start
+    _, test_accuracy = net.evaluate(test_ds, verbose=0)
+    summary = {
+        "dataset": dataset, "model": model, "model_options": model_options or {}, "epochs": epochs,
+        "batch_size": batch_size, "optimizer": optimizer, "learning_rate": learning_rate,
+        "schedule": schedule, "weight_decay": weight_decay, "augment": augment, "precision": policy,
+        "seed": seed, "train_size": len(x_train), "test_size": len(x_test),
+        "test_accuracy": float(test_accuracy), "train_seconds": train_seconds,
+        "epochs_run_this_invocation": len(history.epoch),
+        "images_per_second": len(history.epoch) * len(x_train) / max(train_seconds, 1e-9),
+    }
+    if export_dir:
+        name = export_name or os.path.basename(os.path.normpath(model_dir))
+        summary["exports"] = export_all(net, export_dir, name, export_formats,
+                                        representative_images=x_train[:200])
+    summary["summary_path"] = os.path.join(model_dir, SUMMARY_FILE)
+    temp_path = summary["summary_path"] + ".tmp"
+    with open(temp_path, "w", encoding="utf-8") as handle:
+        json.dump(summary, handle, indent=2)
+    os.replace(temp_path, summary["summary_path"])
+    return summary
