@@ -195,3 +195,20 @@ def test_bad_export_arguments(exported, tmp_path):
         export.export_all(model, str(tmp_path), "m2", ["tflite_int8"])
     with pytest.raises(TfrobustError, match="model name must match"):
         export.export_saved_model(model, str(tmp_path), "../escape")
+
+
+def test_mixed_precision_models_export_in_float32_with_the_same_weights(tmp_path):
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        model = tiny_model()
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    x = np.random.default_rng(0).uniform(size=(6, *SHAPE)).astype(np.float32)
+    paths = export.export_all(model, str(tmp_path), "bf16", ["saved_model", "tflite_int8"],
+                              representative_images=x)
+    reference = export.float32_model(model)
+    assert all(layer.dtype_policy.compute_dtype == "float32" for layer in reference.layers)
+    np.testing.assert_allclose(export.load(paths["saved_model"]).predict(x), reference(x).numpy(), atol=1e-6)
+    # bfloat16 rounding is the only difference from the trained mixed-precision model.
+    np.testing.assert_allclose(reference(x).numpy(), model(x).numpy(), atol=0.05)
+    assert export.load(paths["tflite_int8"]).predict(x).shape == (6, 3)

@@ -6,7 +6,7 @@ from tfrobust.errors import ArtifactError, check_choice
 from tfrobust.export.artifact import (Artifact, KerasArtifact, SavedModelArtifact, TFLiteArtifact, load,
                                       resolve_saved_model)
 from tfrobust.export.keras_file import export_keras
-from tfrobust.export.saved_model import export_saved_model
+from tfrobust.export.saved_model import export_saved_model, float32_model
 from tfrobust.export.tflite import QUANTIZATIONS, convert_tflite
 
 EXPORT_FORMATS = ("saved_model", "keras") + tuple(f"tflite_{q}" for q in QUANTIZATIONS)
@@ -14,7 +14,8 @@ EXPORT_FORMATS = ("saved_model", "keras") + tuple(f"tflite_{q}" for q in QUANTIZ
 
 def export_all(model, base_dir, name, formats=("saved_model", "keras", "tflite_fp32", "tflite_int8"),
                representative_images=None, version=None):
-    """Exports ``model`` in each of ``formats``; returns {format: path}.
+    """Exports ``model`` in each of ``formats``; returns {format: path}. Every export computes in
+    float32 (see ``float32_model``).
 
     Layout: the SavedModel at ``<base_dir>/<name>/<version>/`` (TF-Serving), and beside the model base
     ``<base_dir>/<name>.keras`` and ``<base_dir>/<name>_<quantization>.tflite``. The SavedModel is always
@@ -33,7 +34,7 @@ def export_all(model, base_dir, name, formats=("saved_model", "keras", "tflite_f
     paths = {}
     saved_model_dir = paths["saved_model"] = export_saved_model(model, base_dir, name, version=version)
     if "keras" in formats:
-        paths["keras"] = export_keras(model, os.path.join(base_dir, f"{name}.keras"))
+        paths["keras"] = export_keras(float32_model(model), os.path.join(base_dir, f"{name}.keras"))
     for fmt in formats:
         if fmt.startswith("tflite_"):
             quantization = fmt[len("tflite_"):]
@@ -43,4 +44,4 @@ def export_all(model, base_dir, name, formats=("saved_model", "keras", "tflite_f
 
 
 __all__ = ["Artifact", "EXPORT_FORMATS", "KerasArtifact", "SavedModelArtifact", "TFLiteArtifact",
-           "convert_tflite", "export_all", "export_keras", "export_saved_model", "load", "resolve_saved_model"]
+           "convert_tflite", "export_all", "export_keras", "export_saved_model", "float32_model", "load", "resolve_saved_model"]

@@ -26,6 +26,24 @@ def serving_fn(model):
     return serve
 
 
+def float32_model(model):
+    """``model`` itself if it computes in float32, else a float32 copy with the same weights.
+
+    Exports always compute in float32: a model trained under ``mixed_bfloat16`` keeps float32 weights,
+    and its bfloat16 ops convert to neither builtin TFLite nor int8 kernels. Serving in float32 is also
+    what a CPU deployment wants. Layers are rebuilt from their configs with ``dtype="float32"``.
+    """
+    if all(layer.dtype_policy.compute_dtype == "float32" for layer in model.layers):
+        return model
+
+    def rebuild(layer):
+        return layer.__class__.from_config({**layer.get_config(), "dtype": "float32"})
+
+    clone = keras.models.clone_model(model, clone_function=rebuild)
+    clone.set_weights(model.get_weights())
+    return clone
+
+
 def next_version(model_base):
     """The next TF-Serving version number under ``model_base`` (1 when there is none)."""
     if not os.path.isdir(model_base):
@@ -51,6 +69,7 @@ def export_saved_model(model, base_dir, name, version=None):
     input_shape = tuple(model.inputs[0].shape[1:])
     if None in input_shape:
         raise TfrobustError(f"model input shape must be fully known besides the batch, got {input_shape}")
+    model = float32_model(model)
     archive = keras.export.ExportArchive()
     archive.track(model)
     archive.add_endpoint(
