@@ -144,3 +144,38 @@ def test_bad_inputs_fail_with_one_clear_error(binary_problem):
         attack(model_fn, x, y[:3])
     with pytest.raises(TfrobustError, match=r"\[N, num_classes\] logits"):
         attack(lambda t: tf.reduce_sum(t, axis=[1, 2, 3]), x, y)
+
+
+def test_counts_are_per_example_forward_and_backward_passes(binary_problem):
+    model_fn, _, x, y = binary_problem
+    attack = PGD(eps=0.1, steps=4, restarts=3)
+    attack(model_fn, x, y)
+    n = len(x)
+    # Each restart: 4 gradient steps (forward + backward) and one forward to score the result.
+    assert attack.last_counts == {"forward": 3 * (4 + 1) * n, "backward": 3 * 4 * n}
+    fgsm = FGSM(eps=0.1)
+    fgsm(model_fn, x[:5], y[:5])
+    assert fgsm.last_counts == {"forward": 5, "backward": 5}
+
+
+def test_auxiliary_loss_hook_attacks_the_named_outputs():
+    from tfrobust.attacks.losses import AuxiliaryLoss
+
+    # The final logits ignore the input; only the auxiliary head depends on it. An attack on the
+    # logits alone sees no gradient, the adaptive loss moves the input along the head's gradient.
+    w = tf.constant([[1.0, -1.0]] * 4)
+
+    def model_fn(x):
+        head = tf.matmul(x, w)
+        return {"logits": tf.zeros_like(head) + tf.constant([1.0, 0.0]), "probe": head}
+
+    x = np.full((3, 4), 0.5, np.float32)
+    y = np.zeros(3, np.int64)
+    plain = FGSM(eps=0.1)(model_fn, x, y).numpy()
+    np.testing.assert_array_equal(plain, x)
+    adaptive = FGSM(eps=0.1, loss=AuxiliaryLoss.beta(float("inf"), ["probe"]))(model_fn, x, y).numpy()
+    np.testing.assert_allclose(adaptive, x - 0.1, atol=1e-6)  # lowers the probe's logit of class 0
+    beta2 = AuxiliaryLoss.beta(2.0, ["probe"])
+    assert beta2.logits_weight == pytest.approx(1 / 3) and beta2.weights == {"probe": pytest.approx(2 / 3)}
+    with pytest.raises(TfrobustError, match="without 'logits'"):
+        FGSM(eps=0.1)(lambda t: {"probe": tf.matmul(t, w)}, x, y)

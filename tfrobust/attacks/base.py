@@ -1,6 +1,7 @@
 """The interface every attack implements: ``attack(model_fn, x, y) -> x_adv``.
 
-An attack is a configured object. Calling it validates the inputs once (eagerly, one clear error per
+``model_fn`` maps float32 images to ``[N, num_classes]`` logits, or to a dict holding ``"logits"``
+plus auxiliary outputs (used by ``losses.AuxiliaryLoss``). An attack is a configured object. Calling it validates the inputs once (eagerly, one clear error per
 problem), then runs the attack's compiled core. Subclasses implement ``_perturb(model_fn, x, y, seed)``
 with TensorFlow ops; it is wrapped in one ``tf.function`` with ``reduce_retracing=True`` so a new batch
 size generalises the trace instead of adding one per batch. The ``model_fn`` is part of the trace key:
@@ -10,6 +11,7 @@ each distinct model is traced once.
 import numpy as np
 import tensorflow as tf
 
+from tfrobust.attacks import losses
 from tfrobust.attacks.threat_model import ThreatModel
 from tfrobust.errors import TfrobustError, check_range
 
@@ -36,6 +38,10 @@ class Attack:
         self.seed = int(seed)
         self._calls = 0
         self._compiled = tf.function(self._perturb, reduce_retracing=True)
+        # Per-example model evaluations of the last call, counted inside the compiled graph.
+        self._forward_count = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self._backward_count = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self.last_counts = {"forward": 0, "backward": 0}
 
     # -- public -----------------------------------------------------------------------------------
     def __call__(self, model_fn, x, y):
@@ -51,7 +57,12 @@ class Attack:
         # for a freshly constructed attack with the same seed.
         seed = tf.constant([self.seed, self._calls], tf.int64)
         self._calls += 1
-        return self._compiled(model_fn, x, y, seed)
+        self._forward_count.assign(0)
+        self._backward_count.assign(0)
+        x_adv = self._compiled(model_fn, x, y, seed)
+        self.last_counts = {"forward": int(self._forward_count.numpy()),
+                            "backward": int(self._backward_count.numpy())}
+        return x_adv
 
     def get_config(self):
         """Every constructor argument, for reports and re-creation."""
@@ -66,7 +77,26 @@ class Attack:
 
     # -- for subclasses ---------------------------------------------------------------------------
     def _perturb(self, model_fn, x, y, seed):
+        """The attack itself, in TensorFlow ops (it runs inside ``tf.function``). Evaluate the model only
+        through ``_forward`` / ``_objective_and_gradient`` so that ``last_counts`` is exact."""
         raise NotImplementedError
+
+    def _forward(self, model_fn, x):
+        """``model_fn(x)`` (logits or a dict of outputs), counted as len(x) forward passes."""
+        self._forward_count.assign_add(tf.cast(tf.shape(x)[0], tf.int64))
+        return model_fn(x)
+
+    def _objective_and_gradient(self, model_fn, x, y, loss_fn):
+        """(objective [N], logits, ∇ₓ objective) at ``x``, counted as one forward and one backward pass
+        per example. The objective is the loss away from ``y`` or, targeted, minus the loss to ``y``."""
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            outputs = self._forward(model_fn, x)
+            objective = losses.objective(loss_fn, outputs, y, self.threat.targeted)
+        self._backward_count.assign_add(tf.cast(tf.shape(x)[0], tf.int64))
+        # A model whose output ignores x has zero (not None) gradient: the sanity checks count those.
+        grad = tape.gradient(objective, x, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+        return objective, tf.cast(losses.logits_of(outputs), tf.float32), grad
 
     def _config(self):
         return {}
@@ -94,7 +124,10 @@ class Attack:
         y = tf.cast(tf.reshape(y, [-1]), tf.int64)
         if y.shape[0] != x.shape[0]:
             raise TfrobustError(f"got {x.shape[0]} images but {y.shape[0]} labels")
-        logits = model_fn(x[:1])
+        outputs = model_fn(x[:1])
+        if isinstance(outputs, dict) and "logits" not in outputs:
+            raise TfrobustError(f"model_fn returned a dict without 'logits' (keys: {sorted(outputs)})")
+        logits = tf.convert_to_tensor(losses.logits_of(outputs))
         if logits.shape.rank != 2 or logits.shape[0] != 1:
             raise TfrobustError(
                 f"model_fn must return [N, num_classes] logits, got shape {logits.shape} for 1 image")

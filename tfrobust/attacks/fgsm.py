@@ -21,14 +21,11 @@ class FGSM(Attack):
 
     def __init__(self, *, loss="ce", **threat):
         super().__init__(**threat)
-        self.loss = loss
+        self.loss = losses.describe(loss)
         self._loss_fn = losses.get(loss)
 
     def _perturb(self, model_fn, x, y, seed):
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            objective = losses.objective(self._loss_fn, model_fn(x), y, self.threat.targeted)
-        grad = tape.gradient(objective, x)
+        _, _, grad = self._objective_and_gradient(model_fn, x, y, self._loss_fn)
         return self.threat.project(x + self.threat.eps * self.threat.steepest_ascent(grad), x)
 
     def _config(self):

@@ -1,4 +1,9 @@
-"""Per-example attack losses on logits. Each returns a [N] tensor the attacker *maximises*."""
+"""Per-example attack losses. Each returns a [N] tensor the attacker *maximises*.
+
+A loss is a callable ``loss(logits, labels) -> [N]``. A model may also return a dict of outputs (its
+``"logits"`` plus auxiliary heads, e.g. CIFS probes); a loss that wants the whole dict sets the
+attribute ``uses_outputs = True`` and is called as ``loss(outputs, labels)`` (see ``AuxiliaryLoss``).
+"""
 
 import tensorflow as tf
 
@@ -27,15 +32,30 @@ def margin(logits, labels, kappa=0.0):
 LOSSES = {"ce": cross_entropy, "margin": margin}
 
 
-def get(name):
-    """Looks up a loss by name ("ce", "margin")."""
-    check_choice("loss", name, LOSSES)
-    return LOSSES[name]
+def get(name_or_fn):
+    """Looks up a loss by name ("ce", "margin", …) or passes a loss callable through."""
+    if callable(name_or_fn):
+        return name_or_fn
+    check_choice("loss", name_or_fn, LOSSES)
+    return LOSSES[name_or_fn]
 
 
-def objective(loss_fn, logits, labels, targeted):
+def describe(loss):
+    """A loss name or a loss object's config, for ``get_config`` of the attacks that use it."""
+    return loss if isinstance(loss, str) else getattr(loss, "get_config", lambda: repr(loss))()
+
+
+def logits_of(outputs):
+    """The logits in a model's outputs: the tensor itself, or ``outputs["logits"]`` for a dict."""
+    return outputs["logits"] if isinstance(outputs, dict) else outputs
+
+
+def objective(loss_fn, outputs, labels, targeted):
     """What the attacker maximises: the loss away from the true label, or minus the loss to the target."""
-    value = loss_fn(tf.cast(logits, tf.float32), labels)
+    if getattr(loss_fn, "uses_outputs", False):
+        value = loss_fn(outputs, labels)
+    else:
+        value = loss_fn(tf.cast(logits_of(outputs), tf.float32), labels)
     return -value if targeted else value
 
 
@@ -43,3 +63,50 @@ def is_successful(logits, labels, targeted):
     """[N] bool: the prediction left the true label (untargeted) or reached the target (targeted)."""
     predictions = tf.argmax(logits, axis=-1, output_type=labels.dtype)
     return tf.equal(predictions, labels) if targeted else tf.not_equal(predictions, labels)
+
+
+class AuxiliaryLoss:
+    """The adaptive-loss hook: a weighted sum of a base loss over the final logits and auxiliary outputs.
+
+    ℓ(x, y) = w_logits · L(z(x), y) + Σ_k w_k · L(a_k(x), y), where the model returns a dict with
+    ``"logits"`` and auxiliary logits ``a_k`` under other keys (a key may also hold a list of logits,
+    each weighted by that key's weight). Defenses whose auxiliary heads shape the prediction (CIFS probes)
+    are attacked through them this way, as their own training loss does.
+
+    Args:
+      weights: {output key: weight} for the auxiliary outputs.
+      base: the base loss (name or callable on logits), "ce" by default.
+      logits_weight: the weight of the final logits' loss.
+    """
+
+    uses_outputs = True
+
+    def __init__(self, weights, base="ce", logits_weight=1.0):
+        self.weights = dict(weights)
+        self.base = base
+        self.logits_weight = float(logits_weight)
+        self._base_fn = get(base)
+
+    @classmethod
+    def beta(cls, beta, keys, base="ce"):
+        """CIFS' ℓβ family: weights 1/(1+β) on the final logits and β/(L(1+β)) on each of the L
+        auxiliary outputs; ``beta=float("inf")`` attacks the auxiliary outputs alone."""
+        keys = list(keys)
+        if beta < 0:
+            raise ValueError(f"beta must be >= 0, got {beta}")
+        if beta == float("inf"):
+            return cls({key: 1.0 / len(keys) for key in keys}, base, logits_weight=0.0)
+        return cls({key: beta / (len(keys) * (1.0 + beta)) for key in keys}, base,
+                   logits_weight=1.0 / (1.0 + beta))
+
+    def __call__(self, outputs, labels):
+        total = self.logits_weight * self._base_fn(tf.cast(outputs["logits"], tf.float32), labels)
+        for key, weight in self.weights.items():
+            heads = outputs[key] if isinstance(outputs[key], (list, tuple)) else [outputs[key]]
+            for head in heads:
+                total += weight * self._base_fn(tf.cast(head, tf.float32), labels)
+        return total
+
+    def get_config(self):
+        return {"weights": self.weights, "base": self.base if isinstance(self.base, str) else repr(self.base),
+                "logits_weight": self.logits_weight}

@@ -39,7 +39,7 @@ class PGD(Attack):
         self.restarts = int(restarts)
         self.step_size = float(step_size) if step_size is not None else 2.5 * self.threat.eps / self.steps
         self.random_start = bool(random_start)
-        self.loss = loss
+        self.loss = losses.describe(loss)
         self._loss_fn = losses.get(loss)
 
     def _perturb(self, model_fn, x, y, seed):
@@ -52,13 +52,11 @@ class PGD(Attack):
             if self.random_start:
                 x_adv = threat.random_point(x, tf.random.experimental.stateless_fold_in(seed, restart))
             for _ in tf.range(self.steps):
-                with tf.GradientTape() as tape:
-                    tape.watch(x_adv)
-                    objective = losses.objective(self._loss_fn, model_fn(x_adv), y, threat.targeted)
-                grad = tape.gradient(objective, x_adv)
+                _, _, grad = self._objective_and_gradient(model_fn, x_adv, y, self._loss_fn)
                 x_adv = threat.project(x_adv + self.step_size * threat.steepest_ascent(grad), x)
-            logits = model_fn(x_adv)
-            objective = losses.objective(self._loss_fn, logits, y, threat.targeted)
+            outputs = self._forward(model_fn, x_adv)
+            logits = losses.logits_of(outputs)
+            objective = losses.objective(self._loss_fn, outputs, y, threat.targeted)
             success = losses.is_successful(logits, y, threat.targeted)
             # Prefer a successful run; among equals prefer the higher loss.
             better = (success & ~best_success) | ((success == best_success) & (objective > best_objective))

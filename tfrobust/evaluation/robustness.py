@@ -11,6 +11,8 @@ import time
 import numpy as np
 import tensorflow as tf
 
+from tfrobust.attacks.losses import logits_of
+
 
 def predict_labels(predict_fn, x, batch_size=256):
     """argmax of ``predict_fn`` over ``x`` in batches (``predict_fn`` maps a NumPy batch to logits)."""
@@ -33,7 +35,7 @@ def robust_accuracy(attack, craft_fn, x, y, *, predict_fn=None, batch_size=256):
       dict with ``accuracy`` (fraction of all points), ``correct`` (bool [N] per point), ``seconds``.
     """
     if predict_fn is None:
-        predict_fn = lambda batch: craft_fn(tf.constant(batch)).numpy()  # noqa: E731
+        predict_fn = lambda batch: logits_of(craft_fn(tf.constant(batch))).numpy()  # noqa: E731
     start = time.perf_counter()
     x = np.asarray(x, np.float32)
     y = np.asarray(y).astype(np.int64)

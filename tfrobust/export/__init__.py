@@ -3,8 +3,8 @@
 import os
 
 from tfrobust.errors import ArtifactError, check_choice
-from tfrobust.export.artifact import (Artifact, KerasArtifact, SavedModelArtifact, TFLiteArtifact, load,
-                                      resolve_saved_model)
+from tfrobust.export.artifact import (Artifact, DifferentiableArtifact, KerasArtifact, SavedModelArtifact,
+                                      TFLiteArtifact, load, resolve_saved_model)
 from tfrobust.export.keras_file import export_keras
 from tfrobust.export.saved_model import export_saved_model, float32_model
 from tfrobust.export.tflite import QUANTIZATIONS, convert_tflite
@@ -43,5 +43,6 @@ def export_all(model, base_dir, name, formats=("saved_model", "keras", "tflite_f
     return paths
 
 
-__all__ = ["Artifact", "EXPORT_FORMATS", "KerasArtifact", "SavedModelArtifact", "TFLiteArtifact",
-           "convert_tflite", "export_all", "export_keras", "export_saved_model", "float32_model", "load", "resolve_saved_model"]
+__all__ = ["Artifact", "DifferentiableArtifact", "EXPORT_FORMATS", "KerasArtifact", "SavedModelArtifact",
+           "TFLiteArtifact", "convert_tflite", "export_all", "export_keras", "export_saved_model", "float32_model",
+           "load", "resolve_saved_model"]

@@ -8,6 +8,7 @@ custom tfrobust layers (which are registered when ``tfrobust`` is imported).
 """
 
 import abc
+import functools
 import os
 
 import numpy as np
@@ -65,11 +66,29 @@ class Artifact(abc.ABC):
                f"num_classes={self.num_classes})"
 
 
-class SavedModelArtifact(Artifact):
+class DifferentiableArtifact(Artifact):
+    """An artifact whose loader sets ``self._logits_fn``: one TensorFlow callable for the artifact's
+    lifetime (attacks trace each distinct callable once), compiled once more for ``predict``."""
+
+    differentiable = True
+    _logits_fn = None
+
+    @property
+    def logits_fn(self):
+        return self._logits_fn
+
+    @functools.cached_property
+    def _compiled(self):
+        return tf.function(self._logits_fn, reduce_retracing=True)
+
+    def _predict_batch(self, x):
+        return self._compiled(tf.constant(x)).numpy()
+
+
+class SavedModelArtifact(DifferentiableArtifact):
     """A SavedModel with the ``serving_default`` signature that tfrobust exports."""
 
     format = "saved_model"
-    differentiable = True
 
     def __init__(self, path):
         super().__init__(path)
@@ -86,22 +105,13 @@ class SavedModelArtifact(Artifact):
         self.input_shape = tuple(inputs[INPUT_NAME].shape[1:])
         self.num_classes = int(outputs["logits"].shape[-1])
         signature = self._signature
-        # One callable for the artifact's lifetime, so attacks trace it once.
         self._logits_fn = lambda images: signature(**{INPUT_NAME: images})["logits"]
 
-    @property
-    def logits_fn(self):
-        return self._logits_fn
 
-    def _predict_batch(self, x):
-        return self._logits_fn(tf.constant(x)).numpy()
-
-
-class KerasArtifact(Artifact):
+class KerasArtifact(DifferentiableArtifact):
     """A native ``.keras`` file."""
 
     format = "keras"
-    differentiable = True
 
     def __init__(self, path):
         super().__init__(path)
@@ -113,14 +123,6 @@ class KerasArtifact(Artifact):
         self.num_classes = int(self._model.outputs[0].shape[-1])
         model = self._model
         self._logits_fn = lambda images: tf.cast(model(images, training=False), tf.float32)
-        self._compiled = tf.function(self._logits_fn, reduce_retracing=True)
-
-    @property
-    def logits_fn(self):
-        return self._logits_fn
-
-    def _predict_batch(self, x):
-        return self._compiled(tf.constant(x)).numpy()
 
 
 class TFLiteArtifact(Artifact):
