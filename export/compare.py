@@ -1,11 +1,12 @@
-"""Attack exported artifacts themselves and compare them: clean, FGSM and PGD accuracy per artifact.
+"""Attack exported artifacts themselves and compare them under one attack suite.
 
   python export/compare.py --artifacts=runs/export/cnn,runs/export/cnn_int8.tflite \
-      --dataset=fashion_mnist --eps=0.1 --test_size=1000 --out_dir=runs/compare
+      --dataset=fashion_mnist --eps=0.1 --test_size=1000 --suite=quick --out_dir=runs/compare
 
-SavedModel and .keras artifacts are attacked white-box; TFLite artifacts by transfer from a
+SavedModel and .keras artifacts are attacked white-box and get the gradient-masking sanity checks;
+TFLite artifacts are attacked by prediction-only attacks on themselves and by transfer from a
 differentiable surrogate (``--transfer_from``, default the same model's SavedModel). Writes
-``report.md`` and ``report.json`` into ``--out_dir`` and prints the table.
+``report.md``, ``report.json`` and ``curves.png`` into ``--out_dir`` and prints the table.
 """
 
 import os
@@ -16,7 +17,8 @@ from absl import flags  # noqa: E402
 
 from tfrobust import cli, data, export  # noqa: E402
 from tfrobust.errors import TfrobustError  # noqa: E402
-from tfrobust.evaluation import artifact_label, compare_artifacts, markdown_table, write_report  # noqa: E402
+from tfrobust.evaluation import SUITES, artifact_label, evaluate, markdown, write_report  # noqa: E402
+from tfrobust.evaluation.suite import suite_entries  # noqa: E402
 
 flags.DEFINE_list("artifacts", None, "Exported artifacts: SavedModel dirs (or TF-Serving bases), "
                   ".keras or .tflite files.")
@@ -26,9 +28,10 @@ flags.DEFINE_integer("test_size", 1000, "First N test points.", lower_bound=1)
 flags.DEFINE_enum("norm", "linf", ["linf", "l2"], "Threat model norm.")
 flags.DEFINE_float("eps", None, "Budget ε on [0,1] images (default: the dataset's customary ε).",
                    lower_bound=0.0)
-flags.DEFINE_integer("pgd_steps", 20, "PGD iterations.", lower_bound=1)
-flags.DEFINE_float("pgd_step_size", None, "PGD step (default 2.5·ε/steps).", lower_bound=0.0)
-flags.DEFINE_integer("pgd_restarts", 1, "PGD random restarts.", lower_bound=1)
+flags.DEFINE_string("suite", "quick", f"Attack suite: {', '.join(SUITES)}, or a comma-separated list of "
+                    "attack names (tfrobust.attacks.registry.names()).")
+flags.DEFINE_integer("sanity_size", 200, "Points used by the gradient-masking checks (0: skip them).",
+                     lower_bound=0)
 flags.DEFINE_string("transfer_from", None, "Label (model:format) of the surrogate for TFLite artifacts.")
 flags.DEFINE_integer("batch_size", 250, "Attack batch size.", lower_bound=1)
 flags.DEFINE_integer("seed", 0, "Attack seed.", lower_bound=0)
@@ -40,6 +43,7 @@ FLAGS = flags.FLAGS
 
 def main(argv):
     del argv
+    suite_entries(FLAGS.suite)  # fail on an unknown attack before loading anything
     artifacts = {}
     for path in FLAGS.artifacts:
         artifact = export.load(path)
@@ -55,13 +59,14 @@ def main(argv):
         if tuple(artifact.input_shape) != tuple(info.image_shape):
             raise TfrobustError(f"{label} takes images of shape {artifact.input_shape}, "
                                 f"but {FLAGS.dataset} has {info.image_shape}")
-    report = compare_artifacts(artifacts, x, y, eps=eps, norm=FLAGS.norm, pgd_steps=FLAGS.pgd_steps,
-                               pgd_step_size=FLAGS.pgd_step_size, pgd_restarts=FLAGS.pgd_restarts,
-                               transfer_from=FLAGS.transfer_from, batch_size=FLAGS.batch_size, seed=FLAGS.seed)
+    report = evaluate(artifacts, x, y, eps=eps, norm=FLAGS.norm, suite=FLAGS.suite,
+                      transfer_from=FLAGS.transfer_from, sanity_size=FLAGS.sanity_size,
+                      batch_size=FLAGS.batch_size, seed=FLAGS.seed,
+                      title=f"Robustness of exported artifacts on {FLAGS.dataset}")
     report["dataset"] = FLAGS.dataset
-    path = write_report(report, FLAGS.out_dir, title=f"Robustness of exported artifacts on {FLAGS.dataset}")
-    print(markdown_table(report))
-    print(f"\nreport: {path}")
+    path = write_report(report, FLAGS.out_dir)
+    print(markdown(report))
+    print(f"report: {path}")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Robust accuracy bookkeeping and the artifact comparison (white-box and transfer rows)."""
+"""Robust accuracy bookkeeping, suites and the artifact comparison (white-box and transfer rows)."""
 
 import json
 import os
@@ -11,7 +11,8 @@ import tensorflow as tf
 from tfrobust import export
 from tfrobust.attacks import FGSM, PGD
 from tfrobust.errors import TfrobustError
-from tfrobust.evaluation import artifact_label, choose_surrogate, compare_artifacts, robust_accuracy, write_report
+from tfrobust.evaluation import (artifact_label, build_suite, choose_surrogate, evaluate, robust_accuracy,
+                                 run_suite, write_report)
 
 
 def linear_fn(weights):
@@ -20,8 +21,8 @@ def linear_fn(weights):
 
 
 def test_robust_accuracy_matches_the_exact_answer_on_a_linear_model():
-    # Binary linear model on 1-D inputs: logits (x, 0.5). A point x with label 1 (x < 0.5 is wrong)
-    # survives an L∞ attack of radius ε iff its margin x − 0.5 exceeds ε (margin 0.5 − x for label 0).
+    # Binary linear model on 1-D inputs: logits (0.5, x). A point with label 1 (x > 0.5) survives an
+    # L∞ attack of radius ε iff its margin x − 0.5 exceeds ε (margin 0.5 − x for label 0).
     model_fn = lambda x: tf.concat([tf.fill([tf.shape(x)[0], 1], 0.5), tf.reshape(x, [-1, 1])], 1)  # noqa
     x = np.linspace(0.005, 0.995, 100, dtype=np.float32).reshape(-1, 1)  # no point exactly at ±ε
     y = (x[:, 0] > 0.5).astype(np.int64)
@@ -30,6 +31,7 @@ def test_robust_accuracy_matches_the_exact_answer_on_a_linear_model():
     result = robust_accuracy(FGSM(eps=eps), model_fn, x, y, batch_size=16)
     np.testing.assert_array_equal(result["correct"], expected)
     assert result["accuracy"] == pytest.approx(expected.mean())
+    assert result["counts"] == {"forward": 100, "backward": 100}  # every point was correct clean
     clean = robust_accuracy(None, model_fn, x, y)
     assert clean["accuracy"] >= result["accuracy"]
 
@@ -69,27 +71,49 @@ def test_surrogate_choice_prefers_the_same_models_savedmodel():
         choose_surrogate("c:tflite_fp32", {"c:tflite_fp32": _Fake(False)})
 
 
-def test_compare_reports_white_box_and_transfer_rows(tmp_path):
+def test_suites_by_name_and_list():
+    assert list(build_suite("fgsm,pgd", norm="linf", eps=0.1)) == ["fgsm", "pgd"]
+    assert build_suite("pgd", norm="l2", eps=0.5, overrides={"pgd": {"steps": 7}})["pgd"].steps == 7
+    with pytest.raises(TfrobustError, match="unknown attack 'nope'; suites: quick, standard; attacks: "):
+        build_suite("fgsm,nope", norm="linf", eps=0.1)
+
+
+@pytest.fixture(scope="module")
+def linear_artifacts(tmp_path_factory):
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((6, 6, 1)), keras.layers.Flatten(), keras.layers.Dense(3)])
     rng = np.random.default_rng(0)
     x = rng.uniform(size=(30, 6, 6, 1)).astype(np.float32)
     y = np.argmax(model(x).numpy(), axis=1)
-    paths = export.export_all(model, str(tmp_path / "export"), "lin", ["saved_model", "tflite_fp32"])
+    paths = export.export_all(model, str(tmp_path_factory.mktemp("export")), "lin", ["saved_model", "tflite_fp32"])
     artifacts = {artifact_label(p, a.format): a for p, a in
                  ((p, export.load(p)) for p in (paths["saved_model"], paths["tflite_fp32"]))}
-    report = compare_artifacts(artifacts, x, y, eps=0.1, pgd_steps=5)
-    rows = {row["artifact"]: row for row in report["rows"]}
-    assert rows["lin:saved_model"]["mode"] == "white-box"
-    assert rows["lin:tflite_fp32"]["mode"] == "transfer from lin:saved_model"
-    for row in rows.values():
-        assert row["clean"] == 1.0  # labels are the model's own predictions
-        assert row["pgd"] <= row["clean"] and row["fgsm"] <= row["clean"]
+    return model, artifacts, x, y
+
+
+def test_gradient_attacks_on_a_model_without_gradients_need_a_surrogate(linear_artifacts):
+    _, artifacts, x, y = linear_artifacts
+    with pytest.raises(TfrobustError, match="needs input gradients .* gradient-free .* transfer"):
+        run_suite(artifacts["lin:tflite_fp32"], x, y, build_suite("fgsm", norm="linf", eps=0.1))
+
+
+def test_compare_reports_white_box_and_transfer_rows(linear_artifacts, tmp_path):
+    _, artifacts, x, y = linear_artifacts
+    report = evaluate(artifacts, x, y, eps=0.1, suite="fgsm,pgd", sanity_size=10)
+    rows = {model["model"]: model for model in report["models"]}
+    assert {r["mode"] for r in rows["lin:saved_model"]["rows"]} == {"white-box"}
+    assert {r["mode"] for r in rows["lin:tflite_fp32"]["rows"]} == {"transfer from lin:saved_model"}
+    for model in rows.values():
+        assert model["clean"] == 1.0  # labels are the model's own predictions
+        assert all(r["accuracy"] <= model["clean"] for r in model["rows"])
+        assert model["worst_case"] <= min(r["accuracy"] for r in model["rows"])
     # fp32 TFLite computes the same function, so transfer from its own SavedModel is as strong.
-    assert rows["lin:tflite_fp32"]["pgd"] == pytest.approx(rows["lin:saved_model"]["pgd"], abs=1 / 30)
-    assert rows["lin:saved_model"]["pgd"] < 1.0
+    by_attack = {m: {r["attack"]: r["accuracy"] for r in rows[m]["rows"]} for m in rows}
+    assert by_attack["lin:tflite_fp32"]["fgsm"] == pytest.approx(by_attack["lin:saved_model"]["fgsm"], abs=1 / 30)
+    assert rows["lin:saved_model"]["sanity"] is not None and rows["lin:tflite_fp32"]["sanity"] is None
     markdown_path = write_report(report, str(tmp_path / "report"))
     text = open(markdown_path, encoding="utf-8").read()
-    assert "| lin:tflite_fp32 | tflite | transfer from lin:saved_model |" in text
+    assert "| lin:tflite_fp32 | transfer from lin:saved_model |" in text
     saved = json.load(open(os.path.join(str(tmp_path / "report"), "report.json"), encoding="utf-8"))
-    assert saved["rows"][0]["pgd"] == report["rows"][0]["pgd"]
+    assert saved["models"][0]["rows"][1]["accuracy"] == report["models"][0]["rows"][1]["accuracy"]
+    assert os.path.isfile(os.path.join(str(tmp_path / "report"), "curves.png"))

@@ -54,14 +54,18 @@ def test_export_script_reexports_a_run_as_the_next_version(trained):
 def test_compare_script_writes_a_table_for_savedmodel_and_tflite(trained):
     tmp, _ = trained
     result = run("export/compare.py", f"--artifacts={tmp}/export/cnn/1,{tmp}/export/cnn_int8.tflite",
-                 "--dataset=fashion_mnist", "--test_size=64", "--eps=0.1", "--pgd_steps=3",
-                 f"--out_dir={tmp}/compare")
+                 "--dataset=fashion_mnist", "--test_size=64", "--eps=0.1", "--suite=fgsm,pgd",
+                 "--sanity_size=32", f"--out_dir={tmp}/compare")
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "| cnn:saved_model | saved_model | white-box |" in result.stdout
-    assert "| cnn:tflite_int8 | tflite | transfer from cnn:saved_model |" in result.stdout
+    assert "| cnn:saved_model | white-box |" in result.stdout
+    assert "| cnn:tflite_int8 | transfer from cnn:saved_model |" in result.stdout
     report = json.load(open(tmp / "compare" / "report.json", encoding="utf-8"))
-    for row in report["rows"]:
-        assert row["pgd"] <= row["clean"] and row["fgsm"] <= row["clean"]
+    for model in report["models"]:
+        assert [row["attack"] for row in model["rows"]] == ["fgsm", "pgd"]
+        assert all(row["accuracy"] <= model["clean"] for row in model["rows"])
+        assert model["worst_case"] <= min(row["accuracy"] for row in model["rows"])
+    assert report["models"][0]["sanity"]["flags"] and report["models"][1]["sanity"] is None
+    assert (tmp / "compare" / "curves.png").is_file()
 
 
 @pytest.mark.parametrize("script,args,message", [
@@ -74,6 +78,7 @@ def test_compare_script_writes_a_table_for_savedmodel_and_tflite(trained):
     ("trainers/train.py", [], "model_dir"),
     ("export/compare.py", ["--artifacts=/nonexistent/model"], "no model at /nonexistent/model"),
     ("export/compare.py", ["--artifacts=/tmp", "--eps=-1"], "eps"),
+    ("export/compare.py", ["--artifacts=/tmp", "--suite=nope"], "unknown attack 'nope'"),
     ("export/export.py", ["--source=/nonexistent/run", "--export_dir=/tmp/x"], "no model at /nonexistent/run"),
 ])
 def test_bad_input_gives_one_line_and_exit_code_2(script, args, message):

@@ -110,3 +110,57 @@ class AuxiliaryLoss:
     def get_config(self):
         return {"weights": self.weights, "base": self.base if isinstance(self.base, str) else repr(self.base),
                 "logits_weight": self.logits_weight}
+
+
+# -- Difference-of-logits-ratio losses (Croce & Hein 2020, used by APGD / APGD-T) -------------------
+def _require_classes(logits, minimum, name):
+    """Raises a one-line error (at trace time) when the logits have fewer than ``minimum`` classes."""
+    from tfrobust.errors import TfrobustError
+
+    num_classes = logits.shape[-1]
+    if num_classes is not None and num_classes < minimum:
+        raise TfrobustError(f"the {name} loss needs at least {minimum} classes, got {num_classes}")
+
+
+def dlr(logits, labels):
+    """Difference of logits ratio, to maximise (Croce & Hein, ICML 2020, eq. 4):
+
+        DLR(z, y) = −(z_y − max_{j≠y} z_j) / (z_π1 − z_π3 + 1e−12),
+
+    with z_π1 ≥ z_π2 ≥ z_π3 the sorted logits. Positive exactly when misclassified; invariant to shifting
+    and (positively) scaling the logits. ``max_{j≠y}`` is the second-largest logit when the arg-max index
+    is y and the largest otherwise (the reference compares sort indices). Needs ≥ 3 classes.
+    """
+    _require_classes(logits, 3, "DLR")
+    top, top_index = tf.math.top_k(logits, k=3)
+    labels = tf.cast(labels, top_index.dtype)
+    true_logit = tf.gather(logits, labels, axis=-1, batch_dims=1)
+    other = tf.where(tf.equal(top_index[:, 0], labels), top[:, 1], top[:, 0])
+    return -(true_logit - other) / (top[:, 0] - top[:, 2] + 1e-12)
+
+
+def dlr_targeted(logits, labels, targets=None):
+    """Targeted DLR, to maximise (APGD-T):
+
+        DLR_t(z, y) = −(z_y − z_t) / (z_π1 − ½(z_π3 + z_π4) + 1e−12),
+
+    for the true label y and target class t. ``labels`` are the true labels [N] with ``targets`` [N]; as a
+    two-argument registry loss (``LOSSES["dlr_targeted"]``) ``labels`` must stack them as an [N, 2] tensor
+    of (true label, target). Needs ≥ 4 classes.
+    """
+    _require_classes(logits, 4, "targeted DLR")
+    if targets is None:
+        if labels.shape.rank != 2:
+            from tfrobust.errors import TfrobustError
+
+            raise TfrobustError("the targeted DLR loss needs target classes: use APGDT, or pass labels "
+                                "as an [N, 2] tensor of (true label, target)")
+        labels, targets = labels[:, 0], labels[:, 1]
+    top, _ = tf.math.top_k(logits, k=4)
+    true_logit = tf.gather(logits, labels, axis=-1, batch_dims=1)
+    target_logit = tf.gather(logits, targets, axis=-1, batch_dims=1)
+    return -(true_logit - target_logit) / (top[:, 0] - 0.5 * (top[:, 2] + top[:, 3]) + 1e-12)
+
+
+LOSSES["dlr"] = dlr
+LOSSES["dlr_targeted"] = dlr_targeted

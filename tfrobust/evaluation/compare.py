@@ -1,24 +1,26 @@
-"""Compare exported artifacts under the same attacks: clean, FGSM and PGD accuracy per artifact.
+"""Evaluate one model or compare several exported artifacts under the same attack suite.
 
-Differentiable artifacts (SavedModel, ``.keras``) are attacked white-box through their own gradients;
-TFLite artifacts, which have none, are attacked by transfer: examples crafted on a differentiable
-surrogate (by default the same model's SavedModel) and evaluated on the TFLite model. The report says
-which mode each row used, so a transfer number is never mistaken for a white-box one.
+Differentiable models (live Keras models, SavedModel and ``.keras`` artifacts) are attacked white-box
+through their own gradients and get the gradient-masking sanity checks; TFLite artifacts, which have no
+gradients, are attacked by prediction-only attacks on themselves and by transfer from a differentiable
+surrogate (by default the same model's SavedModel). Every row says which mode it used.
 """
 
-import json
 import os
 import re
 
-from tfrobust.attacks import FGSM, PGD
+import numpy as np
+
 from tfrobust.errors import TfrobustError
-from tfrobust.evaluation.robustness import robust_accuracy
+from tfrobust.evaluation.sanity import sanity_checks
+from tfrobust.evaluation.suite import build_suite, run_suite
+from tfrobust.evaluation.target import as_target
 
 _TFLITE_SUFFIX = re.compile(r"_(fp32|dynamic|int8)\.tflite$")
 
 
 def artifact_label(path, artifact_format):
-    """A short unique-ish label ``<model>:<format>`` for an export path of tfrobust's layout.
+    """A short label ``<model>:<format>`` for an export path of tfrobust's layout.
 
     ``runs/export/cnn/1`` → ``cnn:saved_model``; ``runs/export/cnn_int8.tflite`` → ``cnn:tflite_int8``;
     ``runs/export/cnn.keras`` → ``cnn:keras``.
@@ -60,65 +62,39 @@ def choose_surrogate(label, artifacts, transfer_from=None):
                         "from; add its SavedModel or .keras export")
 
 
-def compare_artifacts(artifacts, x, y, *, eps, norm="linf", pgd_steps=20, pgd_step_size=None,
-                      pgd_restarts=1, transfer_from=None, batch_size=256, seed=0):
-    """Evaluates every artifact on ``(x, y)``; returns a report dict (see ``write_report``).
+def evaluate(models, x, y, *, eps, norm="linf", suite="quick", transfer_from=None, sanity_size=200,
+             batch_size=250, seed=0, suite_overrides=None, title="Robustness report"):
+    """Runs ``suite`` on every model and the sanity checks on the differentiable ones.
 
     Args:
-      artifacts: {label: Artifact}, in report order.
+      models: {label: keras.Model | Artifact | callable}, in report order (or a single model).
       x, y: test images in [0, 1] and labels.
-      eps, norm: the threat model for FGSM and PGD.
-      pgd_steps, pgd_step_size, pgd_restarts: PGD settings (step default 2.5·ε/steps).
-      transfer_from: label of the surrogate for every non-differentiable artifact (default: per model).
+      eps, norm: the threat model.
+      suite: a suite name or a comma-separated list of attacks (``build_suite``).
+      transfer_from: label of the surrogate for every model without gradients (default: per model).
+      sanity_size: points used by the sanity checks (0 disables them).
+
+    Returns:
+      a report dict: ``threat_model``, ``num_examples``, ``suite``, ``models`` (one entry per model
+      with ``clean``, ``rows``, ``worst_case`` and ``sanity``).
     """
-    attacks = {"fgsm": FGSM(norm=norm, eps=eps, seed=seed),
-               "pgd": PGD(norm=norm, eps=eps, steps=pgd_steps, step_size=pgd_step_size,
-                          restarts=pgd_restarts, seed=seed)}
-    rows = []
-    for label, artifact in artifacts.items():
-        if artifact.differentiable:
-            craft_name, craft_fn = label, artifact.logits_fn
-        else:
-            craft_name = choose_surrogate(label, artifacts, transfer_from)
-            craft_fn = artifacts[craft_name].logits_fn
-        row = {"artifact": label, "format": artifact.format, "path": artifact.path,
-               "mode": "white-box" if craft_name == label else f"transfer from {craft_name}"}
-        seconds = 0.0
-        for attack_name, attack in [("clean", None), *attacks.items()]:
-            result = robust_accuracy(attack, craft_fn, x, y, predict_fn=artifact.predict,
-                                     batch_size=batch_size)
-            row[attack_name] = result["accuracy"]
-            seconds += result["seconds"]
-        row["seconds"] = round(seconds, 2)
-        rows.append(row)
-    return {"num_examples": int(len(y)), "threat_model": {"norm": norm, "eps": eps},
-            "attacks": {name: attack.get_config() for name, attack in attacks.items()}, "rows": rows}
-
-
-def markdown_table(report):
-    """The report's rows as a Markdown table (accuracies in %)."""
-    threat = report["threat_model"]
-    attack_names = list(report["attacks"])
-    header = ["artifact", "format", "mode", "clean"] + [
-        f"{name.upper()} ({threat['norm']}, ε={threat['eps']:g})" for name in attack_names] + ["time (s)"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for row in report["rows"]:
-        cells = [row["artifact"], row["format"], row["mode"], f"{100 * row['clean']:.2f}"]
-        cells += [f"{100 * row[name]:.2f}" for name in attack_names] + [f"{row['seconds']:.1f}"]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
-def write_report(report, out_dir, title="Robustness of exported artifacts"):
-    """Writes ``report.json`` and ``report.md`` into ``out_dir``; returns the Markdown path."""
-    os.makedirs(out_dir, exist_ok=True)
-    with open(os.path.join(out_dir, "report.json"), "w", encoding="utf-8") as handle:
-        json.dump(report, handle, indent=2)
-    attacks = "; ".join(f"{name}: {config}" for name, config in report["attacks"].items())
-    markdown = (f"# {title}\n\n{report['num_examples']} test points; accuracy in %, every point counted "
-                f"(a point wrong on the clean input counts as broken).\n\n{markdown_table(report)}\n\n"
-                f"Attacks: {attacks}\n")
-    path = os.path.join(out_dir, "report.md")
-    with open(path, "w", encoding="utf-8") as handle:
-        handle.write(markdown)
-    return path
+    if not isinstance(models, dict):
+        models = {getattr(models, "name", "model"): models}
+    targets = {label: as_target(model, label) for label, model in models.items()}
+    x = np.asarray(x, np.float32)
+    y = np.asarray(y).astype(np.int64)
+    entries = []
+    for label, target in targets.items():
+        attacks = build_suite(suite, norm=norm, eps=eps, seed=seed, overrides=suite_overrides)
+        surrogate = None
+        if not target.differentiable:
+            surrogate = targets[choose_surrogate(label, models, transfer_from)]
+        result = run_suite(target, x, y, attacks, surrogate=surrogate, batch_size=batch_size)
+        result.pop("correct")
+        result["sanity"] = None
+        if target.differentiable and sanity_size:
+            result["sanity"] = sanity_checks(target, x[:sanity_size], y[:sanity_size], norm=norm, eps=eps,
+                                             suite_result=result, seed=seed, batch_size=batch_size)
+        entries.append(result)
+    return {"title": title, "threat_model": {"norm": norm, "eps": float(eps)}, "num_examples": int(len(y)),
+            "suite": suite, "models": entries}

@@ -16,23 +16,29 @@ from tfrobust.attacks.losses import logits_of
 
 def predict_labels(predict_fn, x, batch_size=256):
     """argmax of ``predict_fn`` over ``x`` in batches (``predict_fn`` maps a NumPy batch to logits)."""
+    if not len(x):
+        return np.zeros(0, np.int64)
     return np.concatenate([np.argmax(np.asarray(predict_fn(x[i:i + batch_size])), axis=-1)
-                           for i in range(0, len(x), batch_size)]) if len(x) else np.zeros(0, np.int64)
+                           for i in range(0, len(x), batch_size)])
 
 
-def robust_accuracy(attack, craft_fn, x, y, *, predict_fn=None, batch_size=256):
+def robust_accuracy(attack, craft_fn, x, y, *, predict_fn=None, batch_size=256, standing=None):
     """Runs ``attack`` and reports accuracy.
 
     Args:
-      attack: an ``Attack``, or None for clean accuracy.
-      craft_fn: the model the attack crafts against (``images -> logits``, TensorFlow).
+      attack: an attack (``attack(model_fn, x, y) -> x_adv``), or None for clean accuracy.
+      craft_fn: what the attack is called with (a TF ``images -> logits`` callable, or a NumPy predict
+        function for prediction-only attacks).
       x, y: images in [0, 1] and integer labels.
       predict_fn: the model evaluated on the crafted inputs (NumPy images → logits); defaults to
         ``craft_fn``. A different ``predict_fn`` makes this a transfer attack from ``craft_fn``.
       batch_size: points per attack batch.
+      standing: optional bool [N], the points still unbroken (e.g. by earlier attacks); default: the
+        points ``predict_fn`` classifies correctly.
 
     Returns:
-      dict with ``accuracy`` (fraction of all points), ``correct`` (bool [N] per point), ``seconds``.
+      dict with ``accuracy`` (fraction of all points), ``correct`` (bool [N] per point), ``seconds``,
+      and ``counts``: per-example model evaluations the attack made (summed ``attack.last_counts``).
     """
     if predict_fn is None:
         predict_fn = lambda batch: logits_of(craft_fn(tf.constant(batch))).numpy()  # noqa: E731
@@ -40,12 +46,17 @@ def robust_accuracy(attack, craft_fn, x, y, *, predict_fn=None, batch_size=256):
     x = np.asarray(x, np.float32)
     y = np.asarray(y).astype(np.int64)
     correct = predict_labels(predict_fn, x, batch_size) == y
+    if standing is not None:
+        correct &= np.asarray(standing, bool)
+    counts = {}
     if attack is not None:
         # Attack only the points still standing: broken points stay broken.
-        standing = np.flatnonzero(correct)
-        for i in range(0, len(standing), batch_size):
-            index = standing[i:i + batch_size]
+        index_standing = np.flatnonzero(correct)
+        for i in range(0, len(index_standing), batch_size):
+            index = index_standing[i:i + batch_size]
             x_adv = np.asarray(attack(craft_fn, x[index], y[index]))
             correct[index] = predict_labels(predict_fn, x_adv, batch_size) == y[index]
+            for key, value in getattr(attack, "last_counts", {}).items():
+                counts[key] = counts.get(key, 0) + int(value)
     return {"accuracy": float(np.mean(correct)) if len(correct) else float("nan"),
-            "correct": correct, "seconds": time.perf_counter() - start}
+            "correct": correct, "seconds": time.perf_counter() - start, "counts": counts}

@@ -1,0 +1,68 @@
+"""The gradient-masking checks flag a deliberately masked model and leave a plain one alone."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfrobust import data
+from tfrobust.attacks.eot import EOT
+from tfrobust.evaluation import build_suite, run_suite, sanity_checks
+
+
+@pytest.fixture(scope="module")
+def plain_model():
+    keras.utils.set_random_seed(0)
+    (x, y), (x_test, y_test) = data.load_splits("fashion_mnist", train_size=3000, test_size=200)
+    model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(),
+                              keras.layers.Dense(64, activation="relu"), keras.layers.Dense(10)])
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(x, y, epochs=4, batch_size=64, verbose=0)
+    return model, x_test, y_test
+
+
+def flagged(result):
+    return {flag["check"] for flag in result["flags"] if flag["flagged"]}
+
+
+def test_plain_model_raises_no_flag(plain_model):
+    model, x, y = plain_model
+    result = sanity_checks(model, x, y, norm="linf", eps=0.1)
+    assert flagged(result) == set(), result["flags"]
+    assert result["pgd"] < result["fgsm"]
+    assert all(flag["explanation"].endswith(".") and len(flag["explanation"]) < 300 for flag in result["flags"])
+
+
+def test_quantised_input_masks_gradients_and_is_flagged(plain_model):
+    model, x, y = plain_model
+    # A non-differentiable quantisation before the classifier: no input gradient reaches the attacker.
+    masked = lambda images: model(tf.round(images * 4.0) / 4.0, training=False)  # noqa: E731
+    result = sanity_checks(masked, x, y, norm="linf", eps=0.1)
+    assert {"zero_gradients", "unbounded_not_zero"} <= flagged(result), result["flags"]
+    assert result["gradients"]["zero"] == 1.0
+
+
+def test_transfer_from_the_unmasked_model_beats_white_box_and_is_flagged(plain_model):
+    model, x, y = plain_model
+    masked = lambda images: model(tf.round(images * 4.0) / 4.0, training=False)  # noqa: E731
+    attacks = build_suite("fgsm,pgd", norm="linf", eps=0.1)
+    white = run_suite(masked, x, y, attacks)
+    # The same attacks crafted on the unmasked model, evaluated on the masked one (a transfer row).
+    from tfrobust.attacks.transfer import Transfer
+    from tfrobust.evaluation import robust_accuracy, as_target
+    transfer = robust_accuracy(Transfer(attacks["pgd"], model), None, x, y, predict_fn=as_target(masked).predict)
+    white["rows"].append({"attack": "transfer-pgd", "mode": "transfer from plain", "accuracy": transfer["accuracy"],
+                          "seconds": 0.0, "counts": {}, "config": {}})
+    result = sanity_checks(masked, x, y, norm="linf", eps=0.1, suite_result=white)
+    assert "black_box_stronger" in flagged(result)
+
+
+def test_random_model_is_flagged_stochastic_and_eot_averages_it(plain_model):
+    model, x, y = plain_model
+    noisy = lambda images: model(images + tf.random.normal(tf.shape(images), stddev=0.05), training=False)  # noqa
+    result = sanity_checks(noisy, x[:50], y[:50], norm="linf", eps=0.1)
+    assert "stochastic" in flagged(result)
+    averaged = EOT(noisy, samples=32)
+    single = np.std([noisy(tf.constant(x[:8])).numpy() for _ in range(4)], axis=0).max()
+    many = np.std([averaged(tf.constant(x[:8])).numpy() for _ in range(4)], axis=0).max()
+    assert many < single / 3  # averaging 32 passes shrinks the spread ~√32 times

@@ -1,0 +1,39 @@
+"""Transfer attack: craft on a differentiable surrogate, evaluate on the target.
+
+The target is only evaluated, never differentiated, so this runs against TFLite models, served
+endpoints and any model whose gradients are masked. A transfer attack stronger than the white-box one
+on the same model is a gradient-masking signature (see ``tfrobust.evaluation.sanity``).
+"""
+
+
+class Transfer:
+    """``Transfer(attack, surrogate_fn)(target_fn, x, y)`` returns ``attack(surrogate_fn, x, y)``.
+
+    Args:
+      attack: any configured attack (it crafts on the surrogate with its own threat model).
+      surrogate_fn: a differentiable ``images → logits`` callable (e.g. the same model's SavedModel
+        ``Artifact.logits_fn``, or an independently trained model for a black-box setting).
+
+    The target passed at call time is ignored by crafting; it is accepted so a Transfer attack slots in
+    wherever an attack is called. ``last_counts`` reports target queries: none.
+    """
+
+    needs_gradients = False
+
+    def __init__(self, attack, surrogate_fn, surrogate_name="surrogate"):
+        self.attack = attack
+        self.surrogate_fn = surrogate_fn
+        self.surrogate_name = surrogate_name
+        self.threat = attack.threat
+        self.last_counts = {"forward": 0, "backward": 0}
+
+    def __call__(self, model_fn, x, y):
+        del model_fn  # crafted on the surrogate; the caller evaluates the target
+        x_adv = self.attack(self.surrogate_fn, x, y)
+        self.last_counts = {"forward": 0, "backward": 0,
+                            "surrogate_forward": self.attack.last_counts["forward"],
+                            "surrogate_backward": self.attack.last_counts["backward"]}
+        return x_adv
+
+    def get_config(self):
+        return {"name": "Transfer", "surrogate": self.surrogate_name, "attack": self.attack.get_config()}

@@ -1,0 +1,88 @@
+"""Run a suite of attacks on one model: per-attack and worst-case robust accuracy, time and counts.
+
+A suite is an ordered ``{label: attack}``. Gradient attacks run white-box where the target has
+gradients; on a target without them (TFLite, a served model) they run as transfer attacks from a
+differentiable surrogate, or raise a clear error when none is given. Prediction-only attacks (Square,
+SPSA, noise) always query the target itself.
+"""
+
+import numpy as np
+
+from tfrobust.attacks import registry
+from tfrobust.attacks.transfer import Transfer
+from tfrobust.errors import TfrobustError
+from tfrobust.evaluation.robustness import robust_accuracy
+from tfrobust.evaluation.target import as_target
+
+#: Named suites: (label, registered attack name, overrides).
+SUITES = {
+    # Minutes on a CPU: single-step, iterative and a prediction-only attack (for the masking checks).
+    "quick": [("fgsm", "fgsm", {}), ("pgd-20", "pgd", {"steps": 20}), ("square-1000", "square", {"queries": 1000})],
+    # Croce & Hein's standard AutoAttack, plus FGSM and PGD-20 for the sanity checks.
+    "standard": [("fgsm", "fgsm", {}), ("pgd-20", "pgd", {"steps": 20}), ("autoattack", "autoattack", {})],
+}
+
+
+def suite_entries(spec):
+    """[(label, attack name, overrides)] for a suite name or a comma-separated list of attack names;
+    raises one line listing the valid suites and attacks for anything unknown."""
+    if isinstance(spec, str) and spec in SUITES:
+        return SUITES[spec]
+    items = spec.split(",") if isinstance(spec, str) else list(spec)
+    entries = [(item.strip(), item.strip(), {}) for item in items if item.strip()]
+    if not entries:
+        raise TfrobustError(f"empty attack suite; give one of {', '.join(SUITES)} or attack names")
+    for _, name, _ in entries:
+        if name not in registry.ATTACKS:
+            raise TfrobustError(f"unknown attack {name!r}; suites: {', '.join(SUITES)}; "
+                                f"attacks: {', '.join(registry.names())}")
+    return entries
+
+
+def build_suite(spec, *, norm, eps, seed=0, overrides=None):
+    """``spec`` is a suite name ("quick", "standard") or a comma-separated list of attack names
+    (``tfrobust.attacks.registry.names()``); returns ``{label: attack}``. ``overrides`` maps an attack
+    name to extra constructor arguments (e.g. ``{"pgd": {"steps": 50}}``)."""
+    overrides = overrides or {}
+    entries = suite_entries(spec)
+    return {label: registry.make(name, norm=norm, eps=eps, seed=seed, **{**kwargs, **overrides.get(name, {})})
+            for label, name, kwargs in entries}
+
+
+def run_suite(model, x, y, attacks, *, surrogate=None, batch_size=250, name=None):
+    """Evaluates ``model`` (keras.Model, Artifact, callable or Target) under every attack.
+
+    Returns a dict: ``clean`` accuracy, ``rows`` (one per attack: label, mode, accuracy, seconds,
+    counts, config), ``worst_case`` (a point counts as robust only if it survived every attack), and
+    ``correct`` (per-point bool arrays, for callers that combine results).
+    """
+    target = as_target(model, name)
+    surrogate = as_target(surrogate) if surrogate is not None else None
+    x = np.asarray(x, np.float32)
+    y = np.asarray(y).astype(np.int64)
+    clean = robust_accuracy(None, None, x, y, predict_fn=target.predict, batch_size=batch_size)
+    worst = clean["correct"].copy()
+    rows, correct = [], {"clean": clean["correct"]}
+    for label, attack in attacks.items():
+        attack, craft_fn, mode = _route(attack, label, target, surrogate)
+        result = robust_accuracy(attack, craft_fn, x, y, predict_fn=target.predict, batch_size=batch_size)
+        worst &= result["correct"]
+        correct[label] = result["correct"]
+        rows.append({"attack": label, "mode": mode, "accuracy": result["accuracy"],
+                     "seconds": round(result["seconds"], 3), "counts": result["counts"],
+                     "config": attack.get_config()})
+    return {"model": target.name, "num_examples": int(len(y)), "clean": clean["accuracy"], "rows": rows,
+            "worst_case": float(np.mean(worst)) if len(worst) else float("nan"), "correct": correct}
+
+
+def _route(attack, label, target, surrogate):
+    """(attack, what it is called with, mode) for this target."""
+    if not getattr(attack, "needs_gradients", True):
+        return attack, (target.logits_fn or target.predict), "query-based"
+    if target.differentiable:
+        return attack, target.logits_fn, "white-box"
+    if surrogate is None or not surrogate.differentiable:
+        raise TfrobustError(
+            f"attack {label!r} needs input gradients but {target.name} has none; use a gradient-free "
+            "attack (square, spsa) or a transfer attack from a differentiable surrogate")
+    return Transfer(attack, surrogate.logits_fn, surrogate.name), target.predict, f"transfer from {surrogate.name}"
