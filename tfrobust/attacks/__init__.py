@@ -1,8 +1,29 @@
-"""Attacks: one per file, over one shared ThreatModel, called as ``attack(model_fn, x, y) -> x_adv``."""
+"""Attacks: one per file, over one shared ThreatModel, called as ``attack(model_fn, x, y) -> x_adv``.
 
+``registry.make(name, ...)`` builds any of them by name; ``autoattack.AutoAttack`` composes APGD-CE,
+APGD-T, FAB-T and Square. Modules with heavier dependencies are imported on first use by the registry.
+"""
+
+from tfrobust.attacks.apgd import APGD, APGDT
+from tfrobust.attacks.autoattack import AutoAttack
 from tfrobust.attacks.base import Attack
+from tfrobust.attacks.carlini_wagner import CarliniWagnerL2, CarliniWagnerLinf, MinimumNormAttack
+from tfrobust.attacks.deepfool import DeepFool
+from tfrobust.attacks.eot import EOT
+from tfrobust.attacks.fab import FABT
 from tfrobust.attacks.fgsm import FGSM
+from tfrobust.attacks.gaussian_noise import GaussianNoise, noise_sweep
+from tfrobust.attacks.losses import AuxiliaryLoss, CWMarginLoss
+from tfrobust.attacks.mifgsm import MIFGSM
 from tfrobust.attacks.pgd import PGD
+from tfrobust.attacks.rfgsm import RFGSM
+from tfrobust.attacks.score_based import ScoreBasedAttack
+from tfrobust.attacks.spsa import SPSA
+from tfrobust.attacks.square import Square
 from tfrobust.attacks.threat_model import ThreatModel, per_example_norm
+from tfrobust.attacks.transfer import Transfer
 
-__all__ = ["Attack", "FGSM", "PGD", "ThreatModel", "per_example_norm"]
+__all__ = ["APGD", "APGDT", "Attack", "AutoAttack", "AuxiliaryLoss", "CWMarginLoss", "CarliniWagnerL2",
+           "CarliniWagnerLinf", "DeepFool", "EOT", "FABT", "FGSM", "GaussianNoise", "MIFGSM", "MinimumNormAttack",
+           "PGD", "RFGSM", "SPSA", "ScoreBasedAttack", "Square", "ThreatModel", "Transfer", "noise_sweep",
+           "per_example_norm"]

@@ -71,7 +71,6 @@ class AutoAttack:
     def __call__(self, model_fn, x, y):
         first = self.attacks[0][1]
         x, y = first._validate(model_fn, x, y)  # pylint: disable=protected-access
-        num_classes = int(losses.logits_of(model_fn(x[:1])).shape[-1])
         x_adv = x.numpy().copy()
         labels = y.numpy()
         robust = self._predict(model_fn, x_adv) == labels
@@ -80,8 +79,6 @@ class AutoAttack:
             index = np.flatnonzero(robust)
             start = time.perf_counter()
             if len(index):
-                if hasattr(attack, "num_target_classes") and attack.num_target_classes > num_classes - 1:
-                    attack.num_target_classes = num_classes - 1
                 candidate = np.asarray(attack(model_fn, x_adv[index], labels[index]))
                 broken = self._predict(model_fn, candidate) != labels[index]
                 x_adv[index[broken]] = candidate[broken]

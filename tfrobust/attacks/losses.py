@@ -15,18 +15,39 @@ def cross_entropy(logits, labels):
     return tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
 
 
-def margin(logits, labels, kappa=0.0):
-    """Carlini–Wagner margin max_{j≠y} z_j − z_y, capped above at ``kappa`` (κ = confidence).
+def margin(logits, labels):
+    """Carlini–Wagner margin max_{j≠y} z_j − z_y, uncapped (``CWMarginLoss`` adds the confidence cap).
 
-    Positive exactly when the example is misclassified; the cap stops the attacker pushing further
-    once the margin reaches κ (C&W's f₆).
+    Positive exactly when the example is misclassified.
     """
     num_classes = tf.shape(logits)[-1]
     onehot = tf.one_hot(labels, num_classes, dtype=logits.dtype)
     true_logit = tf.reduce_sum(onehot * logits, axis=-1)
     other = tf.reduce_max(logits - onehot * 1e9, axis=-1)
     value = other - true_logit
-    return tf.minimum(value, kappa) if kappa else value
+    return value
+
+
+class CWMarginLoss:
+    """C&W's f₆ as a loss to maximise: the success margin capped at the confidence κ.
+
+    Untargeted (labels = true classes): ``min(max_{j≠y} z_j − z_y, κ)``. Targeted (labels = targets):
+    the base class negates a loss when targeted, so this returns ``max(max_{j≠t} z_j − z_t, −κ)`` and
+    the attacker maximises ``min(z_t − max_{j≠t} z_j, κ)``. Either way the objective is
+    ``min(success margin, κ)`` = −f₆ (Carlini & Wagner, eq. f₆), positive exactly on success. Unlike
+    ``losses.margin``, the cap applies at κ = 0 too; ``kappa=inf`` is the uncapped margin.
+    """
+
+    def __init__(self, kappa=0.0, targeted=False):
+        self.kappa = float(kappa)
+        self.targeted = bool(targeted)
+
+    def __call__(self, logits, labels):
+        value = margin(logits, labels)
+        return tf.maximum(value, -self.kappa) if self.targeted else tf.minimum(value, self.kappa)
+
+    def get_config(self):
+        return {"name": "cw_margin", "kappa": self.kappa}
 
 
 LOSSES = {"ce": cross_entropy, "margin": margin}

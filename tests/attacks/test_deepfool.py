@@ -1,0 +1,158 @@
+"""DeepFool (L2 and L∞) on linear models, where one linearised step is the exact minimal perturbation."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfrobust.attacks.deepfool import DeepFool
+from tfrobust.attacks.threat_model import per_example_norm
+from tfrobust.errors import TfrobustError
+
+
+def linear_model(weights, bias):
+    w, b = tf.constant(weights, tf.float32), tf.constant(bias, tf.float32)
+
+    def model_fn(x):
+        return tf.matmul(tf.reshape(x, [tf.shape(x)[0], -1]), w) + b
+
+    return model_fn
+
+
+def binary_problem(n=12, d=12, seed=0):
+    """A binary linear model centred on 0.5 and interior points 0.03–0.15 (L2) from the boundary.
+    Returns the adversary's margin m = z_other − z_y < 0 and its gradient g = w_other − w_y."""
+    rng = np.random.default_rng(seed)
+    weights = rng.normal(size=(d, 2)).astype(np.float32)
+    model_fn = linear_model(weights, -0.5 * weights.sum(axis=0))
+    y = rng.integers(0, 2, size=n)
+    g = (weights[:, 1 - y] - weights[:, y]).T
+    distance = rng.uniform(0.03, 0.15, size=n)
+    noise = rng.uniform(-0.05, 0.05, size=(n, d))
+    g_norm = np.linalg.norm(g, axis=1)
+    shift = (np.sum(noise * g, axis=1) + distance * g_norm) / g_norm ** 2
+    x = (0.5 + noise - shift[:, None] * g).astype(np.float32).reshape(n, 2, 2, d // 4)
+    logits = model_fn(x).numpy()
+    margin = logits[np.arange(n), 1 - y] - logits[np.arange(n), y]
+    assert np.all(margin < 0)
+    return model_fn, x, y, margin, g.reshape(x.shape)
+
+
+def predictions(model_fn, x):
+    return np.argmax(model_fn(tf.constant(x, tf.float32)).numpy(), axis=1)
+
+
+def test_l2_finds_the_exact_minimal_distance_in_one_step():
+    model_fn, x, y, margin, g = binary_problem()
+    attack = DeepFool(overshoot=0.02)
+    x_adv, norms = attack.minimal(model_fn, x, y)
+    g_norm = np.linalg.norm(g.reshape(len(x), -1), axis=1)
+    exact = np.abs(margin) / g_norm
+    np.testing.assert_allclose(norms.numpy(), 1.02 * exact, rtol=1e-4)
+    step = (1.02 * exact / g_norm).reshape(-1, 1, 1, 1) * g
+    np.testing.assert_allclose(x_adv.numpy(), x + step, atol=1e-6)
+    assert np.all(predictions(model_fn, x_adv) != y)
+    # One iteration: initial forward, forward + 1 class-gradient backward, forward to check.
+    assert attack.last_counts == {"forward": 3 * len(x), "backward": len(x)}
+
+
+def test_linf_finds_the_exact_minimal_distance_in_one_step():
+    model_fn, x, y, margin, g = binary_problem()
+    x_adv, norms = DeepFool(norm="linf", overshoot=0.02).minimal(model_fn, x, y)
+    exact = np.abs(margin) / np.abs(g.reshape(len(x), -1)).sum(axis=1)  # dual norm: L1
+    np.testing.assert_allclose(norms.numpy(), 1.02 * exact, rtol=1e-4)
+    np.testing.assert_allclose(x_adv.numpy(), x + 1.02 * exact.reshape(-1, 1, 1, 1) * np.sign(g), atol=1e-6)
+    assert np.all(predictions(model_fn, x_adv) != y)
+
+
+def test_multiclass_linear_model_step_goes_to_the_nearest_boundary():
+    # For an affine classifier the minimal L2 distance is min_k |f_k − f_y| / ‖w_k − w_y‖.
+    rng = np.random.default_rng(3)
+    weights = rng.normal(size=(10, 5)).astype(np.float32)
+    model_fn = linear_model(weights, np.zeros(5, np.float32))
+    x = rng.uniform(0.4, 0.6, size=(8, 10)).astype(np.float32)
+    y = predictions(model_fn, x)
+    logits = model_fn(x).numpy()
+    exact = np.array([min(abs(logits[i, k] - logits[i, y[i]])
+                          / np.linalg.norm(weights[:, k] - weights[:, y[i]]) for k in range(5) if k != y[i])
+                      for i in range(len(x))])
+    attack = DeepFool(overshoot=0.02, num_classes=5)
+    x_adv, norms = attack.minimal(model_fn, x, y)
+    np.testing.assert_allclose(norms.numpy(), 1.02 * exact, rtol=1e-4)
+    assert np.all(predictions(model_fn, x_adv) != y)
+    assert attack.last_counts == {"forward": 3 * len(x), "backward": 4 * len(x)}  # 4 candidate classes
+    # Restricting the candidates to the top-2 classes (y and one other) costs 1 backward per step.
+    top2 = DeepFool(overshoot=0.02, num_classes=2)
+    _, norms2 = top2.minimal(model_fn, x, y)
+    assert np.all(norms2.numpy() >= norms.numpy() - 1e-6)
+    assert top2.last_counts["backward"] % len(x) == 0 and top2.last_counts["backward"] < 4 * len(x) * 2
+
+
+def test_call_keeps_only_results_inside_the_ball():
+    model_fn, x, y, margin, g = binary_problem()
+    _, norms = DeepFool().minimal(model_fn, x, y)
+    eps = float(np.median(norms.numpy()))
+    x_adv = DeepFool(eps=eps)(model_fn, x, y).numpy()
+    inside = norms.numpy() <= eps
+    assert np.all(per_example_norm(x_adv - x, "l2").numpy() <= eps + 1e-6)
+    assert np.all(predictions(model_fn, x_adv[inside]) != y[inside])
+    np.testing.assert_array_equal(x_adv[~inside], x[~inside])
+    # Robust accuracy at ε is the fraction of points whose minimal norm exceeds ε.
+    assert np.mean(predictions(model_fn, x_adv) == y) == pytest.approx(np.mean(~inside))
+
+
+def test_failure_gives_x_and_infinite_norm_and_misclassified_points_norm_zero():
+    constant = lambda x: tf.zeros([tf.shape(x)[0], 3]) + tf.constant([1.0, 0.0, 0.0])  # noqa: E731
+    x = np.full((4, 6), 0.5, np.float32)
+    y = np.array([0, 0, 1, 2])  # the last two are already misclassified
+    attack = DeepFool(steps=3)
+    x_adv, norms = attack.minimal(constant, x, y)
+    np.testing.assert_array_equal(x_adv.numpy(), x)
+    np.testing.assert_array_equal(norms.numpy(), [np.inf, np.inf, 0.0, 0.0])
+    # Two points stay active for all 3 steps: 4 + 2·3·2 forwards, 2 backward per step each.
+    assert attack.last_counts == {"forward": 4 + 2 * 3 * 2, "backward": 2 * 3 * 2}
+
+
+@pytest.mark.parametrize("norm,eps", [("l2", 1.0), ("linf", 0.1)])
+def test_invariants_ball_range_and_no_accuracy_gain(norm, eps):
+    rng = np.random.default_rng(2)
+    model = tf.keras.Sequential([tf.keras.Input((6, 6, 1)), tf.keras.layers.Conv2D(4, 3, activation="relu"),
+                                 tf.keras.layers.Flatten(), tf.keras.layers.Dense(3)])
+    x = rng.choice([0.0, 0.02, 0.5, 0.98, 1.0], size=(32, 6, 6, 1)).astype(np.float32)
+    y = np.argmax(model(x).numpy(), axis=1)
+    attack = DeepFool(norm=norm, eps=eps)  # 50 steps: clipping at the range's ends slows DeepFool
+    x_adv = attack(model, x, y)
+    assert x_adv.dtype == tf.float32
+    assert np.all(per_example_norm(x_adv - x, norm).numpy() <= eps + 1e-6)
+    assert x_adv.numpy().min() >= 0.0 and x_adv.numpy().max() <= 1.0
+    assert np.mean(np.argmax(model(x_adv).numpy(), axis=1) == y) < 1.0
+    x_min, norms = attack.minimal(model, x, y)
+    found = np.isfinite(norms.numpy())
+    assert np.mean(found) > 0.5
+    assert np.all(np.argmax(model(x_min.numpy()[found]).numpy(), axis=1) != y[found])
+
+
+def test_no_retracing_across_batch_sizes():
+    model_fn, x, y, _, _ = binary_problem(n=16)
+    attack = DeepFool(steps=3)
+    for n in (16, 7, 16, 5):
+        attack(model_fn, x[:n], y[:n])
+        attack.minimal(model_fn, x[:n], y[:n])
+    assert attack.trace_count <= 2
+    assert attack._compiled_minimal.experimental_get_tracing_count() <= 2
+
+
+def test_defaults_and_config():
+    attack = DeepFool()
+    assert attack.threat.norm == "l2"
+    config = attack.get_config()
+    assert config["name"] == "DeepFool" and config["steps"] == 50 and config["overshoot"] == 0.02
+    assert config["num_classes"] == 10
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"targeted": True}, "DeepFool is untargeted; targeted=True is not supported"),
+    ({"steps": 0}, "steps must be in"), ({"overshoot": -0.1}, r"overshoot must be in \[0.0, inf\)"),
+    ({"num_classes": 1}, "num_classes must be in"), ({"norm": "l1"}, "unknown norm 'l1'")])
+def test_bad_configuration_fails_at_construction(kwargs, message):
+    with pytest.raises(TfrobustError, match=message):
+        DeepFool(**kwargs)
