@@ -30,14 +30,15 @@ test: install
 test-all: install
 	$(PY) -m pytest -q -m "slow or not slow"
 
-# Main job: train two models on Fashion-MNIST, export SavedModel + int8 TFLite, attack every artifact.
+# Main job: train two models on Fashion-MNIST, export SavedModel + int8 TFLite, attack every artifact
+# (quick suite: FGSM, PGD-20, Square-1000; gradient-masking checks on the differentiable ones).
 demo: install
 	rm -rf $(DEMO_DIR)
 	$(PY) trainers/train.py --flagfile=trainers/configs/demo_cnn.flags \
 	    --model_dir=$(DEMO_DIR)/runs/cnn --export_dir=$(DEMO_DIR)/export
 	$(PY) trainers/train.py --flagfile=trainers/configs/demo_resnet.flags \
 	    --model_dir=$(DEMO_DIR)/runs/resnet --export_dir=$(DEMO_DIR)/export
-	$(PY) export/compare.py --dataset=fashion_mnist --test_size=1000 --eps=0.1 --out_dir=$(DEMO_DIR)/compare \
+	$(PY) export/compare.py --dataset=fashion_mnist --test_size=1000 --eps=0.1 --suite=quick --out_dir=$(DEMO_DIR)/compare \
 	    --artifacts=$(DEMO_DIR)/export/cnn,$(DEMO_DIR)/export/cnn_int8.tflite,$(DEMO_DIR)/export/cnn_fp32.tflite,$(DEMO_DIR)/export/resnet,$(DEMO_DIR)/export/resnet_int8.tflite
 
 bench: install

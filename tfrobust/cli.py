@@ -28,8 +28,21 @@ def _parse_flags(argv):
         fail(str(error).splitlines()[0])
 
 
+class _QuietRetracing:
+    """Drops TensorFlow's "triggered tf.function retracing" warnings: every attack object and every model
+    under evaluation compiles its own function by design (traced once each), which that heuristic
+    mistakes for a retracing loop."""
+
+    def filter(self, record):
+        return "triggered tf.function retracing" not in record.getMessage()
+
+
 def run(main):
     """``app.run(main)`` where flag errors and library errors end in one line and exit code 2."""
+    import logging  # pylint: disable=import-outside-toplevel
+
+    for name in ("tensorflow", "absl"):
+        logging.getLogger(name).addFilter(_QuietRetracing())
 
     def guarded_main(argv):
         if len(argv) > 1:

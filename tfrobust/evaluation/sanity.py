@@ -47,10 +47,11 @@ def _flag(name, flagged, detail):
 
 def curves(model, x, y, *, norm, eps, seed=0, steps=20, batch_size=250, eps_factors=EPS_FACTORS,
            step_counts=STEPS):
-    """PGD accuracy vs ε (``eps_factors`` × eps, plus unbounded) and vs iterations (at eps)."""
+    """PGD accuracy vs ε (0, ``eps_factors`` × eps, then unbounded) and vs iterations (at eps)."""
     target = as_target(model)
     unbounded = 1.0 if norm == "linf" else float(np.sqrt(np.prod(np.shape(x)[1:])))
-    by_eps = []
+    clean = robust_accuracy(None, target.logits_fn, x, y, predict_fn=target.predict, batch_size=batch_size)
+    by_eps = [{"eps": 0.0, "accuracy": clean["accuracy"]}]
     for value in [eps * f for f in eps_factors] + [unbounded]:
         # Larger budgets get proportionally more room: step 2.5·ε/steps as usual.
         attack = PGD(norm=norm, eps=value, steps=steps, seed=seed)
