@@ -122,3 +122,16 @@ def test_a_killed_training_run_resumes_from_its_last_completed_epoch(tmp_path):
     logged = [int(line.split(",")[0]) for line in history.read_text().strip().splitlines()
               if not line.startswith("epoch")]
     assert sorted(set(logged)) == list(range(epochs))  # no completed epoch lost, the plan finished
+
+
+def test_evaluate_script_runs_a_suite_on_a_training_run(trained):
+    tmp, _ = trained
+    result = run("trainers/evaluate.py", f"--source={tmp}/run", "--test_size=48", "--suite=fgsm,pgd,square",
+                 "--sanity_size=24", f"--out_dir={tmp}/eval")
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.load(open(tmp / "eval" / "report.json", encoding="utf-8"))
+    (model,) = report["models"]
+    assert report["threat_model"] == {"norm": "linf", "eps": 0.1}  # Fashion-MNIST's customary ε
+    assert [row["mode"] for row in model["rows"]] == ["white-box", "white-box", "query-based"]
+    assert {flag["check"] for flag in model["sanity"]["flags"]} >= {"zero_gradients", "stochastic"}
+    assert "| run | " in result.stdout
