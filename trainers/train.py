@@ -1,9 +1,16 @@
-"""Train an image classifier with Keras ``fit`` and export it.
+"""Train an image classifier with Keras ``fit`` — standard or robust training — and export it.
 
 Example (Fashion-MNIST, small CNN, 2 epochs, then SavedModel + TFLite):
 
   python trainers/train.py --dataset=fashion_mnist --model=small_cnn --epochs=2 \
       --model_dir=runs/cnn --export_dir=runs/export
+
+Adversarial training picks a ``--method`` and its parameters (only the flags a method takes are
+accepted; the others must stay unset):
+
+  python trainers/train.py --method=pgd_at --eps=0.1 --attack_steps=10 --model_dir=runs/pgd
+  python trainers/train.py --method=trades --eps=0.1 --beta=6 --model_dir=runs/trades
+  python trainers/train.py --flagfile=trainers/configs/fmnist_fgsm_rs.flags --model_dir=runs/fast
 
 Re-running the same command after an interruption resumes from the last completed epoch
 (BackupAndRestore in ``<model_dir>/backup``). ``--flagfile=trainers/configs/X.flags`` replays a
@@ -17,7 +24,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from absl import flags  # noqa: E402
 
 from tfrobust import cli  # noqa: E402
-from tfrobust.training import OPTIMIZERS, PRECISIONS, SCHEDULES  # noqa: E402
+from tfrobust.errors import TfrobustError  # noqa: E402
+from tfrobust.training import METHODS, OPTIMIZERS, PRECISIONS, SCHEDULES  # noqa: E402
+from tfrobust.training.methods.base import LABEL_MODES, RANDOM_STARTS  # noqa: E402
 from tfrobust.training.standard import train_and_export  # noqa: E402
 
 flags.DEFINE_string("dataset", "fashion_mnist", "Dataset name (see tfrobust.data.names()).")
@@ -27,6 +36,22 @@ flags.DEFINE_integer("test_size", None, "Use the first N test images.", lower_bo
 flags.DEFINE_string("model", "small_cnn", "Model name (see tfrobust.models.names()).")
 flags.DEFINE_multi_string("model_option", [], "Builder option key=value, repeatable "
                           "(e.g. --model_option=strides=1-1-2-2).")
+flags.DEFINE_enum("method", "standard", METHODS, "Training method (see tfrobust.training.methods).")
+flags.DEFINE_float("eps", None, "Attack radius of an adversarial method (image units: 0.1, 8/255 …).")
+flags.DEFINE_string("norm", None, "Threat-model norm of an adversarial method: linf or l2.")
+flags.DEFINE_integer("attack_steps", None, "Inner-maximisation steps (PGD-k, TRADES, MART, FAT, ALP, AT-id).")
+flags.DEFINE_float("step_size", None, "Inner-maximisation step size (default: the method's rule).")
+flags.DEFINE_enum("random_start", None, RANDOM_STARTS, "Random start of the inner maximisation.")
+flags.DEFINE_enum("label_mode", None, LABEL_MODES, "Craft with true or predicted labels.")
+flags.DEFINE_float("beta", None, "TRADES β / MART λ: weight of the KL term.")
+flags.DEFINE_integer("replays", None, "Free-AT: replays (updates) per minibatch.")
+flags.DEFINE_list("sigma", None, "Gaussian noise: standard deviation(s), comma-separated.")
+flags.DEFINE_float("noise_probability", None, "Gaussian noise: probability an example is noised.")
+flags.DEFINE_float("lambda", None, "ALP pairing weight / AT-id denoising weight λ.")
+flags.DEFINE_float("gamma", None, "AWP: relative weight-perturbation size γ.")
+flags.DEFINE_integer("tau", None, "FAT: extra PGD steps after misclassification τ.")
+flags.DEFINE_string("awp_base", None, "AWP: the base method (pgd_at, trades, …).")
+flags.DEFINE_string("feature_layer", None, "AT-id: the layer whose features are denoised.")
 flags.DEFINE_integer("epochs", 10, "Training epochs.", lower_bound=1)
 flags.DEFINE_integer("batch_size", 128, "Global batch size.", lower_bound=1)
 flags.DEFINE_enum("optimizer", "sgd", OPTIMIZERS, "Optimizer.")
@@ -51,12 +76,34 @@ flags.register_validator("lr_boundaries", lambda value: all(v.strip().isdigit() 
 
 FLAGS = flags.FLAGS
 
+# flag name -> method parameter name
+METHOD_FLAGS = {"eps": "eps", "norm": "norm", "attack_steps": "steps", "step_size": "step_size",
+                "random_start": "random_start", "label_mode": "label_mode", "beta": "beta",
+                "replays": "replays", "sigma": "sigma", "noise_probability": "probability", "lambda": "lam",
+                "gamma": "gamma", "tau": "tau", "awp_base": "base", "feature_layer": "feature_layer"}
+
+
+def method_params():
+    """The method flags that were set, as the method's keyword arguments."""
+    params = {}
+    for flag, parameter in METHOD_FLAGS.items():
+        value = FLAGS[flag].value
+        if value is None:
+            continue
+        if flag == "sigma":
+            try:
+                value = [float(v) for v in value]
+            except ValueError:
+                raise TfrobustError(f"--sigma must be comma-separated numbers, got {','.join(value)}") from None
+        params[parameter] = value
+    return params
+
 
 def main(argv):
     del argv
     summary = train_and_export(
         dataset=FLAGS.dataset, data_dir=FLAGS.data_dir, train_size=FLAGS.train_size,
-        test_size=FLAGS.test_size, model=FLAGS.model,
+        test_size=FLAGS.test_size, model=FLAGS.model, method=FLAGS.method, method_params=method_params(),
         model_options=cli.parse_options(FLAGS.model_option, "model_option"), epochs=FLAGS.epochs,
         batch_size=FLAGS.batch_size, optimizer=FLAGS.optimizer, learning_rate=FLAGS.learning_rate,
         momentum=FLAGS.momentum, weight_decay=FLAGS.weight_decay, schedule=FLAGS.schedule,
@@ -64,7 +111,12 @@ def main(argv):
         augment=None if FLAGS.augment == "none" else FLAGS.augment,
         mixed_precision=FLAGS.mixed_precision, seed=FLAGS.seed, model_dir=FLAGS.model_dir,
         export_dir=FLAGS.export_dir, export_name=FLAGS.export_name, export_formats=FLAGS.export_formats)
-    print(f"test accuracy {100 * summary['test_accuracy']:.2f}% after {summary['epochs']} epochs "
+    robust = ""
+    for key in ("test_adv_accuracy", "test_noisy_accuracy"):
+        if key in summary:
+            kind = "adversarial (training attack)" if key == "test_adv_accuracy" else "noisy"
+            robust = f", {kind} {100 * summary[key]:.2f}%"
+    print(f"test accuracy {100 * summary['test_accuracy']:.2f}%{robust} after {summary['epochs']} epochs "
           f"({summary['train_seconds']:.0f} s); summary: {summary['summary_path']}")
     for fmt, path in summary.get("exports", {}).items():
         print(f"exported {fmt}: {path}")

@@ -76,6 +76,11 @@ def test_compare_script_writes_a_table_for_savedmodel_and_tflite(trained):
     ("trainers/train.py", ["--model_dir=/tmp/x", "--dataset=nope"], "unknown dataset 'nope'"),
     ("trainers/train.py", ["--model_dir=/tmp/x", "--lr_boundaries=a"], "lr_boundaries"),
     ("trainers/train.py", [], "model_dir"),
+    ("trainers/train.py", ["--model_dir=/tmp/x", "--method=pgd_at"], "method 'pgd_at' needs eps > 0"),
+    ("trainers/train.py", ["--model_dir=/tmp/x", "--method=trades", "--eps=0.1", "--beta=-1"], "beta must be in"),
+    ("trainers/train.py", ["--model_dir=/tmp/x", "--method=free", "--eps=0.1", "--replays=0"], "replays must be in"),
+    ("trainers/train.py", ["--model_dir=/tmp/x", "--method=pgd_at", "--eps=0.1", "--beta=6"],
+     "unknown parameter 'beta' for method 'pgd_at'"),
     ("export/compare.py", ["--artifacts=/nonexistent/model"], "no model at /nonexistent/model"),
     ("export/compare.py", ["--artifacts=/tmp", "--eps=-1"], "eps"),
     ("export/compare.py", ["--artifacts=/tmp", "--suite=nope"], "unknown attack 'nope'"),
@@ -86,6 +91,20 @@ def test_bad_input_gives_one_line_and_exit_code_2(script, args, message):
     assert result.returncode == 2, (result.returncode, result.stderr[-2000:])
     lines = [line for line in result.stderr.strip().splitlines() if line.startswith("error:")]
     assert len(lines) == 1 and message in lines[0], result.stderr[-2000:]
+
+
+def test_adversarial_training_through_the_script(tmp_path):
+    result = run("trainers/train.py", "--method=fgsm_rs", "--eps=0.1", "--model=small_cnn",
+                 "--model_option=width=0.25", "--train_size=256", "--test_size=64", "--epochs=2",
+                 "--batch_size=64", "--schedule=one_cycle", "--mixed_precision=bfloat16",
+                 f"--model_dir={tmp_path}/run")
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.load(open(tmp_path / "run" / "summary.json", encoding="utf-8"))
+    assert summary["method"]["name"] == "fgsm_rs" and summary["method"]["step_size"] == 0.125
+    assert 0.0 <= summary["test_adv_accuracy"] <= 1.0 and "adversarial (training attack)" in result.stdout
+    header = (tmp_path / "run" / "history.csv").read_text().splitlines()[0].split(",")
+    assert {"clean_accuracy", "adv_accuracy", "ce", "val_adv_accuracy"} <= set(header)
+    assert (tmp_path / "run" / "checkpoints" / "last.weights.h5").is_file()
 
 
 def test_a_killed_training_run_resumes_from_its_last_completed_epoch(tmp_path):

@@ -22,6 +22,14 @@ def test_cosine_decays_to_zero_and_constant_is_constant():
     assert make_schedule("constant", 0.3, steps_per_epoch=5, epochs=4) == 0.3
 
 
+def test_one_cycle_rises_linearly_to_the_peak_at_two_fifths_then_falls_to_zero():
+    schedule = make_schedule("one_cycle", 0.2, steps_per_epoch=10, epochs=10)  # 100 steps, peak at 40
+    rates = [float(schedule(step)) for step in (0, 19, 39, 69, 99)]
+    np.testing.assert_allclose(rates, [0.005, 0.1, 0.2, 0.1, 0.0], atol=1e-6)
+    assert keras.optimizers.schedules.deserialize(keras.optimizers.schedules.serialize(schedule)).get_config() \
+        == schedule.get_config()
+
+
 @pytest.mark.parametrize("kwargs,message", [
     ({"name": "step"}, "unknown schedule 'step'; valid choices: constant, piecewise, cosine"),
     ({"name": "piecewise"}, "needs at least one boundary"),

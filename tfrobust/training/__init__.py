@@ -1,10 +1,18 @@
-"""Training: precision, schedules, optimizers and callbacks for ``keras.Model.fit``.
+"""Training: precision, schedules, optimizers, callbacks, and adversarial training through ``fit``.
 
-Adversarial training (``AdversarialModel`` with PGD-AT, TRADES, …) builds on these pieces.
+``AdversarialModel(model, method, **params)`` wraps a Keras classifier; ``methods`` holds the training
+methods (standard, gaussian, fgsm_rs, pgd_at, free, trades, mart, alp, fat, awp, at_id).
 """
 
-from tfrobust.training.recipe import (OPTIMIZERS, PRECISIONS, SCHEDULES, make_callbacks, make_optimizer,
-                                     make_schedule, set_precision)
+from tfrobust.training import methods
+from tfrobust.training.adversarial import AdversarialModel
+from tfrobust.training.methods import Method, make_method
+from tfrobust.training.recipe import (OPTIMIZERS, PRECISIONS, SCHEDULES, LastWeights, OneCycle,
+                                      StopOnNaN, make_callbacks, make_optimizer, make_schedule,
+                                      served_model, set_precision)
 
-__all__ = ["OPTIMIZERS", "PRECISIONS", "SCHEDULES", "make_callbacks", "make_optimizer", "make_schedule",
-           "set_precision"]
+METHODS = tuple(methods.names())
+
+__all__ = ["METHODS", "OPTIMIZERS", "PRECISIONS", "SCHEDULES", "AdversarialModel", "LastWeights", "Method",
+           "OneCycle", "StopOnNaN", "make_callbacks", "make_method", "make_optimizer", "make_schedule",
+           "methods", "served_model", "set_precision"]

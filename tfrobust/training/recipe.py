@@ -1,6 +1,8 @@
 """The pieces of a standard Keras training run: precision policy, learning-rate schedule, optimizer and
 callbacks. Adversarial training (``AdversarialModel``) reuses all of them."""
 
+import logging
+import math
 import os
 
 import keras
@@ -8,7 +10,7 @@ import keras
 from tfrobust.errors import TfrobustError, check_choice, check_range
 
 PRECISIONS = {"none": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
-SCHEDULES = ("constant", "piecewise", "cosine")
+SCHEDULES = ("constant", "piecewise", "cosine", "one_cycle")
 OPTIMIZERS = ("sgd", "adam", "adamw")
 
 
@@ -28,7 +30,9 @@ def make_schedule(name, learning_rate, *, steps_per_epoch, epochs, boundaries=()
 
     Args:
       name: "constant"; "piecewise" (× ``factor`` at each epoch in ``boundaries``, e.g. ÷10 at 100 and
-        105 as in the feature-map paper); "cosine" (decay to 0 over all ``epochs``).
+        105 as in the feature-map paper); "cosine" (decay to 0 over all ``epochs``); "one_cycle"
+        (linear 0 → ``learning_rate`` over the first 2/5 of training, then linear → 0: the cyclic
+        schedule of fast FGSM-RS training, Wong et al. 2020; see ``OneCycle``).
       learning_rate: the initial rate, > 0.
       steps_per_epoch, epochs: to convert epoch boundaries to steps.
     """
@@ -38,6 +42,8 @@ def make_schedule(name, learning_rate, *, steps_per_epoch, epochs, boundaries=()
         return learning_rate
     if name == "cosine":
         return keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=steps_per_epoch * epochs)
+    if name == "one_cycle":
+        return OneCycle(learning_rate, total_steps=steps_per_epoch * epochs)
     boundaries = sorted(int(b) for b in boundaries)
     if not boundaries:
         raise TfrobustError("schedule 'piecewise' needs at least one boundary epoch")
@@ -47,6 +53,41 @@ def make_schedule(name, learning_rate, *, steps_per_epoch, epochs, boundaries=()
     values = [learning_rate * factor ** i for i in range(len(boundaries) + 1)]
     return keras.optimizers.schedules.PiecewiseConstantDecay([b * steps_per_epoch for b in boundaries],
                                                               values)
+
+
+@keras.saving.register_keras_serializable(package="tfrobust")
+class OneCycle(keras.optimizers.schedules.LearningRateSchedule):
+    """Triangular one-cycle learning rate: 0 → ``peak`` linearly until ``peak_fraction`` of training,
+    then linearly back to 0 at ``total_steps``.
+
+    Wong, Rice & Kolter, "Fast is better than free" (ICLR 2020) train FGSM-RS with
+    ``lr(t) = interp(t, [0, 2/5·T, T], [0, lr_max, 0])`` over epochs t, updated every batch; the rate
+    here is evaluated at step + 1 (as their per-batch t = epoch + (i + 1)/batches), so the first update
+    is not a no-op.
+
+    Args:
+      peak: the maximum rate, > 0.
+      total_steps: optimizer steps of the whole run, ≥ 1.
+      peak_fraction: where the peak lies, in (0, 1) (default 0.4).
+    """
+
+    def __init__(self, peak, total_steps, peak_fraction=0.4):
+        check_range("learning_rate", peak, 0.0, low_inclusive=False)
+        check_range("total_steps", total_steps, 1)
+        check_range("peak_fraction", peak_fraction, 0.0, 1.0, low_inclusive=False, high_inclusive=False)
+        self.peak = float(peak)
+        self.total_steps = int(total_steps)
+        self.peak_fraction = float(peak_fraction)
+
+    def __call__(self, step):
+        t = keras.ops.cast(step, "float32") + 1.0
+        peak_step = self.peak_fraction * self.total_steps
+        rising = t / peak_step
+        falling = (self.total_steps - t) / (self.total_steps - peak_step)
+        return self.peak * keras.ops.clip(keras.ops.minimum(rising, falling), 0.0, 1.0)
+
+    def get_config(self):
+        return {"peak": self.peak, "total_steps": self.total_steps, "peak_fraction": self.peak_fraction}
 
 
 def make_optimizer(name, learning_rate, *, momentum=0.9, weight_decay=0.0):
@@ -64,14 +105,94 @@ def make_optimizer(name, learning_rate, *, momentum=0.9, weight_decay=0.0):
 
 def make_callbacks(model_dir):
     """Resume, checkpoints, logs: BackupAndRestore (``backup/``, removed when training completes),
-    the last epoch's weights (``checkpoints/last.weights.h5``), TensorBoard (``logs/``), a CSV history
-    (``history.csv``, appended on resume) and TerminateOnNaN."""
+    the last epoch's weights of the served model (``checkpoints/last.weights.h5``; for an
+    ``AdversarialModel`` the wrapped model's), TensorBoard (``logs/``), a CSV history (``history.csv``,
+    appended on resume) and ``StopOnNaN``.
+
+    A NaN loss stops training; the epoch it happened in is not checkpointed or backed up, so the last
+    good checkpoint and backup are kept (``StopOnNaN.message`` names the epoch and batch).
+    """
     os.makedirs(model_dir, exist_ok=True)
     return [
-        keras.callbacks.BackupAndRestore(os.path.join(model_dir, "backup")),
-        keras.callbacks.ModelCheckpoint(os.path.join(model_dir, "checkpoints", "last.weights.h5"),
-                                        save_weights_only=True),
+        GoodBackupAndRestore(os.path.join(model_dir, "backup")),
+        LastWeights(os.path.join(model_dir, "checkpoints", "last.weights.h5")),
         keras.callbacks.TensorBoard(os.path.join(model_dir, "logs")),
         keras.callbacks.CSVLogger(os.path.join(model_dir, "history.csv"), append=True),
-        keras.callbacks.TerminateOnNaN(),
+        StopOnNaN(),
     ]
+
+
+def served_model(model):
+    """The model that is saved and exported: the wrapped model of an ``AdversarialModel``, else itself."""
+    from tfrobust.training.adversarial import AdversarialModel  # pylint: disable=import-outside-toplevel
+
+    return model.model if isinstance(model, AdversarialModel) else model
+
+
+def _finite_loss(logs):
+    loss = (logs or {}).get("loss")
+    return loss is None or math.isfinite(float(loss))
+
+
+class StopOnNaN(keras.callbacks.Callback):
+    """Stops training at the first non-finite batch loss and records where (``message``, also
+    logged). ``tfrobust.training.standard`` turns the message into a one-line error."""
+
+    def __init__(self):
+        super().__init__()
+        self.message = None
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.message is None and not _finite_loss(logs):
+            self.message = (f"the loss became {float(logs['loss'])} in epoch {self._epoch + 1}, batch "
+                            f"{batch + 1}; training stopped and the last good checkpoint was kept")
+            self.model.stop_training = True
+            logging.getLogger("tfrobust").error(self.message)
+
+
+class LastWeights(keras.callbacks.Callback):
+    """After every epoch with a finite loss, writes the served model's weights to ``path`` (a
+    ``.weights.h5`` file) atomically: a temporary file, then a rename."""
+
+    def __init__(self, path):
+        super().__init__()
+        if not path.endswith(".weights.h5"):
+            raise TfrobustError(f"weights path must end in .weights.h5, got {path}")
+        self.path = path
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not _finite_loss(logs):
+            return
+        os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
+        temporary = self.path[:-len(".weights.h5")] + ".tmp.weights.h5"
+        served_model(self.model).save_weights(temporary, overwrite=True)
+        os.replace(temporary, self.path)
+
+
+class GoodBackupAndRestore(keras.callbacks.BackupAndRestore):
+    """``BackupAndRestore`` that neither backs up an epoch whose loss is not finite nor deletes the
+    backup when training was stopped by a NaN, so a rerun resumes from the last good epoch."""
+
+    def __init__(self, backup_dir, **kwargs):
+        super().__init__(backup_dir, **kwargs)
+        self._bad = False
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not _finite_loss(logs):
+            self._bad = True
+            return
+        super().on_epoch_end(epoch, logs)
+
+    def on_train_batch_end(self, batch, logs=None):
+        if not _finite_loss(logs):
+            self._bad = True
+            return
+        super().on_train_batch_end(batch, logs)
+
+    def on_train_end(self, logs=None):
+        if not self._bad:
+            super().on_train_end(logs)

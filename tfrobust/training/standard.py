@@ -1,4 +1,5 @@
-"""Standard (non-adversarial) training through ``keras.Model.fit``, from dataset name to exports.
+"""Training through ``keras.Model.fit``, from dataset name to exports: standard training, or any robust
+training method through ``AdversarialModel``.
 
 This is the library behind ``trainers/train.py``; the script only parses flags.
 """
@@ -11,23 +12,37 @@ import time
 import keras
 
 from tfrobust import data, models
+from tfrobust.errors import TfrobustError
 from tfrobust.export import export_all
-from tfrobust.training.recipe import make_callbacks, make_optimizer, make_schedule, set_precision
+from tfrobust.training.adversarial import AdversarialModel
+from tfrobust.training.methods import make_method
+from tfrobust.training.recipe import StopOnNaN, make_callbacks, make_optimizer, make_schedule, set_precision
 
 SUMMARY_FILE = "summary.json"
 
 
 def train_and_export(*, dataset, model, model_dir, epochs, batch_size, data_dir=None, train_size=None,
-                     test_size=None, model_options=None, optimizer="sgd", learning_rate=0.05, momentum=0.9,
-                     weight_decay=5e-4, schedule="cosine", lr_boundaries=(), lr_factor=0.1, augment=None,
-                     mixed_precision="none", seed=0, export_dir=None, export_name=None,
+                     test_size=None, model_options=None, method="standard", method_params=None,
+                     optimizer="sgd", learning_rate=0.05, momentum=0.9, weight_decay=5e-4, schedule="cosine",
+                     lr_boundaries=(), lr_factor=0.1, augment=None, mixed_precision="none", seed=0,
+                     export_dir=None, export_name=None,
                      export_formats=("saved_model", "keras", "tflite_fp32", "tflite_int8"), verbose="auto"):
-    """Trains ``model`` on ``dataset`` and optionally exports it; returns the run summary dict.
+    """Trains ``model`` on ``dataset`` with ``method`` and optionally exports it; returns the run summary.
+
+    ``method="standard"`` without parameters is plain ``keras.Model.fit`` with cross-entropy; any other
+    method (``tfrobust.training.methods.names()``, parameters in ``method_params``, e.g.
+    ``{"eps": 0.1, "beta": 6.0}``) trains an ``AdversarialModel`` around the model, validates against the
+    method's own attack every epoch, and reports the final clean and adversarial test accuracy.
 
     Everything a run writes lives in ``model_dir`` (see ``make_callbacks``) plus ``summary.json``.
     Re-running with the same arguments after an interruption resumes from the last completed epoch.
-    Exports go to ``export_dir`` under ``export_name`` (default: the basename of ``model_dir``).
+    Exports (of the plain model) go to ``export_dir`` under ``export_name`` (default: the basename of
+    ``model_dir``). A NaN loss raises ``TfrobustError`` naming the epoch and batch; the last good
+    checkpoint and backup are kept.
     """
+    method_params = dict(method_params or {})
+    adversarial = method != "standard" or bool(method_params)
+    method_object = make_method(method, **method_params) if adversarial else None  # fail before loading
     keras.utils.set_random_seed(seed)
     policy = set_precision(mixed_precision)
     info = data.info(dataset)
@@ -37,24 +52,40 @@ def train_and_export(*, dataset, model, model_dir, epochs, batch_size, data_dir=
     train_ds = data.make_dataset(x_train, y_train, batch_size, shuffle=True, seed=seed, augment=augment)
     test_ds = data.make_dataset(x_test, y_test, batch_size)
     steps_per_epoch = math.ceil(len(x_train) / batch_size)
-    rate = make_schedule(schedule, learning_rate, steps_per_epoch=steps_per_epoch, epochs=epochs,
-                         boundaries=lr_boundaries, factor=lr_factor)
-    net.compile(optimizer=make_optimizer(optimizer, rate, momentum=momentum, weight_decay=weight_decay),
-                loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+    updates_per_batch = method_object.updates_per_batch if adversarial else 1
+    rate = make_schedule(schedule, learning_rate, steps_per_epoch=steps_per_epoch * updates_per_batch,
+                         epochs=epochs, boundaries=lr_boundaries, factor=lr_factor)
+    opt = make_optimizer(optimizer, rate, momentum=momentum, weight_decay=weight_decay)
+    if adversarial:
+        trained = AdversarialModel(net, method_object, seed=seed)
+        trained.compile(optimizer=opt)
+    else:
+        trained = net
+        trained.compile(optimizer=opt, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                        metrics=["accuracy"])
+    callbacks = make_callbacks(model_dir)
     start = time.perf_counter()
-    history = net.fit(train_ds, epochs=epochs, validation_data=test_ds, callbacks=make_callbacks(model_dir),
-                      verbose=verbose)
+    history = trained.fit(train_ds, epochs=epochs, validation_data=test_ds, callbacks=callbacks,
+                          verbose=verbose)
     train_seconds = time.perf_counter() - start
-    _, test_accuracy = net.evaluate(test_ds, verbose=0)
+    nan_stop = next(c for c in callbacks if isinstance(c, StopOnNaN))
+    if nan_stop.message:
+        raise TfrobustError(nan_stop.message)
+    results = trained.evaluate(test_ds, verbose=0, return_dict=True)
     summary = {
         "dataset": dataset, "model": model, "model_options": model_options or {}, "epochs": epochs,
         "batch_size": batch_size, "optimizer": optimizer, "learning_rate": learning_rate,
         "schedule": schedule, "weight_decay": weight_decay, "augment": augment, "precision": policy,
         "seed": seed, "train_size": len(x_train), "test_size": len(x_test),
-        "test_accuracy": float(test_accuracy), "train_seconds": train_seconds,
-        "epochs_run_this_invocation": len(history.epoch),
+        "method": method_object.get_config() if adversarial else {"name": "standard"},
+        "test_accuracy": float(results["clean_accuracy"] if adversarial else results["accuracy"]),
+        "train_seconds": train_seconds, "epochs_run_this_invocation": len(history.epoch),
         "images_per_second": len(history.epoch) * len(x_train) / max(train_seconds, 1e-9),
     }
+    if adversarial and method_object.crafted:
+        # Accuracy against the method's own training attack (inference mode) — not a robustness
+        # evaluation: use tfrobust.evaluation (PGD-50, AutoAttack) for that.
+        summary[f"test_{method_object.crafted}_accuracy"] = float(results[f"{method_object.crafted}_accuracy"])
     if export_dir:
         name = export_name or os.path.basename(os.path.normpath(model_dir))
         summary["exports"] = export_all(net, export_dir, name, export_formats,

@@ -1,0 +1,308 @@
+"""``AdversarialModel``: adversarial training as ordinary Keras (``compile``, ``fit``, callbacks).
+
+The wrapper's ``train_step`` crafts the method's training inputs in-graph and minimises the method's
+loss; ``test_step`` measures clean and adversarial accuracy and the method's loss in inference mode.
+Everything else — progress bars, TensorBoard, BackupAndRestore, checkpoints, mixed precision — is
+Keras' own. The wrapped model stays a plain Keras model: save and export ``adv.model``.
+"""
+
+import types
+
+import keras
+import tensorflow as tf
+
+from tfrobust.attacks import losses
+from tfrobust.errors import TfrobustError
+from tfrobust.layers.cifs import training_labels
+from tfrobust.training.methods import make_method
+
+#: Input-gradient scale under mixed_float16 (see ``methods.base.input_gradient``).
+FLOAT16_GRADIENT_SCALE = 1024.0
+
+
+class AdversarialModel(keras.Model):
+    """Wraps a classifier so that ``fit`` trains it with a robust training method.
+
+    Args:
+      model: a Keras model mapping float32 images in [0, 1] to logits, or to a dict of outputs holding
+        ``"logits"`` plus auxiliary heads.
+      method: a method name (``tfrobust.training.methods.names()``) or a ``Method`` object.
+      aux_loss_fn: optional ``aux_loss_fn(outputs, labels) -> scalar or [N]`` — *the* hook for models
+        with auxiliary heads (CIFS probes …): it receives the model's raw outputs (e.g. the dict) of
+        each training-mode forward pass of the method's loss and its value is added to the loss.
+      seed: integer seed of the in-graph random streams (random starts, noise).
+      track_clean_accuracy: report ``clean_accuracy`` during training; for methods whose loss does not
+        see the clean batch (PGD-AT, FGSM-RS, Free-AT, FAT) this costs one inference-mode forward pass
+        per step. Switch off for speed benchmarks.
+      test_adversarial: ``evaluate`` (and validation in ``fit``) crafts with the method's own attack
+        (inference mode, a fixed random stream so evaluations are reproducible) and reports
+        ``adv_accuracy``; False evaluates the clean loss and accuracy only. This is the training attack,
+        not a robustness evaluation (use ``tfrobust.evaluation``: PGD-50, AutoAttack).
+      name: the Keras model name (default "adversarial_<model name>").
+      **params: the method's parameters when ``method`` is a name (``eps=0.1, beta=6.0`` …).
+
+    Metrics (logs of ``fit``/``evaluate``): ``loss`` (the method's loss plus auxiliary terms),
+    ``clean_accuracy``, ``adv_accuracy`` (``noisy_accuracy`` for Gaussian noise; accuracy on the crafted
+    training inputs, in training mode, during ``fit``), each loss component of the method (``ce``,
+    ``kl`` …) and ``aux`` when auxiliary terms exist.
+
+    Auxiliary losses: two sources are added to the method's loss, averaged over the step's
+    training-mode forward passes (one for PGD-AT, two for TRADES — so a regulariser keeps its weight
+    whatever the method): Keras ``model.losses`` (``add_loss`` in layers, kernel regularisers) and
+    ``aux_loss_fn``. To *craft* through auxiliary heads too, give an adversarial method
+    ``attack_loss=tfrobust.attacks.losses.AuxiliaryLoss(...)``.
+
+    BatchNorm and other train/inference-dependent layers: adversarial inputs are crafted in inference
+    mode (``training=False``: moving statistics, no updates) and the update is computed on the
+    adversarial batch in training mode, as the Madry and TRADES reference code do (``model.eval()`` for
+    the attack, ``model.train()`` for the step). Free-AT is the exception (its single pass is both).
+
+    Precision: images are cast to float32 and perturbed and projected in float32; the model computes
+    in its own dtype policy (mixed_bfloat16 / mixed_float16) and must return float32 logits (every
+    ``tfrobust.models`` builder does). Under mixed_float16 ``compile`` wraps the optimizer in Keras'
+    ``LossScaleOptimizer`` and ``train_step`` scales the loss with ``optimizer.scale_loss`` (gradients
+    are unscaled, and non-finite steps skipped, in ``apply_gradients``).
+
+    Distribution: the loss is divided by the number of replicas (gradients are summed across them),
+    as Keras' own ``train_step`` does, and random streams are folded with the replica id; build the
+    model and this wrapper inside ``strategy.scope()``. Free-AT and AWP refuse multi-replica
+    strategies for now.
+
+    Saving: ``adv.model.save("m.keras")`` / ``export_all(adv.model, …)``; ``adv.save_weights`` and
+    BackupAndRestore checkpoint the wrapper (model weights + optimizer); ``adv.save`` is refused.
+
+    Example:
+      >>> net = tfrobust.models.build("small_cnn", (28, 28, 1), 10)
+      >>> adv = AdversarialModel(net, "pgd_at", eps=0.1, steps=10)
+      >>> adv.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9))
+      >>> adv.fit(train_ds, epochs=10, validation_data=test_ds)
+      >>> adv.model.save("robust.keras")
+    """
+
+    def __init__(self, model, method="pgd_at", *, aux_loss_fn=None, seed=0, track_clean_accuracy=True,
+                 test_adversarial=True, name=None, **params):
+        if not isinstance(model, keras.Model):
+            raise TfrobustError(f"AdversarialModel wraps a keras.Model, got {type(model).__name__}")
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise TfrobustError(f"seed must be a non-negative integer, got {seed!r}")
+        super().__init__(name=name or f"adversarial_{model.name}")
+        # Images reach the wrapped model in float32 (no cast to the compute dtype on the way in).
+        self._convert_input_args = False
+        self.model = model
+        self.method = make_method(method, **params)
+        self.aux_loss_fn = aux_loss_fn
+        self.seed = seed
+        self.track_clean_accuracy = bool(track_clean_accuracy)
+        self.test_adversarial = bool(test_adversarial)
+        self.gradient_scale = FLOAT16_GRADIENT_SCALE if model.dtype_policy.compute_dtype == "float16" else 1.0
+        # Python-side state that Keras must not track as layers or weights.
+        self._state = types.SimpleNamespace(feature_models={}, aux_terms=None, has_aux=False, train_traces=0,
+                                            test_traces=0)
+        self._trackers = {"loss": keras.metrics.Mean(name="loss"),
+                          "clean_accuracy": keras.metrics.SparseCategoricalAccuracy(name="clean_accuracy")}
+        if self.method.crafted:
+            name = f"{self.method.crafted}_accuracy"
+            self._trackers[name] = keras.metrics.SparseCategoricalAccuracy(name=name)
+        for component in self.method.components:
+            self._trackers[component] = keras.metrics.Mean(name=component)
+        self._trackers["aux"] = keras.metrics.Mean(name="aux")
+        if model.built:
+            self.built = True
+        self.method.build(self)
+
+    # -- Keras plumbing -------------------------------------------------------------------------------
+    def call(self, inputs, training=None):
+        """The wrapped model's outputs (so ``predict`` and ``adv(x)`` behave like the model)."""
+        return self.model(inputs, training=training)
+
+    def build(self, input_shape):
+        if not self.model.built:
+            self.model.build(input_shape)
+        self.built = True
+
+    def compile(self, optimizer="rmsprop", **kwargs):
+        """``keras.Model.compile`` without ``loss`` or ``metrics``: the method defines the loss and the
+        wrapper reports its own metrics. ``steps_per_execution``, ``jit_compile`` etc. pass through."""
+        for key in ("loss", "loss_weights", "metrics", "weighted_metrics"):
+            if kwargs.get(key) is not None:
+                raise TfrobustError(f"AdversarialModel.compile takes no {key}=: the training method defines "
+                                    "the loss and the wrapper reports its own metrics")
+        super().compile(optimizer=optimizer, **kwargs)
+
+    @property
+    def metrics(self):
+        return list(self._trackers.values())
+
+    def save(self, *args, **kwargs):
+        raise TfrobustError("save the wrapped model instead: adv.model.save(path) (or export it with "
+                            "tfrobust.export.export_all(adv.model, ...))")
+
+    def get_config(self):
+        raise TfrobustError("AdversarialModel is a training wrapper and is not serialised; save adv.model")
+
+    @property
+    def train_step_traces(self):
+        """How many times ``train_step`` was traced (a test guards against retracing across epochs)."""
+        return self._state.train_traces
+
+    @property
+    def test_step_traces(self):
+        return self._state.test_traces
+
+    # -- the steps ------------------------------------------------------------------------------------
+    def train_step(self, data):
+        self._state.train_traces += 1
+        x, y = self._unpack(data)
+        seed = self._step_seed(self.optimizer.iterations, salt=0)
+        # CIFS layers (and any layer reading tfrobust.layers.cifs.current_training_labels) replace their
+        # top-1 prediction with the true label in training mode: the labels travel in this context
+        # because Keras models take images only.
+        with training_labels(y):
+            records = self.method.train_step(self, x, y, seed)
+        records = records if isinstance(records, (list, tuple)) else [records]
+        clean_logits = next((r.clean_logits for r in records if r.clean_logits is not None), None)
+        if clean_logits is None and self.track_clean_accuracy:
+            clean_logits = losses.logits_of(self.forward(x, training=False))
+        return self._update_metrics(y, records, clean_logits)
+
+    def test_step(self, data):
+        self._state.test_traces += 1
+        x, y = self._unpack(data)
+        seed = self._step_seed(tf.constant(0, tf.int64), salt=1)
+        if self.test_adversarial:
+            labels, clean_logits = self.method.crafting_labels(self, x, y)
+            x_crafted = tf.stop_gradient(self.method.craft(self, x, labels, seed))
+            record = self._record_loss(lambda: self.method.loss(self, x, y, x_crafted, training=False))
+            if clean_logits is None:
+                clean_logits = record.clean_logits
+            if clean_logits is None:
+                clean_logits = losses.logits_of(self.forward(x, training=False))
+        else:
+            record = self._record_loss(lambda: make_method("standard").loss(self, x, y, None, training=False))
+            clean_logits = record.clean_logits
+        return self._update_metrics(y, [record], clean_logits)
+
+    # -- for methods ----------------------------------------------------------------------------------
+    def forward(self, x, y=None, *, training, features=None):
+        """Runs the wrapped model on ``x``; the methods' only way to call it.
+
+        While a method's loss is being recorded (inside ``minimize`` / ``test_step``) the call's
+        auxiliary terms are collected: the model's ``losses`` and ``aux_loss_fn(outputs, y)``.
+
+        Args:
+          features: a layer name: also return that layer's output, as ``(outputs, features)``.
+        """
+        net = self.feature_model(features) if features else self.model
+        result = net(x, training=training)
+        outputs, feature_values = (result[0], result[1]) if features else (result, None)
+        if self._state.aux_terms is not None:
+            terms = [tf.cast(term, tf.float32) for term in net.losses]
+            if self.aux_loss_fn is not None:
+                terms.append(tf.reduce_mean(tf.cast(self.aux_loss_fn(outputs, y), tf.float32)))
+            if terms:
+                self._state.aux_terms.append(tf.add_n([tf.reduce_sum(t) for t in terms]))
+        return (outputs, feature_values) if features else outputs
+
+    def feature_model(self, layer_name):
+        """A functional view of the wrapped model returning ``[outputs, layer_name's output]`` (shared
+        weights), created once per layer name."""
+        if layer_name not in self._state.feature_models:
+            try:
+                layer = self.model.get_layer(layer_name)
+            except ValueError as error:
+                layers = ", ".join(layer.name for layer in self.model.layers)
+                raise TfrobustError(f"model {self.model.name!r} has no layer {layer_name!r}; its layers: "
+                                    f"{layers}") from error
+            try:
+                view = keras.Model(self.model.inputs, [self.model.output, layer.output])
+            except (AttributeError, ValueError) as error:
+                raise TfrobustError(f"reading layer {layer_name!r} needs a functional model: "
+                                    f"{str(error).splitlines()[0]}") from error
+            self._state.feature_models[layer_name] = view
+        return self._state.feature_models[layer_name]
+
+    def minimize(self, loss_fn, *, extra=None, before_update=None):
+        """One optimizer update on ``loss_fn()`` (a ``LossRecord``) plus the auxiliary terms.
+
+        The loss is divided by the number of replicas and scaled by ``optimizer.scale_loss`` (loss
+        scaling under mixed_float16) before differentiation; ``apply_gradients`` unscales.
+
+        Args:
+          extra: a tensor to differentiate too (Free-AT's δ); then returns ``(record, gradient)``. The
+            gradient is of the scaled loss (only its direction is meaningful), non-finite entries zeroed.
+          before_update: called after the gradients are computed and before they are applied (AWP
+            restores its weights here).
+        """
+        variables = self.trainable_variables
+        with tf.GradientTape() as tape:
+            if extra is not None:
+                tape.watch(extra)
+            record = self._record_loss(loss_fn)
+            replicas = tf.distribute.get_strategy().num_replicas_in_sync
+            scaled = self.optimizer.scale_loss(record.total / replicas if replicas > 1 else record.total)
+        targets = list(variables) + ([extra] if extra is not None else [])
+        grads = tape.gradient(scaled, targets)
+        if before_update is not None:
+            before_update()
+        self.optimizer.apply_gradients(zip(grads[:len(variables)], variables))
+        if extra is None:
+            return record
+        grad = grads[-1]
+        grad = tf.zeros_like(extra) if grad is None else tf.where(tf.math.is_finite(grad), grad, 0.0)
+        return record, grad
+
+    # -- internals ------------------------------------------------------------------------------------
+    def _record_loss(self, loss_fn):
+        """Calls ``loss_fn`` collecting auxiliary terms; the record's total includes their mean."""
+        self._state.aux_terms = []
+        try:
+            record = loss_fn()
+            aux_terms = self._state.aux_terms
+        finally:
+            self._state.aux_terms = None
+        record.total = tf.cast(record.total, tf.float32)
+        if aux_terms:
+            self._state.has_aux = True
+            aux = tf.add_n(aux_terms) / len(aux_terms)
+            record.components = {**record.components, "aux": aux}
+            record.total = record.total + aux
+        return record
+
+    def _update_metrics(self, y, records, clean_logits):
+        for record in records:
+            self._trackers["loss"].update_state(record.total)
+            for name, value in record.components.items():
+                self._trackers[name].update_state(value)
+            if record.crafted_logits is not None and self.method.crafted:
+                self._trackers[f"{self.method.crafted}_accuracy"].update_state(y, record.crafted_logits)
+        if clean_logits is not None:
+            self._trackers["clean_accuracy"].update_state(y, clean_logits)
+        logs = {}
+        for name, tracker in self._trackers.items():
+            if name == "aux" and not self._state.has_aux:
+                continue
+            if name == "clean_accuracy" and clean_logits is None:
+                continue
+            logs[name] = tracker.result()
+        return logs
+
+    def _unpack(self, data):
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        if sample_weight is not None:
+            raise TfrobustError("AdversarialModel does not support sample weights")
+        if y is None:
+            raise TfrobustError("AdversarialModel needs labels: fit on (images, labels) batches")
+        x = tf.cast(x, tf.float32)
+        y = tf.cast(tf.reshape(y, [-1]), tf.int64)
+        return x, y
+
+    def _step_seed(self, counter, salt):
+        """A stateless-RNG seed per step, replica and purpose: fold(seed, salt, step, replica)."""
+        context = tf.distribute.get_replica_context()
+        replica = context.replica_id_in_sync_group if context is not None else 0
+        seed = tf.stack([tf.constant(self.seed, tf.int64), tf.constant(salt, tf.int64)])
+        seed = tf.random.experimental.stateless_fold_in(seed, tf.cast(counter, tf.int64))
+        return tf.random.experimental.stateless_fold_in(seed, tf.cast(replica, tf.int64))
+
+
+__all__ = ["AdversarialModel"]
