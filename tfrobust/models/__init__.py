@@ -20,6 +20,11 @@ Example:
 """
 
 from tfrobust.models import cnn, resnet, vgg, wide_resnet  # noqa: F401  (registers the models)
+from tfrobust.models import cifs_resnet  # noqa: F401  (registers cifs_resnet*, the "cifs" block)
+from tfrobust.models import ode_nets  # noqa: F401  (registers odenet, tisode, odenet_cnn)
+from tfrobust.models import evp  # noqa: F401  (se_/evp_resnet*, evp_small_cnn; "evp" conv/block, "se" block, "pnl" head)
+from tfrobust.models import convnorm  # noqa: F401  (the "convnorm" conv)
+from tfrobust.models import attention  # noqa: F401  (attention_resnet)
 from tfrobust.models.components import (CONVS, HEADS, NORMS, register_conv, register_head,
                                         register_norm)
 from tfrobust.models.registry import build, names, options, register
