@@ -41,7 +41,9 @@ demo: install
 	$(PY) export/compare.py --dataset=fashion_mnist --test_size=1000 --eps=0.1 --suite=quick --out_dir=$(DEMO_DIR)/compare \
 	    --artifacts=$(DEMO_DIR)/export/cnn,$(DEMO_DIR)/export/cnn_int8.tflite,$(DEMO_DIR)/export/cnn_fp32.tflite,$(DEMO_DIR)/export/resnet,$(DEMO_DIR)/export/resnet_int8.tflite
 
+# Benchmarks print ratios measured in one run; the peers (ART, CleverHans, Foolbox) are bench-only extras.
 bench: install
+	$(PY) -m pip install -q -r requirements-bench.txt
 	for b in benchmarks/*.py; do $(PY) $$b || exit 1; done
 
 bazel-build: install
