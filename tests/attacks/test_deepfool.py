@@ -128,7 +128,13 @@ def test_invariants_ball_range_and_no_accuracy_gain(norm, eps):
     x_min, norms = attack.minimal(model, x, y)
     found = np.isfinite(norms.numpy())
     assert np.mean(found) > 0.5
-    assert np.all(np.argmax(model(x_min.numpy()[found]).numpy(), axis=1) != y[found])
+    # Found points are fooled: the true logit is not above the best other one. A point that clipping
+    # to [0, 1] left exactly on the boundary is a tie, and the attack's compiled forward and this eager
+    # one may break a tie differently (float rounding, ~1e-7), so ties count as fooled.
+    logits = model(x_min.numpy()[found]).numpy()
+    true_logit = logits[np.arange(len(logits)), y[found]]
+    others = np.where(np.eye(3, dtype=bool)[y[found]], -np.inf, logits).max(axis=1)
+    assert np.all(true_logit <= others + 1e-5 * np.maximum(1.0, np.abs(others)))
 
 
 def test_no_retracing_across_batch_sizes():
