@@ -1,5 +1,7 @@
 """Defense-specific evaluation recipes (CIFS β sweep, ODE recipe, EOT) and analyses, on tiny models."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -46,18 +48,40 @@ def test_ode_evaluation_runs_the_recipe():
                                      square_queries=4, spsa_steps=1, spsa_samples=2, batch_size=4)
     names = [row["attack"] for row in result["rows"]]
     assert names[0] == "pgd-2" and "fixed-step rk4 surrogate" in names[1]
+    assert [row["mode"] for row in result["rows"]] == [
+        "white-box", "transfer from the fixed-step rk4 surrogate (2 steps)", "query-based", "query-based"]
     assert names[2:] == ["square-4", "spsa-1"]
     assert result["worst_case"] <= min(row["accuracy"] for row in result["rows"])
 
 
-def test_accuracy_nfe_vs_tolerance():
+def test_accuracy_nfe_vs_tolerance_with_json_and_png(tmp_path):
     model = models.build("tisode", (8, 8, 1), 3, width=0.0625, steps=2)
     y = _labels(model)
-    rows = analyses.accuracy_nfe_vs_tolerance(model, X[:4], y[:4], tolerances=(1e-1, 1e-5),
+    rows = analyses.accuracy_nfe_vs_tolerance(model, X[:2], y[:2], tolerances=(1e-1, 1e-4), batch_size=2)
+    assert [row["tolerance"] for row in rows] == [1e-1, 1e-4]
+    assert 0 < rows[0]["nfe"] < rows[1]["nfe"] and rows[1]["clean"] == 1.0  # tighter: more evaluations
+    assert all("robust" not in row for row in rows)
+    png = analyses.plot_accuracy_nfe_vs_tolerance(rows, str(tmp_path / "tolerance.png"))
+    assert (tmp_path / "tolerance.png").stat().st_size > 0 and png.endswith(".png")
+    analyses.save_json({"rows": rows}, str(tmp_path / "tolerance.json"))
+    assert json.loads((tmp_path / "tolerance.json").read_text())["rows"] == rows
+
+
+@pytest.mark.slow  # an attack through DormandPrince's adjoint per tolerance: ≈ 30 s
+def test_accuracy_vs_tolerance_under_attack():
+    model = models.build("tisode", (8, 8, 1), 3, width=0.0625, steps=2)
+    y = _labels(model)
+    rows = analyses.accuracy_nfe_vs_tolerance(model, X[:4], y[:4], tolerances=(1e-1, 1e-3),
                                               attack=FGSM(eps=0.05), batch_size=4)
-    assert [row["tolerance"] for row in rows] == [1e-1, 1e-5]
-    assert 0 < rows[0]["nfe"] <= rows[1]["nfe"] and rows[1]["clean"] == 1.0
     assert all(0 <= row["robust"] <= row["clean"] for row in rows)
+
+
+def test_save_json_writes_numpy_and_infinite_values(tmp_path):
+    path = analyses.save_json({"beta": float("inf"), "order": np.arange(3), "accuracy": np.float32(0.5),
+                               "correct": {"clean": np.array([True, False])}}, str(tmp_path / "r.json"))
+    assert json.loads(open(path, encoding="utf-8").read()) == {
+        "beta": "inf", "order": [0, 1, 2], "accuracy": 0.5, "correct": {"clean": [True, False]}}
+    assert not (tmp_path / "r.json.tmp").exists()
 
 
 def test_eot_evaluation_flags_randomised_models_only():
@@ -86,6 +110,8 @@ def test_channel_activations_and_plot(tmp_path):
     assert np.all((0 <= result["natural"]["frequency"]) & (result["natural"]["frequency"] <= 1))
     path = analyses.plot_channel_activations(result, str(tmp_path / "channels.png"))
     assert (tmp_path / "channels.png").stat().st_size > 0 and path.endswith(".png")
+    saved = json.loads(open(analyses.save_json(result, str(tmp_path / "channels.json")), encoding="utf-8").read())
+    assert saved["order"] == result["order"].tolist() and saved["count"] == 4
 
 
 def test_top_k_accuracy():

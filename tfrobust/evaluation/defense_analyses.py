@@ -16,9 +16,15 @@ Analyses (thesis figures/tables):
   penultimate layer, natural vs adversarial, sorted by the last linear layer's weights for a class
   (fig. 4.1/4.3, App. 4.6.1);
 * ``top_k_accuracy``: top-k accuracy under attack (Table 4.4);
-* ``accuracy_nfe_vs_tolerance``: accuracy (clean, optionally under attack) and NFE of an ODE model
-  versus the DormandPrince tolerance.
+* ``accuracy_nfe_vs_tolerance`` / ``plot_accuracy_nfe_vs_tolerance``: accuracy (clean, optionally under
+  attack) and NFE of an ODE model versus the DormandPrince tolerance.
+
+``save_json`` writes any of these results (NumPy arrays and ``inf`` included) as JSON.
 """
+
+import json
+import math
+import os
 
 import numpy as np
 import tensorflow as tf
@@ -119,7 +125,12 @@ def ode_evaluation(model, x, y, *, eps, norm="linf", pgd_steps=20, surrogate_ste
         f"square-{square_queries}": Square(queries=square_queries, **threat),
         f"spsa-{spsa_steps}": SPSA(steps=spsa_steps, samples=spsa_samples, **threat),
     }
-    return run_suite(model, x, y, attacks, batch_size=batch_size)
+    result = run_suite(model, x, y, attacks, batch_size=batch_size)
+    transfer = f"pgd-{pgd_steps} via {surrogate_name}"
+    for row in result["rows"]:
+        if row["attack"] == transfer:  # the suite files a wrapped attack as query-based; name what it is
+            row["mode"] = f"transfer from the {surrogate_name}"
+    return result
 
 
 def accuracy_nfe_vs_tolerance(model, x, y, tolerances=(1e-1, 1e-2, 1e-3, 1e-4), *, attack=None,
@@ -146,6 +157,60 @@ def accuracy_nfe_vs_tolerance(model, x, y, tolerances=(1e-1, 1e-2, 1e-3, 1e-4), 
                                             batch_size=batch_size)["accuracy"]
         rows.append(row)
     return rows
+
+
+def plot_accuracy_nfe_vs_tolerance(rows, path, title=None):
+    """PNG of ``accuracy_nfe_vs_tolerance`` rows: clean and robust accuracy (left axis) and NFE (right
+    axis) against the tolerance (log scale, loosest on the left). Returns ``path``."""
+    if not rows:
+        raise TfrobustError("plot_accuracy_nfe_vs_tolerance needs at least one row")
+    import matplotlib  # pylint: disable=import-outside-toplevel
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
+
+    tolerances = [row["tolerance"] for row in rows]
+    figure, accuracy = plt.subplots(figsize=(6, 4))
+    accuracy.plot(tolerances, [row["clean"] for row in rows], "o-", color="tab:blue", label="clean")
+    if all("robust" in row for row in rows):
+        accuracy.plot(tolerances, [row["robust"] for row in rows], "s-", color="tab:red", label="under attack")
+    accuracy.set(xscale="log", xlabel="DormandPrince tolerance (rtol = atol)", ylabel="accuracy", ylim=(0, 1),
+                 title=title or "accuracy and NFE vs tolerance")
+    accuracy.invert_xaxis()
+    nfe = accuracy.twinx()
+    nfe.plot(tolerances, [row["nfe"] for row in rows], "^--", color="gray", label="NFE")
+    nfe.set(ylabel="function evaluations per forward pass")
+    handles = accuracy.get_legend_handles_labels()[0] + nfe.get_legend_handles_labels()[0]
+    accuracy.legend(handles=handles, fontsize=8, loc="lower left")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return path
+
+
+def save_json(result, path):
+    """Writes an analysis or evaluation result as JSON (atomically: a temp file, then rename): NumPy
+    arrays and scalars become lists and numbers, ``inf``/``nan`` become the strings "inf"/"nan" (strict
+    JSON has no such numbers). Returns ``path``."""
+
+    def plain(value):
+        if isinstance(value, dict):
+            return {str(k): plain(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [plain(v) for v in value]
+        if isinstance(value, np.ndarray):
+            return plain(value.tolist())
+        if isinstance(value, np.generic):
+            return plain(value.item())
+        if isinstance(value, float) and not math.isfinite(value):
+            return str(value)
+        return value
+
+    temp = f"{path}.tmp"
+    with open(temp, "w", encoding="utf-8") as handle:
+        json.dump(plain(result), handle, indent=2, allow_nan=False)
+    os.replace(temp, path)
+    return path
 
 
 # -- randomised models ----------------------------------------------------------------------------------

@@ -101,8 +101,14 @@ class CIFS(keras.layers.Layer):
       imgf: "softmax" (thesis' best, default), "sigmoid" or "softplus".
       alpha: α > 0 of the sigmoid and softplus IMGFs; default 10 for sigmoid, 5 for softplus.
       temperature: T > 0 of the softmax IMGF (thesis: 1).
-      mask_scale: constant factor on the mask (default 1: the paper's softmax mask sums to 1; the
-        reference code multiplies its softmax mask by 2).
+      mask_scale: constant factor on the mask: a number > 0 (default 1: the paper's eq. 4.2, a softmax
+        mask summing to 1; the reference code multiplies its softmax mask by 2) or "channels" (× C, so a
+        softmax mask averages 1 and the features keep their scale). Choice where the paper is silent:
+        with a sum-to-1 mask on C channels the block output shrinks by ~1/C; where a normalisation
+        follows this is harmless, but a CIFS layer feeding pooling → Dense (the last block) slows SGD on
+        that Dense by ~1/C² — measured here: a ResNet-10 (128 channels at the last block) stayed at
+        chance for its first PGD-AT epoch with ``mask_scale=1`` (the reference run was resumed from a
+        trained checkpoint). "channels" is the same network up to a constant the next layer absorbs.
       mask_path: "full" or "detached" (see above).
       relevance: "auto" (closed form for the built-in probes, tape otherwise), "closed_form" or "tape".
       probe_loss_weight: w ≥ 0; in training mode with labels the layer adds ``w · mean CE(probe, y)``
@@ -149,7 +155,9 @@ class CIFS(keras.layers.Layer):
         if alpha is not None:
             _check_positive("alpha", alpha)
         _check_positive("temperature", temperature)
-        _check_positive("mask_scale", mask_scale)
+        if mask_scale != "channels" and (isinstance(mask_scale, bool) or not isinstance(mask_scale, (int, float))
+                                         or not mask_scale > 0):
+            raise TfrobustError(f"mask_scale must be a number > 0 or 'channels', got {mask_scale!r}")
         check_choice("mask_path", mask_path, MASK_PATHS)
         check_choice("relevance", relevance, RELEVANCES)
         if (isinstance(probe_loss_weight, bool) or not isinstance(probe_loss_weight, (int, float))
@@ -166,7 +174,7 @@ class CIFS(keras.layers.Layer):
         self.imgf = imgf
         self.alpha = None if alpha is None else float(alpha)
         self.temperature = float(temperature)
-        self.mask_scale = float(mask_scale)
+        self.mask_scale = mask_scale if mask_scale == "channels" else float(mask_scale)
         self.mask_path = mask_path
         self.relevance = relevance
         self.probe_loss_weight = float(probe_loss_weight)
@@ -223,7 +231,8 @@ class CIFS(keras.layers.Layer):
             labels = None
         probe_logits = self.probe_logits(features)
         mask = self.importance_mask(features, labels=labels)
-        masked = features * tf.cast(self.mask_scale * mask, features.dtype)[:, None, None, :]
+        scale = float(features.shape[-1]) if self.mask_scale == "channels" else self.mask_scale
+        masked = features * tf.cast(scale * mask, features.dtype)[:, None, None, :]
         if labels is not None and self.probe_loss_weight > 0:
             self.add_loss(self.probe_loss_weight * tf.reduce_mean(_ce(probe_logits, labels)))
         return [masked, probe_logits]

@@ -60,7 +60,9 @@ def cifs_resnet(input_shape, num_classes, *, depth=None, stage_blocks=None, stag
       cifs_blocks: how many of the last blocks get CIFS (thesis: 2); 0 builds the vanilla network.
       probes: one probe per CIFS block, earliest first ("mlp" or "linear"; a single string applies to
         all). Thesis: MLP on the penultimate block, linear on the last.
-      top_k, imgf, alpha, temperature, mask_scale, mask_path: the CIFS layers' options.
+      top_k, imgf, alpha, temperature, mask_scale, mask_path: the CIFS layers' options (``mask_scale=
+        "channels"`` keeps the features' scale; the default 1 is the paper's sum-to-1 mask, which trains
+        slowly from scratch — see ``tfrobust.layers.CIFS``).
       beta: β of ℓβ (eq. 4.3, thesis default 2): each of the L CIFS layers adds β/L · CE(probe) in
         training mode with labels (see ``tfrobust.layers.cifs``); 0 leaves the probes untrained.
 
