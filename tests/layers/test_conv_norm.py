@@ -79,6 +79,18 @@ def test_training_uses_the_current_v_and_the_running_estimate_follows_the_cosine
     assert np.abs(layer(x, training=False).numpy() - layer(x, training=True).numpy()).max() > 1e-3
 
 
+def test_running_estimate_updates_inside_a_compiled_function():
+    layer = ConvNorm2D(2, 3, momentum=0.5)
+    x = tf.constant(np.random.default_rng(5).uniform(size=(1, 4, 4, 1)).astype(np.float32))
+    step = tf.function(lambda t: layer(t, training=True))
+    step(x)
+    layer.kernel.assign(layer.kernel * 2.0)  # V halves: the running estimate moves half-way towards it
+    before = layer.running_v.numpy().copy()
+    step(x)
+    assert layer.num_updates.numpy() == 2
+    np.testing.assert_allclose(layer.running_v.numpy(), 0.5 * before + 0.5 * (before / 2), rtol=1e-5)
+
+
 def test_spatial_and_fft_forms_agree_and_with_inference_form_copies_the_weights():
     inputs = keras.Input((8, 8, 3))
     model = keras.Model(inputs, ConvNorm2D(4, 3, strides=2)(keras.layers.ReLU()(inputs)))

@@ -23,3 +23,20 @@ def test_one_attention_stage_and_bad_stages():
     assert model.get_layer("pool").output.shape == (None, 8)
     with pytest.raises(TfrobustError, match="attention_stages must be distinct stages in 1..4"):
         models.build("attention_resnet", (16, 16, 1), 3, attention_stages=[5])
+
+
+def test_pool_layer_is_the_g_of_at_id_implicit_denoising():
+    """The training issue's AT-id names G(x) by layer: ``feature_layer="pool"`` (the attention descriptor)."""
+    import keras
+
+    from tfrobust.training.adversarial import AdversarialModel
+
+    net = models.build("attention_resnet", (8, 8, 1), 3, stage_widths=[2, 2, 4, 4])
+    trainer = AdversarialModel(net, "at_id", eps=0.1, steps=1, lam=1.0, feature_layer="pool",
+                               test_adversarial=False)
+    trainer.compile(optimizer=keras.optimizers.SGD(0.01), run_eagerly=True)
+    x = np.random.default_rng(0).uniform(size=(2, 8, 8, 1)).astype(np.float32)
+    logs = trainer.train_on_batch(x, np.array([0, 1]), return_dict=True)
+    assert np.isfinite(logs["loss"]) and logs["denoise"] > 0  # ‖G(x) − G(x′)‖ of the "pool" features
+    with pytest.raises(TfrobustError, match="has no layer 'attention_pool'"):
+        AdversarialModel(net, "at_id", eps=0.1, feature_layer="attention_pool").compile(optimizer="sgd")

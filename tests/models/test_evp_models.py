@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from tfrobust import models
+from tfrobust.models import evp
 from tfrobust.errors import TfrobustError
 from tfrobust.layers import EVPConv, ProjectedNormalization, SqueezeExcite, TReLU
 
@@ -66,6 +67,8 @@ def test_channel_level_trelu_and_bad_values_fail_in_one_line():
 def test_evp_small_cnn_uses_evp_convolutions_for_28x28_data():
     model = models.build("evp_small_cnn", (28, 28, 1), 10, width=0.25)
     assert [type(model.get_layer(f"conv{i}")) for i in range(1, 5)] == [EVPConv] * 4
+    # BatchNorm after each EVPConv by default (without it the thresholds zero the signal, see evp.py).
+    assert isinstance(model.get_layer("norm1"), keras.layers.BatchNormalization)
     assert model(np.zeros((2, 28, 28, 1), np.float32)).shape == (2, 10)
 
 
@@ -88,3 +91,29 @@ def test_evp_model_trains_reloads_and_keeps_float32_logits_under_mixed_precision
     reloaded = keras.saving.load_model(tmp_path / "evp.keras")
     np.testing.assert_allclose(reloaded(x, training=False).numpy(), logits.numpy(), atol=1e-5)
     assert isinstance(reloaded.get_layer("stage1_block1_conv1").trelu, TReLU)
+
+
+def test_replace_convs_with_evp_swaps_the_selected_kxk_convolutions_of_any_model():
+    inputs = keras.Input((8, 8, 2))
+    x = keras.layers.Conv2D(4, 3, strides=2, padding="same", activation="relu", name="a")(inputs)
+    x = keras.layers.Conv2D(4, 1, name="pointwise")(x)
+    x = keras.layers.Conv2D(4, 3, padding="same", name="b")(x)
+    user = keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(x))
+    swapped = evp.replace_convs_with_evp(user, lambda layer: layer.name == "a")
+    assert type(swapped.get_layer("a")) is EVPConv and swapped.get_layer("a").strides == 2
+    assert type(swapped.get_layer("pointwise")) is keras.layers.Conv2D
+    assert type(swapped.get_layer("b")) is keras.layers.Conv2D  # not selected
+    every = evp.replace_convs_with_evp(user, use_trelu=False)
+    assert type(every.get_layer("b")) is EVPConv and not every.get_layer("b").use_trelu
+    assert every(np.zeros((1, 8, 8, 2), np.float32)).shape == (1, 4)
+    tanh = keras.Model(inputs, keras.layers.Conv2D(2, 3, padding="same", activation="tanh", name="t")(inputs))
+    with pytest.raises(TfrobustError, match="activation must be 'linear' or 'relu'"):
+        evp.replace_convs_with_evp(tanh)
+    valid = keras.Model(inputs, keras.layers.Conv2D(2, 3, name="v")(inputs))
+    with pytest.raises(TfrobustError, match="'same'-padded"):
+        evp.replace_convs_with_evp(valid)
+
+
+def test_unknown_norm_names_fail_in_one_line():
+    with pytest.raises(TfrobustError, match="unknown norm 'layer'; valid choices: batch, group, none"):
+        models.build("evp_resnet", (8, 8, 1), 3, norm="layer", **TINY)

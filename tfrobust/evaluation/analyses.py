@@ -31,6 +31,12 @@ def _pyplot():
     return plt
 
 
+def _integer_ticks():
+    from matplotlib.ticker import MaxNLocator  # pylint: disable=import-outside-toplevel
+
+    return MaxNLocator(integer=True)
+
+
 def _labelled(results):
     """``{label: result}`` from one result dict or a dict of them."""
     if isinstance(results, dict) and "analysis" in results:
@@ -109,6 +115,7 @@ def plot_error_amplification(results, path):
     fig, ax = plt.subplots(figsize=(6, 3.5))
     for label, result in _labelled(results).items():
         ax.plot(range(1, len(result["gamma"]) + 1), result["gamma"], marker="o", label=label)
+    ax.xaxis.set_major_locator(_integer_ticks())
     ax.set_xlabel("block")
     ax.set_ylabel("normalised distance γ")
     ax.set_title("error amplification: ‖f(x) − f(x′)‖ / ‖f(x)‖")
@@ -176,32 +183,39 @@ def plot_unchanged_prediction(results, path):
 
 
 # -- spectral norms (ConvNorm report fig. 1) -------------------------------------------------------------
+def _max_singular_value(blocks):
+    """Largest singular value over a stack of complex matrices [..., a, b] (one SVD per frequency). Cost
+    grows with the cube of the width: 0.26 s for a 64-channel 3×3 layer on a 32×32 grid (measured on the
+    shared 2-core machine), so ≈ 64× that per 256-channel layer of a WRN-16-4."""
+    return float(np.linalg.svd(blocks.reshape(-1, *blocks.shape[-2:]), compute_uv=False).max())
+
+
 def conv_spectral_norm(kernel, size):
     """Largest singular value of the circular convolution with ``kernel`` [k, k, C_in, C_out] on an
-    ``size`` = (H, W) grid: max over frequencies of σ_max(K̂(f)) (Sedghi, Gupta & Long, ICLR 2019)."""
+    ``size`` = (H, W) grid: max over frequencies of σ_max(K̂(f)) (Sedghi, Gupta & Long, ICLR 2019). The
+    kernel is real, so K̂(−f) = conj(K̂(f)) has the same singular values: half the grid (rfft2) suffices."""
     kernel = np.asarray(kernel, np.float64)
     grid = (max(size[0], kernel.shape[0]), max(size[1], kernel.shape[1]))
-    spectrum = np.fft.fft2(kernel, s=grid, axes=(0, 1))  # [H, W, C_in, C_out]
-    return float(np.linalg.svd(spectrum.reshape(-1, *kernel.shape[2:]), compute_uv=False).max())
+    return _max_singular_value(np.fft.rfft2(kernel, s=grid, axes=(0, 1)))  # [H, W // 2 + 1, C_in, C_out]
 
 
 def _conv_norm_spectra(layer):
-    """(σ of the normalised operator Q, σ of Q followed by the affine step) for a built ConvNorm2D."""
+    """(σ of the normalised operator Q, σ of Q followed by the affine step) for a built ConvNorm2D, on the
+    half (rfft2) frequency grid: every factor is the transform of a real kernel."""
     kernel = layer.kernel.numpy().astype(np.float64)
     n, m = layer.full_size
-    spectrum = np.fft.fft2(kernel, s=(n, m), axes=(0, 1))  # [N, M, C_in, C_out]
+    spectrum = np.fft.rfft2(kernel, s=(n, m), axes=(0, 1))  # [N, M // 2 + 1, C_in, C_out]
     v = np.asarray(layer.running_v.numpy(), np.float64)
     if layer.kernel_size == 1:
-        v_full = np.broadcast_to(v, (n, m, v.shape[0]))
-    else:
-        v_full = np.real(np.fft.fft2(np.fft.irfft2(v, s=(n, m)), axes=(1, 2))).transpose(1, 2, 0)  # [N, M, C_out]
-    normalised = spectrum * v_full[:, :, None, :]
-    q_norm = float(np.linalg.svd(normalised.reshape(-1, *kernel.shape[2:]), compute_uv=False).max())
+        v_half = np.broadcast_to(v, (n, m // 2 + 1, v.shape[0]))
+    else:  # V̄ as the layer applies it: irfft2d keeps only its Hermitian part
+        v_half = np.real(np.fft.rfft2(np.fft.irfft2(v, s=(n, m)), axes=(1, 2))).transpose(1, 2, 0)
+    normalised = spectrum * v_half[:, :, None, :]
+    q_norm = _max_singular_value(normalised)
     if not layer.affine:
         return q_norm, q_norm
-    response = np.fft.fft2(layer.affine_kernel.numpy()[..., 0].astype(np.float64), s=(n, m), axes=(0, 1))
-    affine = normalised * response[:, :, None, :]
-    return q_norm, float(np.linalg.svd(affine.reshape(-1, *kernel.shape[2:]), compute_uv=False).max())
+    response = np.fft.rfft2(layer.affine_kernel.numpy()[..., 0].astype(np.float64), s=(n, m), axes=(0, 1))
+    return q_norm, _max_singular_value(normalised * response[:, :, None, :])
 
 
 def spectral_norms(model):
@@ -245,6 +259,7 @@ def plot_spectral_norms(results, path):
         norms = [row["spectral_norm"] for row in result["layers"]]
         ax.plot(range(1, len(norms) + 1), norms, marker="o", label=label)
     ax.set_yscale("log")
+    ax.xaxis.set_major_locator(_integer_ticks())
     ax.set_xlabel("layer")
     ax.set_ylabel("spectral norm")
     ax.legend()
