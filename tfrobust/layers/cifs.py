@@ -30,6 +30,7 @@ import keras
 import tensorflow as tf
 
 from tfrobust.errors import TfrobustError, check_choice
+from tfrobust.layers.reconfigure import with_layer_options
 
 PROBES = ("linear", "mlp")
 IMGFS = ("softmax", "sigmoid", "softplus")
@@ -334,16 +335,7 @@ def set_mask_path(model, mask_path):
     """A copy of ``model`` (weights copied) whose CIFS layers use ``mask_path`` ("full" or "detached").
     The forward values are unchanged; with "full" input gradients pass through the masks."""
     check_choice("mask_path", mask_path, MASK_PATHS)
-
-    def clone(layer):
-        config = layer.get_config()
-        if isinstance(layer, CIFS):
-            config["mask_path"] = mask_path
-        return layer.__class__.from_config(config)
-
-    copy = keras.models.clone_model(model, clone_function=clone)
-    copy.set_weights(model.get_weights())
-    return copy
+    return with_layer_options(model, CIFS, {"mask_path": mask_path})
 
 
 def beta_loss(beta=2.0, keys=None):

@@ -7,6 +7,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfrobust.errors import TfrobustError, check_choice, check_range
+from tfrobust.layers.reconfigure import with_layer_options
 
 #: How inference applies the frozen preconditioner: "fft" (rfft2d → × V → irfft2d) or "spatial" (the
 #: same circular convolution as a depthwise convolution with the full H×W kernel on a wrap-padded map:
@@ -278,16 +279,7 @@ def with_inference_form(model, form="spatial"):
     ``tfrobust.export`` to get a TFLite model of a ConvNorm network.
     """
     check_choice("inference_form", form, INFERENCE_FORMS)
-
-    def clone(layer):
-        config = layer.get_config()
-        if isinstance(layer, ConvNorm2D):
-            config["inference_form"] = form
-        return layer.__class__.from_config(config)
-
-    copy = keras.models.clone_model(model, clone_function=clone)
-    copy.set_weights(model.get_weights())
-    return copy
+    return with_layer_options(model, ConvNorm2D, {"inference_form": form})
 
 
 def operator_matrix(kernel, size, v=None):

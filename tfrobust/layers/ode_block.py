@@ -18,6 +18,7 @@ import keras
 import tensorflow as tf
 
 from tfrobust.errors import TfrobustError, check_choice
+from tfrobust.layers.reconfigure import with_layer_options
 
 SOLVERS = ("euler", "rk4", "dopri5")
 #: Function evaluations per step of the fixed-grid solvers.
@@ -334,21 +335,10 @@ def with_solver(model, solver, *, steps=None, rtol=None, atol=None):
         raise TfrobustError(f"model {model.name!r} has no ODEBlock layers")
     changes = {"solver": solver, "steps": steps, "rtol": rtol, "atol": atol}
 
-    def clone(layer):
-        config = layer.get_config()
-        if isinstance(layer, ODEBlock):
-            config.update({k: v for k, v in changes.items() if v is not None})
-        return layer.__class__.from_config(config)
+    def is_nfe_counter(layer, variable):  # the copy counts its own function evaluations
+        return isinstance(layer, ODEBlock) and variable is layer.nfe
 
-    copy = keras.models.clone_model(model, clone_function=clone)
-    for source, target in zip(model.layers, copy.layers):
-        weights = source.get_weights()
-        if isinstance(source, ODEBlock):  # keep the copy's own NFE counter
-            target_weights = target.get_weights()
-            weights = [tw if w.shape == () and w.dtype.kind == "i" else w
-                       for w, tw in zip(weights, target_weights)]
-        target.set_weights(weights)
-    return copy
+    return with_layer_options(model, ODEBlock, changes, keep_weight=is_nfe_counter)
 
 
 def _with_dtype(config, dtype):
