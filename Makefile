@@ -30,16 +30,25 @@ test: install
 test-all: install
 	$(PY) -m pytest -q -m "slow or not slow"
 
-# Main job: train two models on Fashion-MNIST, export SavedModel + int8 TFLite, attack every artifact
-# (quick suite: FGSM, PGD-20, Square-1000; gradient-masking checks on the differentiable ones).
+# Main job: train four models on Fashion-MNIST — a small CNN, a ResNet-20 with stride shrinking, the EVP
+# variant of the CNN and an FGSM-RS adversarially trained CNN — export SavedModel + TFLite, attack every
+# artifact (quick suite: FGSM, PGD-20, Square-1000; gradient-masking checks on the differentiable ones).
+comma := ,
+space := $(subst ,, )
+DEMO_ARTIFACTS := $(addprefix $(DEMO_DIR)/export/,cnn cnn_int8.tflite cnn_fp32.tflite resnet resnet_int8.tflite \
+	evp_cnn evp_cnn_int8.tflite fgsm_rs fgsm_rs_int8.tflite)
 demo: install
 	rm -rf $(DEMO_DIR)
 	$(PY) trainers/train.py --flagfile=trainers/configs/demo_cnn.flags \
 	    --model_dir=$(DEMO_DIR)/runs/cnn --export_dir=$(DEMO_DIR)/export
 	$(PY) trainers/train.py --flagfile=trainers/configs/demo_resnet.flags \
 	    --model_dir=$(DEMO_DIR)/runs/resnet --export_dir=$(DEMO_DIR)/export
+	$(PY) trainers/train.py --flagfile=trainers/configs/demo_evp_cnn.flags \
+	    --model_dir=$(DEMO_DIR)/runs/evp_cnn --export_dir=$(DEMO_DIR)/export
+	$(PY) trainers/train.py --flagfile=trainers/configs/demo_fgsm_rs.flags \
+	    --model_dir=$(DEMO_DIR)/runs/fgsm_rs --export_dir=$(DEMO_DIR)/export
 	$(PY) export/compare.py --dataset=fashion_mnist --test_size=1000 --eps=0.1 --suite=quick --out_dir=$(DEMO_DIR)/compare \
-	    --artifacts=$(DEMO_DIR)/export/cnn,$(DEMO_DIR)/export/cnn_int8.tflite,$(DEMO_DIR)/export/cnn_fp32.tflite,$(DEMO_DIR)/export/resnet,$(DEMO_DIR)/export/resnet_int8.tflite
+	    --artifacts=$(subst $(space),$(comma),$(strip $(DEMO_ARTIFACTS)))
 
 # Benchmarks print ratios measured in one run; the peers (ART, CleverHans, Foolbox) are bench-only extras.
 bench: install
