@@ -12,6 +12,10 @@ accepted; the others must stay unset):
   python trainers/train.py --method=trades --eps=0.1 --beta=6 --model_dir=runs/trades
   python trainers/train.py --flagfile=trainers/configs/fmnist_fgsm_rs.flags --model_dir=runs/fast
 
+Distributed: ``--distribute=mirrored`` uses every local GPU; ``--distribute=multi_worker`` runs the same
+command on every worker with its ``TF_CONFIG`` (see ``tfrobust.training.distribute``); ``--batch_size``
+is the global batch.
+
 Re-running the same command after an interruption resumes from the last completed epoch
 (BackupAndRestore in ``<model_dir>/backup``). ``--flagfile=trainers/configs/X.flags`` replays a
 recorded experiment.
@@ -26,6 +30,7 @@ from absl import flags  # noqa: E402
 from tfrobust import cli  # noqa: E402
 from tfrobust.errors import TfrobustError  # noqa: E402
 from tfrobust.training import METHODS, OPTIMIZERS, PRECISIONS, SCHEDULES  # noqa: E402
+from tfrobust.training.distribute import STRATEGIES  # noqa: E402
 from tfrobust.training.methods.base import LABEL_MODES, RANDOM_STARTS  # noqa: E402
 from tfrobust.training.standard import train_and_export  # noqa: E402
 
@@ -63,6 +68,10 @@ flags.DEFINE_list("lr_boundaries", [], "Epochs where 'piecewise' multiplies the 
 flags.DEFINE_float("lr_factor", 0.1, "Piecewise decay factor.", lower_bound=0.0)
 flags.DEFINE_enum("augment", "none", ["none", "crop", "flip_crop"], "Training augmentation.")
 flags.DEFINE_enum("mixed_precision", "none", list(PRECISIONS), "Compute precision policy.")
+flags.DEFINE_enum("distribute", "none", STRATEGIES, "tf.distribute strategy: none, mirrored (all local "
+                  "GPUs or logical CPUs), multi_worker (cluster from TF_CONFIG, same command on every "
+                  "worker) or tpu. --batch_size is the global batch.")
+flags.DEFINE_string("tpu", None, "--distribute=tpu: TPU name or grpc:// address (default: the local TPU).")
 flags.DEFINE_integer("seed", 0, "Seed for weights, shuffling and augmentation.", lower_bound=0)
 flags.DEFINE_string("model_dir", None, "Run folder: checkpoints, backup for resume, logs, summary.")
 flags.DEFINE_string("export_dir", None, "If set, export here when training is done.")
@@ -109,7 +118,9 @@ def main(argv):
         momentum=FLAGS.momentum, weight_decay=FLAGS.weight_decay, schedule=FLAGS.schedule,
         lr_boundaries=[int(b) for b in FLAGS.lr_boundaries], lr_factor=FLAGS.lr_factor,
         augment=None if FLAGS.augment == "none" else FLAGS.augment,
-        mixed_precision=FLAGS.mixed_precision, seed=FLAGS.seed, model_dir=FLAGS.model_dir,
+        mixed_precision=FLAGS.mixed_precision, distribute=FLAGS.distribute, tpu=FLAGS.tpu,
+        seed=FLAGS.seed,
+        model_dir=FLAGS.model_dir,
         export_dir=FLAGS.export_dir, export_name=FLAGS.export_name, export_formats=FLAGS.export_formats)
     robust = ""
     for key in ("test_adv_accuracy", "test_noisy_accuracy"):

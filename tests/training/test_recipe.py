@@ -59,3 +59,64 @@ def test_precision_policies():
     finally:
         set_precision("none")
     assert keras.mixed_precision.global_policy().name == "float32"
+
+
+def test_history_csv_keeps_one_row_per_epoch_across_a_resume(tmp_path):
+    """A run killed after writing epoch 2's row (and half of epoch 3's) but before backing up epoch 2
+    resumes at epoch 2: the rerun replaces those rows instead of duplicating or losing them."""
+    from tfrobust.training.recipe import ResumableCSVLogger  # pylint: disable=import-outside-toplevel
+
+    path = tmp_path / "history.csv"
+    path.write_text("epoch,loss,val_loss\n0,0.9,1\n1,0.8,1\n2,0.75,1\n3,0.7")  # the last row was cut off mid-write
+    logger = ResumableCSVLogger(str(path))
+    logger.set_model(keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)]))
+    logger.on_train_begin()
+    assert path.read_text().endswith("3,0.7")  # nothing is touched before the resume epoch is known
+    logger.on_epoch_begin(2)
+    for epoch in (2, 3):
+        logger.on_epoch_end(epoch, {"loss": 0.5 - 0.1 * epoch, "val_loss": 0.5})
+        logger.on_epoch_begin(epoch + 1)
+    logger.on_train_end()
+    lines = path.read_text().splitlines()
+    assert lines[0] == "epoch,loss,val_loss" and [line.split(",")[0] for line in lines[1:]] == ["0", "1", "2", "3"]
+    assert lines[3] == "2,0.3,0.5" and lines[1] == "0,0.9,1"
+
+
+def test_fresh_history_csv_gets_a_header(tmp_path):
+    from tfrobust.training.recipe import ResumableCSVLogger  # pylint: disable=import-outside-toplevel
+
+    path = tmp_path / "history.csv"
+    logger = ResumableCSVLogger(str(path))
+    logger.on_train_begin()
+    logger.on_epoch_begin(0)
+    logger.on_epoch_end(0, {"loss": 1.0, "val_loss": 2.0})
+    logger.on_train_end()
+    assert path.read_text().splitlines() == ["epoch,loss,val_loss", "0,1.0,2.0"]
+
+
+def test_backup_survives_a_kill_during_the_weights_write(tmp_path):
+    """A kill while the backup's weights are written leaves only a partial temporary file: the backup
+    of the previous epoch still loads and names the epoch to resume at."""
+    from tfrobust.training.recipe import GoodBackupAndRestore  # pylint: disable=import-outside-toplevel
+
+    def model():
+        net = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+        net.compile(optimizer="sgd", loss="mse")
+        return net
+
+    saved = model()
+    backup = GoodBackupAndRestore(str(tmp_path / "backup"))
+    backup.set_model(saved)
+    backup.on_epoch_end(0, {"loss": 1.0})
+    backup.on_epoch_end(1, {"loss": 0.5})
+    assert sorted(p.name for p in (tmp_path / "backup").iterdir()) == ["latest.weights.h5",
+                                                                      "training_metadata.json"]
+    # What a SIGKILL during the next epoch's weights write leaves behind.
+    (tmp_path / "backup" / "latest.tmp.weights.h5").write_bytes(b"\x89HDF\r\n\x1a\n truncated")
+    restored = model()
+    resume = GoodBackupAndRestore(str(tmp_path / "backup"))
+    resume.set_model(restored)
+    resume.on_train_begin()
+    assert restored._initial_epoch == 2  # pylint: disable=protected-access
+    for a, b in zip(restored.get_weights(), saved.get_weights()):
+        np.testing.assert_array_equal(a, b)

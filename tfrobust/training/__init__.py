@@ -1,11 +1,13 @@
 """Training: precision, schedules, optimizers, callbacks, and adversarial training through ``fit``.
 
 ``AdversarialModel(model, method, **params)`` wraps a Keras classifier; ``methods`` holds the training
-methods (standard, gaussian, fgsm_rs, pgd_at, free, trades, mart, alp, fat, awp, at_id).
+methods (standard, gaussian, fgsm_rs, pgd_at, free, trades, mart, alp, fat, awp, at_id);
+``make_strategy(name)`` the ``tf.distribute`` strategy ("none", "mirrored", "multi_worker", "tpu").
 """
 
 from tfrobust.training import methods
 from tfrobust.training.adversarial import AdversarialModel
+from tfrobust.training.distribute import STRATEGIES, make_strategy
 from tfrobust.training.methods import Method, make_method
 from tfrobust.training.recipe import (OPTIMIZERS, PRECISIONS, SCHEDULES, LastWeights, OneCycle,
                                       StopOnNaN, make_callbacks, make_optimizer, make_schedule,
@@ -13,6 +15,6 @@ from tfrobust.training.recipe import (OPTIMIZERS, PRECISIONS, SCHEDULES, LastWei
 
 METHODS = tuple(methods.names())
 
-__all__ = ["METHODS", "OPTIMIZERS", "PRECISIONS", "SCHEDULES", "AdversarialModel", "LastWeights", "Method",
-           "OneCycle", "StopOnNaN", "make_callbacks", "make_method", "make_optimizer", "make_schedule",
-           "methods", "served_model", "set_precision"]
+__all__ = ["METHODS", "OPTIMIZERS", "PRECISIONS", "SCHEDULES", "STRATEGIES", "AdversarialModel", "LastWeights",
+           "Method", "OneCycle", "StopOnNaN", "make_callbacks", "make_method", "make_optimizer", "make_schedule",
+           "make_strategy", "methods", "served_model", "set_precision"]

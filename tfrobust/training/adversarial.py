@@ -65,8 +65,11 @@ class AdversarialModel(keras.Model):
 
     Distribution: the loss is divided by the number of replicas (gradients are summed across them),
     as Keras' own ``train_step`` does, and random streams are folded with the replica id; build the
-    model and this wrapper inside ``strategy.scope()``. Free-AT and AWP refuse multi-replica
-    strategies for now.
+    model and this wrapper inside ``strategy.scope()`` (``tfrobust.training.make_strategy``) and fit on
+    global batches. Tested: MirroredStrategy (same numbers as one device) and MultiWorkerMirroredStrategy
+    (two workers end with the same weights; this class works around two Keras 3.15 bugs that break
+    ``fit`` there — see ``_maybe_symbolic_build`` and ``_update_metrics``). Free-AT and AWP refuse
+    multi-replica strategies for now.
 
     Saving: ``adv.model.save("m.keras")`` / ``export_all(adv.model, …)``; ``adv.save_weights`` and
     BackupAndRestore checkpoint the wrapper (model weights + optimizer); ``adv.save`` is refused.
@@ -128,6 +131,19 @@ class AdversarialModel(keras.Model):
                 raise TfrobustError(f"AdversarialModel.compile takes no {key}=: the training method defines "
                                     "the loss and the wrapper reports its own metrics")
         super().compile(optimizer=optimizer, **kwargs)
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Keras (3.15) first reduces one distributed batch with strategy.reduce("MEAN", (x, y)) only to
+        # learn its shapes; MultiWorkerMirroredStrategy cannot reduce a tuple (ValueError on PerReplica)
+        # and it would all-reduce images across workers. The wrapper's state is the wrapped model's,
+        # its own metrics' and the optimizer's: once the model is built, no batch is needed.
+        if self.model.built and self._distribute_strategy is not None:
+            with self.distribute_strategy.scope():
+                if self.optimizer is not None and not self.optimizer.built:
+                    self.optimizer.build(self.trainable_variables)
+                self._post_build()
+            return
+        super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
 
     @property
     def metrics(self):
@@ -284,6 +300,10 @@ class AdversarialModel(keras.Model):
             if name == "clean_accuracy" and clean_logits is None:
                 continue
             logs[name] = tracker.result()
+        if _multi_worker(tf.distribute.get_strategy()):
+            # Keras (3.15) reduces each log across workers with strategy.reduce("MEAN", v, axis=0),
+            # which fails on scalars; as [1] tensors the reduction is the mean over replicas (a scalar).
+            logs = {name: tf.reshape(value, [1]) for name, value in logs.items()}
         return logs
 
     def _unpack(self, data):
@@ -303,6 +323,12 @@ class AdversarialModel(keras.Model):
         seed = tf.stack([tf.constant(self.seed, tf.int64), tf.constant(salt, tf.int64)])
         seed = tf.random.experimental.stateless_fold_in(seed, tf.cast(counter, tf.int64))
         return tf.random.experimental.stateless_fold_in(seed, tf.cast(replica, tf.int64))
+
+
+def _multi_worker(strategy):
+    """Whether ``strategy`` is a MultiWorkerMirroredStrategy over more than one worker."""
+    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and \
+        strategy.extended._in_multi_worker_mode()  # pylint: disable=protected-access
 
 
 __all__ = ["AdversarialModel"]

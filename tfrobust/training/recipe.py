@@ -1,6 +1,7 @@
 """The pieces of a standard Keras training run: precision policy, learning-rate schedule, optimizer and
 callbacks. Adversarial training (``AdversarialModel``) reuses all of them."""
 
+import json
 import logging
 import math
 import os
@@ -107,17 +108,19 @@ def make_callbacks(model_dir):
     """Resume, checkpoints, logs: BackupAndRestore (``backup/``, removed when training completes),
     the last epoch's weights of the served model (``checkpoints/last.weights.h5``; for an
     ``AdversarialModel`` the wrapped model's), TensorBoard (``logs/``), a CSV history (``history.csv``,
-    appended on resume) and ``StopOnNaN``.
+    one row per completed epoch, exactly once across resumes) and ``StopOnNaN``.
 
     A NaN loss stops training; the epoch it happened in is not checkpointed or backed up, so the last
     good checkpoint and backup are kept (``StopOnNaN.message`` names the epoch and batch).
     """
     os.makedirs(model_dir, exist_ok=True)
     return [
+        # Before the backup: an epoch's row is written before its backup, so a kill in between leaves
+        # a row the resumed run replaces (ResumableCSVLogger) instead of a backed-up epoch with no row.
+        ResumableCSVLogger(os.path.join(model_dir, "history.csv")),
         GoodBackupAndRestore(os.path.join(model_dir, "backup")),
         LastWeights(os.path.join(model_dir, "checkpoints", "last.weights.h5")),
         keras.callbacks.TensorBoard(os.path.join(model_dir, "logs")),
-        keras.callbacks.CSVLogger(os.path.join(model_dir, "history.csv"), append=True),
         StopOnNaN(),
     ]
 
@@ -173,9 +176,53 @@ class LastWeights(keras.callbacks.Callback):
         os.replace(temporary, self.path)
 
 
+class ResumableCSVLogger(keras.callbacks.CSVLogger):
+    """``CSVLogger`` appending across resumed runs with exactly one row per epoch.
+
+    A run killed after an epoch's row was written but before that epoch was backed up redoes the
+    epoch when resumed; when the first epoch of a run begins (after ``BackupAndRestore`` has chosen
+    where to resume), rows of that epoch and later ones are dropped, so the rerun's rows replace
+    them. A row cut off by the kill is dropped too.
+    """
+
+    def __init__(self, filename, separator=","):
+        super().__init__(filename, separator=separator, append=True)
+        self._opened = False
+
+    def on_train_begin(self, logs=None):
+        self._opened = False  # the file is opened at the first epoch, once the resume epoch is known
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self._opened:
+            return
+        self._opened = True
+        if os.path.exists(self.filename):
+            with open(self.filename, encoding="utf-8") as handle:
+                text = handle.read()
+            lines = text.splitlines()
+            if text and not text.endswith("\n"):
+                lines = lines[:-1]  # cut off mid-write
+            kept = lines[:1] + [line for line in lines[1:] if _row_epoch(line, self.sep) < epoch]
+            if len(kept) != len(lines) or not text.endswith("\n"):
+                temporary = self.filename + ".tmp"
+                with open(temporary, "w", encoding="utf-8") as handle:
+                    handle.write("".join(line + "\n" for line in kept))
+                os.replace(temporary, self.filename)
+        super().on_train_begin()
+
+
+def _row_epoch(line, separator):
+    """The epoch of a CSV history row; rows that do not start with an integer sort last."""
+    try:
+        return int(line.split(separator, 1)[0])
+    except ValueError:
+        return math.inf
+
+
 class GoodBackupAndRestore(keras.callbacks.BackupAndRestore):
     """``BackupAndRestore`` that neither backs up an epoch whose loss is not finite nor deletes the
-    backup when training was stopped by a NaN, so a rerun resumes from the last good epoch."""
+    backup when training was stopped by a NaN, so a rerun resumes from the last good epoch, and whose
+    backup survives a kill at any moment (written to temporary files, then renamed)."""
 
     def __init__(self, backup_dir, **kwargs):
         super().__init__(backup_dir, **kwargs)
@@ -196,3 +243,17 @@ class GoodBackupAndRestore(keras.callbacks.BackupAndRestore):
     def on_train_end(self, logs=None):
         if not self._bad:
             super().on_train_end(logs)
+
+    def _save_model(self):
+        # Keras writes the weights file in place, then the metadata: a SIGKILL during the weights write
+        # leaves a corrupt HDF5 file on which every rerun fails. Write both to temporary files and rename
+        # them into place, weights first: a kill between the two renames makes the rerun repeat one
+        # epoch (the metadata never points past the weights, so no epoch is skipped).
+        os.makedirs(self.backup_dir, exist_ok=True)
+        weights = self._weights_path[:-len(".weights.h5")] + ".tmp.weights.h5"
+        self.model.save_weights(weights, overwrite=True)
+        metadata = self._training_metadata_path + ".tmp"
+        with open(metadata, "w", encoding="utf-8") as handle:
+            json.dump({"epoch": self._current_epoch, "batch": self._last_batch_seen}, handle)
+        os.replace(weights, self._weights_path)
+        os.replace(metadata, self._training_metadata_path)
