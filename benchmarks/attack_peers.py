@@ -1,6 +1,6 @@
 """Our PGD against the TF peers at the same ε, steps and step size, on the same model and points.
 
-(b) PGD-20 L∞ with random start: tfrobust (fp32 and mixed_bfloat16), IBM ART (TensorFlowV2Classifier PGD),
+(b) PGD-20 L∞ (random start, or none with --norandom_start): tfrobust (fp32 and mixed_bfloat16), IBM ART (TensorFlowV2Classifier PGD),
     CleverHans 4 (tf2 projected_gradient_descent) and Foolbox 3 (LinfPGD). Prints robust accuracy and the
     median wall time of each, and our time ratio to each peer. Needs `pip install -r requirements-bench.txt`.
 
@@ -26,6 +26,8 @@ flags.DEFINE_float("eps", 0.1, "L∞ budget.")
 flags.DEFINE_integer("steps", 20, "PGD iterations.")
 flags.DEFINE_float("step_size", 0.01, "Absolute PGD step.")
 flags.DEFINE_integer("repeats", 3, "Timed repeats (median reported).")
+flags.DEFINE_bool("random_start", True, "Uniform random start in the ε-ball (each library draws its own; "
+                  "--norandom_start makes all four run the same deterministic iteration).")
 FLAGS = flags.FLAGS
 
 
@@ -63,11 +65,11 @@ def main(argv):
         return float(np.mean(np.argmax(net(x_adv, training=False).numpy(), axis=1) == labels))
 
     results = {}
-    ours = PGD(eps=eps, steps=steps, step_size=step, random_start=True, seed=0)
+    ours = PGD(eps=eps, steps=steps, step_size=step, random_start=FLAGS.random_start, seed=0)
     model_fn = lambda images: model(images, training=False)  # noqa: E731
     x_adv, seconds = timed(lambda: ours(model_fn, x, labels).numpy(), FLAGS.repeats)
     results["tfrobust fp32"] = (accuracy(x_adv), seconds)
-    ours_bf16 = PGD(eps=eps, steps=steps, step_size=step, random_start=True, seed=0)
+    ours_bf16 = PGD(eps=eps, steps=steps, step_size=step, random_start=FLAGS.random_start, seed=0)
     bf16_fn = lambda images: bf16(images, training=False)  # noqa: E731
     x_adv, seconds = timed(lambda: ours_bf16(bf16_fn, x, labels).numpy(), FLAGS.repeats)
     results["tfrobust mixed_bfloat16"] = (accuracy(x_adv), seconds)
@@ -76,13 +78,13 @@ def main(argv):
 
     x_adv, seconds = timed(lambda: projected_gradient_descent(
         model_fn, tf.constant(x), eps, step, steps, np.inf, clip_min=0.0, clip_max=1.0, y=tf.constant(labels),
-        rand_init=True, sanity_checks=False).numpy(), FLAGS.repeats)
+        rand_init=FLAGS.random_start, sanity_checks=False).numpy(), FLAGS.repeats)
     results["CleverHans 4"] = (accuracy(x_adv), seconds)
 
     import foolbox  # pylint: disable=import-outside-toplevel
 
     fmodel = foolbox.TensorFlowModel(model, bounds=(0, 1))
-    fb_attack = foolbox.attacks.LinfPGD(abs_stepsize=step, steps=steps, random_start=True)
+    fb_attack = foolbox.attacks.LinfPGD(abs_stepsize=step, steps=steps, random_start=FLAGS.random_start)
     x_adv, seconds = timed(lambda: fb_attack(fmodel, tf.constant(x), tf.constant(labels), epsilons=eps)[1].numpy(),
                            FLAGS.repeats)
     results["Foolbox 3"] = (accuracy(x_adv), seconds)
@@ -93,12 +95,12 @@ def main(argv):
     classifier = TensorFlowV2Classifier(model=model, nb_classes=10, input_shape=(28, 28, 1), clip_values=(0.0, 1.0),
                                         loss_object=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     art_attack = ProjectedGradientDescent(classifier, norm=np.inf, eps=eps, eps_step=step, max_iter=steps,
-                                          num_random_init=1, batch_size=len(x), verbose=False)
+                                          num_random_init=int(FLAGS.random_start), batch_size=len(x), verbose=False)
     x_adv, seconds = timed(lambda: art_attack.generate(x, np.eye(10)[labels]), FLAGS.repeats)
     results["IBM ART"] = (accuracy(x_adv), seconds)
 
     clean = accuracy(x)
-    print(f"(b) PGD-{steps} L∞ ε={eps} step {step}, {len(x)} Fashion-MNIST points, clean {100 * clean:.2f}%")
+    print(f"(b) PGD-{steps} L∞ ε={eps} step {step}, random start {FLAGS.random_start}, {len(x)} Fashion-MNIST points, clean {100 * clean:.2f}%")
     print("| implementation | robust acc. (%) | median time (s) | tfrobust fp32 speed-up | tfrobust bf16 speed-up |")
     print("|---|---|---|---|---|")
     ours_fp32, ours_bf16_t = results["tfrobust fp32"][1], results["tfrobust mixed_bfloat16"][1]
