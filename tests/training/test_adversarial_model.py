@@ -251,3 +251,26 @@ def test_last_weights_writes_atomically_and_checks_the_suffix(tmp_path):
     callback.set_model(AdversarialModel(net, "standard"))
     callback.on_epoch_end(0, {"loss": 1.0})
     assert os.listdir(tmp_path / "c") == ["last.weights.h5"]
+
+
+def test_evaluation_without_adversaries_logs_only_what_it_measured():
+    # MART's own components are bce and kl; a clean-only evaluation records ce and must neither fail on
+    # the missing tracker nor report the untouched adversarial trackers as 0.
+    adv = AdversarialModel(tiny_net(), "mart", eps=EPS, steps=2, test_adversarial=False)
+    adv.compile(optimizer=keras.optimizers.SGD(0.1))
+    data = dataset(n=64, batch=32)
+    adv.fit(data, epochs=1, verbose=0)
+    logs = adv.evaluate(data, verbose=0, return_dict=True)
+    assert sorted(logs) == ["ce", "clean_accuracy", "loss"]
+    assert logs["ce"] > 0.0 and logs["loss"] == pytest.approx(logs["ce"], rel=1e-5)
+
+
+def test_alp_feeds_each_training_call_its_own_labels_to_cifs():
+    # ALP runs the clean and crafted batches as one 2N-row call; a CIFS layer must see 2N labels there.
+    from tfrobust import models  # pylint: disable=import-outside-toplevel
+    keras.utils.set_random_seed(0)
+    net = models.build("cifs_resnet10", (8, 8, 1), 2, width=0.125)
+    adv = AdversarialModel(net, "alp", eps=EPS, steps=1)
+    adv.compile(optimizer=keras.optimizers.SGD(0.01))
+    history = adv.fit(dataset(n=32, batch=16), epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0]) and history.history["aux"][0] > 0.0  # the probes' CE

@@ -6,6 +6,7 @@ Everything else — progress bars, TensorBoard, BackupAndRestore, checkpoints, m
 Keras' own. The wrapped model stays a plain Keras model: save and export ``adv.model``.
 """
 
+import contextlib
 import types
 
 import keras
@@ -99,14 +100,16 @@ class AdversarialModel(keras.Model):
         self.test_adversarial = bool(test_adversarial)
         self.gradient_scale = FLOAT16_GRADIENT_SCALE if model.dtype_policy.compute_dtype == "float16" else 1.0
         # Python-side state that Keras must not track as layers or weights.
-        self._state = types.SimpleNamespace(feature_models={}, aux_terms=None, has_aux=False, train_traces=0,
+        self._state = types.SimpleNamespace(feature_models={}, aux_terms=None, train_traces=0,
                                             test_traces=0)
         self._trackers = {"loss": keras.metrics.Mean(name="loss"),
                           "clean_accuracy": keras.metrics.SparseCategoricalAccuracy(name="clean_accuracy")}
         if self.method.crafted:
             name = f"{self.method.crafted}_accuracy"
             self._trackers[name] = keras.metrics.SparseCategoricalAccuracy(name=name)
-        for component in self.method.components:
+        # Without adversarial evaluation, test steps record the standard method's "ce".
+        components = tuple(self.method.components) + (() if test_adversarial else ("ce",))
+        for component in dict.fromkeys(components):
             self._trackers[component] = keras.metrics.Mean(name=component)
         self._trackers["aux"] = keras.metrics.Mean(name="aux")
         if model.built:
@@ -209,7 +212,10 @@ class AdversarialModel(keras.Model):
           features: a layer name: also return that layer's output, as ``(outputs, features)``.
         """
         net = self.feature_model(features) if features else self.model
-        result = net(x, training=training)
+        # The labels of *this* call for CIFS layers (ALP runs the clean and crafted batch as one 2N call);
+        # train_step's context covers calls that pass no labels.
+        with training_labels(y) if training and y is not None else contextlib.nullcontext():
+            result = net(x, training=training)
         outputs, feature_values = (result[0], result[1]) if features else (result, None)
         if self._state.aux_terms is not None:
             terms = [tf.cast(term, tf.float32) for term in net.losses]
@@ -278,28 +284,26 @@ class AdversarialModel(keras.Model):
             self._state.aux_terms = None
         record.total = tf.cast(record.total, tf.float32)
         if aux_terms:
-            self._state.has_aux = True
             aux = tf.add_n(aux_terms) / len(aux_terms)
             record.components = {**record.components, "aux": aux}
             record.total = record.total + aux
         return record
 
     def _update_metrics(self, y, records, clean_logits):
+        # Log only what this step measured: a tracker the step did not update would report a silent 0.
+        updated = ["loss"]
         for record in records:
             self._trackers["loss"].update_state(record.total)
             for name, value in record.components.items():
                 self._trackers[name].update_state(value)
+                updated.append(name)
             if record.crafted_logits is not None and self.method.crafted:
                 self._trackers[f"{self.method.crafted}_accuracy"].update_state(y, record.crafted_logits)
+                updated.append(f"{self.method.crafted}_accuracy")
         if clean_logits is not None:
             self._trackers["clean_accuracy"].update_state(y, clean_logits)
-        logs = {}
-        for name, tracker in self._trackers.items():
-            if name == "aux" and not self._state.has_aux:
-                continue
-            if name == "clean_accuracy" and clean_logits is None:
-                continue
-            logs[name] = tracker.result()
+            updated.append("clean_accuracy")
+        logs = {name: tracker.result() for name, tracker in self._trackers.items() if name in updated}
         if _multi_worker(tf.distribute.get_strategy()):
             # Keras (3.15) reduces each log across workers with strategy.reduce("MEAN", v, axis=0),
             # which fails on scalars; as [1] tensors the reduction is the mean over replicas (a scalar).

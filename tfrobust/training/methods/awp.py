@@ -79,7 +79,8 @@ class AWP(Method):
         state = adv.model.non_trainable_variables
         saved_state = [tf.identity(v.value) for v in state]
         with tf.GradientTape() as tape:
-            value = self.loss(adv, x, y, x_adv, training=True).total * adv.gradient_scale
+            # The same objective the update minimises: the method's loss plus the auxiliary terms.
+            value = adv._record_loss(lambda: self.loss(adv, x, y, x_adv, training=True)).total * adv.gradient_scale
         grads = tape.gradient(value, kernels,
                               unconnected_gradients=tf.UnconnectedGradients.ZERO)
         for variable, saved in zip(state, saved_state):
