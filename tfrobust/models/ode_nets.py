@@ -80,7 +80,8 @@ def odenet(input_shape, num_classes, *, layout="auto", representation="ode", wid
     ODEBlock) or ``residual_dynamics`` + ``residual_add``; ``features``; ``denoise``; ``pool``; ``logits``.
 
     Example:
-      >>> model = odenet((28, 28, 1), 10, time_dependent=False, steady_state_weight=0.1)  # TisODE
+      >>> model = odenet((28, 28, 1), 10, time_dependent=False, steady_state_weight=0.01,
+      ...                steady_state_norm="mean")  # TisODE as registered: "tisode" (see below)
 
     Reference: Yan et al., ICLR 2020 = thesis ch. 3, Tables 3.5 and 3.9; the TisODE code
     (HanshuYAN/TisODE): GroupNorm groups min(32, C), no time input in TisODE's ODE function.
