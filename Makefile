@@ -35,7 +35,7 @@ test-all: install
 # artifact (quick suite: FGSM, PGD-20, Square-1000; gradient-masking checks on the differentiable ones).
 comma := ,
 space := $(subst ,, )
-DEMO_ARTIFACTS := $(addprefix $(DEMO_DIR)/export/,cnn cnn_int8.tflite cnn_fp32.tflite resnet resnet_int8.tflite \
+DEMO_ARTIFACTS := $(addprefix $(DEMO_DIR)/export/,cnn cnn_int8.tflite resnet resnet_int8.tflite \
 	evp_cnn evp_cnn_int8.tflite fgsm_rs fgsm_rs_int8.tflite)
 demo: install
 	rm -rf $(DEMO_DIR)
@@ -47,7 +47,7 @@ demo: install
 	    --model_dir=$(DEMO_DIR)/runs/evp_cnn --export_dir=$(DEMO_DIR)/export
 	$(PY) trainers/train.py --flagfile=trainers/configs/demo_fgsm_rs.flags \
 	    --model_dir=$(DEMO_DIR)/runs/fgsm_rs --export_dir=$(DEMO_DIR)/export
-	$(PY) export/compare.py --dataset=fashion_mnist --test_size=1000 --eps=0.1 --suite=quick --out_dir=$(DEMO_DIR)/compare \
+	$(PY) export/compare.py --dataset=fashion_mnist --test_size=500 --eps=0.1 --suite=quick --out_dir=$(DEMO_DIR)/compare \
 	    --artifacts=$(subst $(space),$(comma),$(strip $(DEMO_ARTIFACTS)))
 
 # Benchmarks print ratios measured in one run; the peers (ART, CleverHans, Foolbox) are bench-only extras.
