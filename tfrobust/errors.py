@@ -34,3 +34,15 @@ def check_range(name: str, value, low=None, high=None, *, low_inclusive=True,
         hi = "" if high is None else str(high) + ("]" if high_inclusive else ")")
         bound = f"{lo or '(-inf'}, {hi or 'inf)'}"
         raise TfrobustError(f"{name} must be in {bound}, got {value!r}")
+
+
+def check_positive_int(name: str, value) -> None:
+    """``value`` is an int >= 1 (bools rejected), else one line naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise TfrobustError(f"{name} must be a positive integer, got {value!r}")
+
+
+def check_positive_float(name: str, value) -> None:
+    """``value`` is a number > 0 (bools rejected), else one line naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise TfrobustError(f"{name} must be a positive number (> 0), got {value!r}")

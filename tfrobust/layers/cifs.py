@@ -29,7 +29,7 @@ import threading
 import keras
 import tensorflow as tf
 
-from tfrobust.errors import TfrobustError, check_choice
+from tfrobust.errors import TfrobustError, check_choice, check_positive_float, check_positive_int
 from tfrobust.layers.reconfigure import with_layer_options
 
 PROBES = ("linear", "mlp")
@@ -139,7 +139,7 @@ class CIFS(keras.layers.Layer):
                  imgf="softmax", alpha=None, temperature=1.0, mask_scale=1.0, mask_path="full",
                  relevance="auto", probe_loss_weight=0.0, **kwargs):
         super().__init__(**kwargs)
-        _check_positive_int("num_classes", num_classes)
+        check_positive_int("num_classes", num_classes)
         if isinstance(probe, dict):  # deserialising a custom probe: the layer's dtype policy wins
             from tfrobust.layers.ode_block import _with_dtype  # pylint: disable=import-outside-toplevel
 
@@ -148,14 +148,14 @@ class CIFS(keras.layers.Layer):
             check_choice("probe", probe, PROBES)
         elif not isinstance(probe, keras.layers.Layer):
             raise TfrobustError(f"probe must be one of {', '.join(PROBES)} or a keras Layer, got {probe!r}")
-        _check_positive_int("hidden_units", hidden_units)
-        _check_positive("probe_sharpness", probe_sharpness)
+        check_positive_int("hidden_units", hidden_units)
+        check_positive_float("probe_sharpness", probe_sharpness)
         if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= num_classes:
             raise TfrobustError(f"top_k must be an integer in [1, num_classes={num_classes}], got {top_k!r}")
         check_choice("imgf", imgf, IMGFS)
         if alpha is not None:
-            _check_positive("alpha", alpha)
-        _check_positive("temperature", temperature)
+            check_positive_float("alpha", alpha)
+        check_positive_float("temperature", temperature)
         if mask_scale != "channels" and (isinstance(mask_scale, bool) or not isinstance(mask_scale, (int, float))
                                          or not mask_scale > 0):
             raise TfrobustError(f"mask_scale must be a number > 0 or 'channels', got {mask_scale!r}")
@@ -364,13 +364,3 @@ def _check_beta(beta, allow_inf=True):
             not allow_inf and beta == float("inf")):
         allowed = "a number >= 0 or inf" if allow_inf else "a finite number >= 0"
         raise TfrobustError(f"beta must be {allowed}, got {beta!r}")
-
-
-def _check_positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise TfrobustError(f"{name} must be a positive integer, got {value!r}")
-
-
-def _check_positive(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise TfrobustError(f"{name} must be a positive number (> 0), got {value!r}")

@@ -17,7 +17,7 @@ reporting the worst case per point. ``tfrobust.evaluation.defense_analyses.ode_e
 import keras
 import tensorflow as tf
 
-from tfrobust.errors import TfrobustError, check_choice
+from tfrobust.errors import TfrobustError, check_choice, check_positive_float
 from tfrobust.layers.reconfigure import with_layer_options
 
 SOLVERS = ("euler", "rk4", "dopri5")
@@ -158,12 +158,12 @@ class ODEBlock(keras.layers.Layer):
             dynamics = ConvDynamics(name="dynamics")
         if not isinstance(dynamics, keras.layers.Layer):
             raise TfrobustError(f"dynamics must be a keras Layer, got {dynamics!r}")
-        _check_positive("t1", t1)
+        check_positive_float("t1", t1)
         check_choice("solver", solver, SOLVERS)
         if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
             raise TfrobustError(f"steps must be an integer >= 1, got {steps!r}")
-        _check_positive("rtol", rtol)
-        _check_positive("atol", atol)
+        check_positive_float("rtol", rtol)
+        check_positive_float("atol", atol)
         if (isinstance(steady_state_weight, bool) or not isinstance(steady_state_weight, (int, float))
                 or not steady_state_weight >= 0):
             raise TfrobustError(f"steady_state_weight must be a number >= 0, got {steady_state_weight!r}")
@@ -346,8 +346,3 @@ def _with_dtype(config, dtype):
     if dtype is None or not isinstance(config.get("config"), dict):
         return config
     return {**config, "config": {**config["config"], "dtype": dtype}}
-
-
-def _check_positive(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise TfrobustError(f"{name} must be a positive number (> 0), got {value!r}")

@@ -25,7 +25,7 @@ initialisation; no kernel regularisers (weight decay is the optimizer's job).
 
 import keras
 
-from tfrobust.errors import TfrobustError, check_choice
+from tfrobust.errors import TfrobustError, check_choice, check_positive_float, check_positive_int  # noqa: F401  (re-exported)
 from tfrobust.models.registry import check_registration
 
 NORMS = {}
@@ -121,16 +121,6 @@ def classifier(x, num_classes):
 def name_output(x, name):
     """Gives ``x`` a stable layer name (an Identity layer) so it can be retrieved with ``get_layer``."""
     return keras.layers.Identity(name=name)(x)
-
-
-def check_positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise TfrobustError(f"{name} must be a positive integer, got {value!r}")
-
-
-def check_positive_float(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise TfrobustError(f"{name} must be a positive number, got {value!r}")
 
 
 def check_int_list(name, value, length=None):
