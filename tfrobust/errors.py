@@ -36,6 +36,29 @@ def check_range(name: str, value, low=None, high=None, *, low_inclusive=True,
         raise TfrobustError(f"{name} must be in {bound}, got {value!r}")
 
 
+def check_int(name: str, value, low=None, high=None) -> None:
+    """``value`` is an integer (bools and non-integral floats rejected) in ``[low, high]``.
+
+    NumPy integers pass; ``2.0`` does not: a step count written as a float is a typo worth one line.
+    """
+    import numbers  # local: keeps this module importable before anything else
+
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TfrobustError(f"{name} must be an integer, got {value!r}")
+    check_range(name, int(value), low, high)
+
+
+def check_number(name: str, value, low=None, high=None, *, low_inclusive=True,
+                 high_inclusive=True) -> None:
+    """``value`` is a finite real number (bools rejected) in the given range."""
+    import math
+    import numbers
+
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise TfrobustError(f"{name} must be a finite number, got {value!r}")
+    check_range(name, value, low, high, low_inclusive=low_inclusive, high_inclusive=high_inclusive)
+
+
 def check_positive_int(name: str, value) -> None:
     """``value`` is an int >= 1 (bools rejected), else one line naming ``name``."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
