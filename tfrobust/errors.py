@@ -4,6 +4,9 @@ Every user-facing mistake (unknown names, out-of-range values, missing or corrup
 these; the command-line scripts print ``error: <message>`` and exit with status 2.
 """
 
+import math
+import numbers
+
 
 class TfrobustError(ValueError):
     """Base class: a bad input or configuration, explained in one line."""
@@ -41,8 +44,6 @@ def check_int(name: str, value, low=None, high=None) -> None:
 
     NumPy integers pass; ``2.0`` does not: a step count written as a float is a typo worth one line.
     """
-    import numbers  # local: keeps this module importable before anything else
-
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TfrobustError(f"{name} must be an integer, got {value!r}")
     check_range(name, int(value), low, high)
@@ -51,9 +52,6 @@ def check_int(name: str, value, low=None, high=None) -> None:
 def check_number(name: str, value, low=None, high=None, *, low_inclusive=True,
                  high_inclusive=True) -> None:
     """``value`` is a finite real number (bools rejected) in the given range."""
-    import math
-    import numbers
-
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
         raise TfrobustError(f"{name} must be a finite number, got {value!r}")
     check_range(name, value, low, high, low_inclusive=low_inclusive, high_inclusive=high_inclusive)
