@@ -10,6 +10,7 @@ import sys
 
 from absl import app, flags
 
+from tfrobust.core.messages import first_line
 from tfrobust.errors import TfrobustError
 
 USAGE_ERROR = 2
@@ -25,7 +26,7 @@ def _parse_flags(argv):
     try:
         return flags.FLAGS(argv)
     except flags.Error as error:
-        fail(str(error).splitlines()[0])
+        fail(first_line(error))
 
 
 class _QuietRetracing:

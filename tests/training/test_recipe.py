@@ -112,7 +112,10 @@ def test_backup_survives_a_kill_during_the_weights_write(tmp_path):
     assert sorted(p.name for p in (tmp_path / "backup").iterdir()) == ["latest.weights.h5",
                                                                       "training_metadata.json"]
     # What a SIGKILL during the next epoch's weights write leaves behind.
-    (tmp_path / "backup" / "latest.tmp.weights.h5").write_bytes(b"\x89HDF\r\n\x1a\n truncated")
+    # (tfrobust.core.files.atomic_path: a hidden temporary folder beside the file, same basename).
+    partial = tmp_path / "backup" / ".tmp-latest.weights.h5-killed"
+    partial.mkdir()
+    (partial / "latest.weights.h5").write_bytes(b"\x89HDF\r\n\x1a\n truncated")
     restored = model()
     resume = GoodBackupAndRestore(str(tmp_path / "backup"))
     resume.set_model(restored)

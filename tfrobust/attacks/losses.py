@@ -7,6 +7,7 @@ attribute ``uses_outputs = True`` and is called as ``loss(outputs, labels)`` (se
 
 import tensorflow as tf
 
+from tfrobust.core import auxiliary_loss
 from tfrobust.errors import check_choice
 
 
@@ -86,13 +87,15 @@ def is_successful(logits, labels, targeted):
     return tf.equal(predictions, labels) if targeted else tf.not_equal(predictions, labels)
 
 
-class AuxiliaryLoss:
+class AuxiliaryLoss(auxiliary_loss.AuxiliaryLoss):
     """The adaptive-loss hook: a weighted sum of a base loss over the final logits and auxiliary outputs.
 
     ℓ(x, y) = w_logits · L(z(x), y) + Σ_k w_k · L(a_k(x), y), where the model returns a dict with
     ``"logits"`` and auxiliary logits ``a_k`` under other keys (a key may also hold a list of logits,
     each weighted by that key's weight). Defenses whose auxiliary heads shape the prediction (CIFS probes)
-    are attacked through them this way, as their own training loss does.
+    are attacked through them this way, as their own training loss does: this is the one loss object
+    of ``tfrobust.core.auxiliary_loss`` (also CIFS' training ℓβ), with the base loss looked up by name.
+    ``AuxiliaryLoss.beta(β, keys)`` is CIFS' ℓβ family (``beta=float("inf")``: the auxiliary outputs alone).
 
     Args:
       weights: {output key: weight} for the auxiliary outputs.
@@ -100,37 +103,16 @@ class AuxiliaryLoss:
       logits_weight: the weight of the final logits' loss.
     """
 
-    uses_outputs = True
-
     def __init__(self, weights, base="ce", logits_weight=1.0):
-        self.weights = dict(weights)
-        self.base = base
-        self.logits_weight = float(logits_weight)
-        self._base_fn = get(base)
+        super().__init__(weights, base, logits_weight)
+
+    @staticmethod
+    def _resolve(base):
+        return get(base)
 
     @classmethod
-    def beta(cls, beta, keys, base="ce"):
-        """CIFS' ℓβ family: weights 1/(1+β) on the final logits and β/(L(1+β)) on each of the L
-        auxiliary outputs; ``beta=float("inf")`` attacks the auxiliary outputs alone."""
-        keys = list(keys)
-        if beta < 0:
-            raise ValueError(f"beta must be >= 0, got {beta}")
-        if beta == float("inf"):
-            return cls({key: 1.0 / len(keys) for key in keys}, base, logits_weight=0.0)
-        return cls({key: beta / (len(keys) * (1.0 + beta)) for key in keys}, base,
-                   logits_weight=1.0 / (1.0 + beta))
-
-    def __call__(self, outputs, labels):
-        total = self.logits_weight * self._base_fn(tf.cast(outputs["logits"], tf.float32), labels)
-        for key, weight in self.weights.items():
-            heads = outputs[key] if isinstance(outputs[key], (list, tuple)) else [outputs[key]]
-            for head in heads:
-                total += weight * self._base_fn(tf.cast(head, tf.float32), labels)
-        return total
-
-    def get_config(self):
-        return {"weights": self.weights, "base": self.base if isinstance(self.base, str) else repr(self.base),
-                "logits_weight": self.logits_weight}
+    def beta(cls, beta, keys=None, base="ce"):
+        return super().beta(beta, keys, base)
 
 
 # -- Difference-of-logits-ratio losses (Croce & Hein 2020, used by APGD / APGD-T) -------------------

@@ -17,6 +17,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
+from tfrobust.core.registry import Registry
 from tfrobust.data.validation import validate_images, validate_labels
 from tfrobust.errors import TfrobustError, check_choice, check_range
 
@@ -78,7 +79,7 @@ class _Entry:
     class_names_reader: Optional[ClassNamesReader]
 
 
-_REGISTRY: dict = {}
+_REGISTRY = Registry("dataset", callable_entries=False)
 
 
 def register(info: DatasetInfo, loader: Loader, *, class_names_reader=None,
@@ -101,10 +102,7 @@ def register(info: DatasetInfo, loader: Loader, *, class_names_reader=None,
         raise TfrobustError(f"register expects a DatasetInfo, got {type(info).__name__}")
     if not callable(loader):
         raise TfrobustError(f"register({info.name!r}): loader must be callable")
-    if info.name in _REGISTRY and not overwrite:
-        raise TfrobustError(
-            f"dataset {info.name!r} is already registered; pass overwrite=True to replace it")
-    _REGISTRY[info.name] = _Entry(info, loader, class_names_reader)
+    _REGISTRY.register(info.name, _Entry(info, loader, class_names_reader), overwrite=overwrite)
 
 
 def names() -> tuple:
@@ -113,8 +111,7 @@ def names() -> tuple:
 
 
 def _entry(name) -> _Entry:
-    check_choice("dataset", name, _REGISTRY)
-    return _REGISTRY[name]
+    return _REGISTRY.lookup(name)
 
 
 def info(name: str, data_dir=None) -> DatasetInfo:

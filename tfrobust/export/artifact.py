@@ -14,6 +14,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from tfrobust.core.messages import first_line
 from tfrobust.data.validation import validate_images
 from tfrobust.errors import ArtifactError, TfrobustError
 from tfrobust.export.saved_model import INPUT_NAME, SIGNATURE
@@ -193,5 +194,4 @@ def load(path):
     except Exception as error:  # pylint: disable=broad-except
         # Loaders raise many types (protobuf DecodeError, ValueError, OSError, RuntimeError …) for a
         # corrupted file; what the user needs is the path and the first line of the cause.
-        cause = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        raise ArtifactError(f"cannot load {loader.format} artifact {path}: {cause}") from error
+        raise ArtifactError(f"cannot load {loader.format} artifact {path}: {first_line(error)}") from error

@@ -25,7 +25,7 @@ def load_source_model(source):
         try:
             return keras.saving.load_model(source), None
         except Exception as error:  # pylint: disable=broad-except
-            raise ArtifactError(f"cannot load {source}: {_first_line(error)}") from error
+            raise ArtifactError(f"cannot load {source}: {first_line(error)}") from error
     summary_path = os.path.join(source, "summary.json")
     weights_path = os.path.join(source, "checkpoints", "last.weights.h5")
     for path in (summary_path, weights_path):
@@ -38,9 +38,5 @@ def load_source_model(source):
         model = models.build(summary["model"], info.image_shape, info.num_classes, **summary["model_options"])
         model.load_weights(weights_path)
     except (ValueError, KeyError, OSError) as error:
-        raise ArtifactError(f"cannot restore the run in {source}: {_first_line(error)}") from error
+        raise ArtifactError(f"cannot restore the run in {source}: {first_line(error)}") from error
     return model, summary
-
-
-def _first_line(error):
-    return (str(error).strip().splitlines() or [type(error).__name__])[0]

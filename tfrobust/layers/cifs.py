@@ -23,12 +23,12 @@ How the pieces reach training and attacks without changing the serving output:
   3/(β+1)-scaled loss for β = 2. ``beta_loss`` is ℓβ itself on a ``probed_model`` dict.
 """
 
-import contextlib
-import threading
-
 import keras
 import tensorflow as tf
 
+from tfrobust.core.auxiliary_loss import AuxiliaryLoss, cross_entropy
+from tfrobust.core.layer_config import with_dtype
+from tfrobust.core.training_labels import current_training_labels, training_labels  # noqa: F401  (re-exported)
 from tfrobust.errors import TfrobustError, check_choice, check_positive_float, check_positive_int
 from tfrobust.layers.reconfigure import with_layer_options
 
@@ -38,30 +38,6 @@ MASK_PATHS = ("full", "detached")
 RELEVANCES = ("auto", "closed_form", "tape")
 #: IMGF coefficient α used when ``alpha`` is None (thesis §4.3.3: sigmoid α=10, softplus α=5).
 DEFAULT_ALPHA = {"sigmoid": 10.0, "softplus": 5.0}
-
-_LABELS = threading.local()
-
-
-@contextlib.contextmanager
-def training_labels(labels):
-    """Within this context, CIFS layers called with ``training=True`` put ``labels`` (int [N]) in place
-    of the top-1 prediction (thesis §4.3.2, step 2). The training step enters it around the forward pass;
-    it is per thread, so each replica of a distribution strategy sees its own labels."""
-    stack = getattr(_LABELS, "stack", None)
-    if stack is None:
-        stack = _LABELS.stack = []
-    stack.append(labels)
-    try:
-        yield
-    finally:
-        stack.pop()
-
-
-def current_training_labels():
-    """The labels of the innermost ``training_labels`` context, or None."""
-    stack = getattr(_LABELS, "stack", None)
-    return stack[-1] if stack else None
-
 
 @keras.saving.register_keras_serializable(package="tfrobust")
 class CIFS(keras.layers.Layer):
@@ -135,15 +111,16 @@ class CIFS(keras.layers.Layer):
     precision; the relevance and mask in float32, cast to the compute dtype to multiply the features.
     """
 
+    #: Reads the true labels in training mode (``tfrobust.core.layer_needs``): the engines provide them.
+    uses_training_labels = True
+
     def __init__(self, num_classes, *, probe="linear", hidden_units=128, probe_sharpness=5.0, top_k=2,
                  imgf="softmax", alpha=None, temperature=1.0, mask_scale=1.0, mask_path="full",
                  relevance="auto", probe_loss_weight=0.0, **kwargs):
         super().__init__(**kwargs)
         check_positive_int("num_classes", num_classes)
         if isinstance(probe, dict):  # deserialising a custom probe: the layer's dtype policy wins
-            from tfrobust.layers.ode_block import _with_dtype  # pylint: disable=import-outside-toplevel
-
-            probe = keras.saving.deserialize_keras_object(_with_dtype(probe, kwargs.get("dtype")))
+            probe = keras.saving.deserialize_keras_object(with_dtype(probe, kwargs.get("dtype")))
         if isinstance(probe, str):
             check_choice("probe", probe, PROBES)
         elif not isinstance(probe, keras.layers.Layer):
@@ -235,7 +212,7 @@ class CIFS(keras.layers.Layer):
         scale = float(features.shape[-1]) if self.mask_scale == "channels" else self.mask_scale
         masked = features * tf.cast(scale * mask, features.dtype)[:, None, None, :]
         if labels is not None and self.probe_loss_weight > 0:
-            self.add_loss(self.probe_loss_weight * tf.reduce_mean(_ce(probe_logits, labels)))
+            self.add_loss(self.probe_loss_weight * tf.reduce_mean(cross_entropy(probe_logits, labels)))
         return [masked, probe_logits]
 
     def probe_logits(self, features):
@@ -341,26 +318,7 @@ def set_mask_path(model, mask_path):
 def beta_loss(beta=2.0, keys=None):
     """ℓβ (eq. 4.3) as ``loss(outputs, labels) -> [N]``: CE(logits)/(1+β) + β/((1+β)·L)·Σ_l CE(probe_l)
     over the L probe outputs of ``outputs`` (a ``probed_model`` dict; ``keys`` default: every key but
-    "logits"). ``beta=inf`` keeps only the probe term."""
-    _check_beta(beta)
+    "logits"). ``beta=inf`` keeps only the probe term. The same object the adaptive attacks use
+    (``tfrobust.core.auxiliary_loss.AuxiliaryLoss.beta``)."""
+    return AuxiliaryLoss.beta(beta, keys)
 
-    def loss(outputs, labels):
-        names = list(keys) if keys is not None else [k for k in outputs if k != "logits"]
-        probe = tf.add_n([_ce(outputs[k], labels) for k in names]) / len(names) if names else 0.0
-        if beta == float("inf"):
-            return probe
-        return _ce(outputs["logits"], labels) / (1.0 + beta) + beta / (1.0 + beta) * probe
-
-    return loss
-
-
-def _ce(logits, labels):
-    return tf.nn.sparse_softmax_cross_entropy_with_logits(
-        labels=tf.cast(tf.reshape(labels, [-1]), tf.int64), logits=tf.cast(logits, tf.float32))
-
-
-def _check_beta(beta, allow_inf=True):
-    if isinstance(beta, bool) or not isinstance(beta, (int, float)) or beta < 0 or (
-            not allow_inf and beta == float("inf")):
-        allowed = "a number >= 0 or inf" if allow_inf else "a finite number >= 0"
-        raise TfrobustError(f"beta must be {allowed}, got {beta!r}")

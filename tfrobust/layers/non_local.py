@@ -3,6 +3,7 @@
 import keras
 import tensorflow as tf
 
+from tfrobust.core.group_norm import group_count
 from tfrobust.errors import TfrobustError, check_choice
 
 NORMS = ("batch", "group", "none")
@@ -52,8 +53,6 @@ class NonLocalDenoising(keras.layers.Layer):
         self.norm = norm
 
     def build(self, input_shape):
-        from tfrobust.models.components import group_count  # pylint: disable=import-outside-toplevel  (no cycle)
-
         if len(input_shape) != 4 or input_shape[-1] is None:
             raise TfrobustError(f"NonLocalDenoising expects features [N, H, W, C] with known C, got {input_shape}")
         channels = int(input_shape[-1])

@@ -17,6 +17,8 @@ reporting the worst case per point. ``tfrobust.evaluation.defense_analyses.ode_e
 import keras
 import tensorflow as tf
 
+from tfrobust.core.group_norm import group_count
+from tfrobust.core.layer_config import with_dtype
 from tfrobust.errors import TfrobustError, check_choice, check_positive_float
 from tfrobust.layers.reconfigure import with_layer_options
 
@@ -57,8 +59,6 @@ class ConvDynamics(keras.layers.Layer):
         self.convs, self.norms = [], []
 
     def build(self, input_shape):
-        from tfrobust.models.components import group_count  # pylint: disable=import-outside-toplevel  (no cycle)
-
         channels = int(input_shape[-1])
         conv_shape = (*input_shape[:-1], channels + int(self.time_dependent))
         for i in range(self.num_layers):
@@ -103,8 +103,10 @@ class ODEBlock(keras.layers.Layer):
 
     NFE: ``block.nfe`` (a non-trainable int32 weight) holds the number of evaluations of f in the last
     forward pass: ``steps × stages`` for the fixed solvers (1 stage for Euler, 4 for RK4), the solver's
-    count for "dopri5" (updated at every call, in graph mode too). ``NFELogger`` (a ``fit`` callback)
-    reports it as the ``nfe`` metric of each epoch.
+    count for "dopri5" (updated at every call, in graph mode too). The block reports it through the
+    generic layer-diagnostics hook (``diagnostics()`` → ``{"nfe": …}``, see ``tfrobust.core.layer_needs``):
+    ``tfrobust.training.DiagnosticsLogger`` (part of ``make_callbacks``) logs it as the ``nfe`` metric of
+    each epoch, and the evaluation reads it after a forward pass.
 
     TisODE steady-state loss (eq. 3.5): with ``steady_state_weight`` w > 0, in training mode the
     trajectory is continued from z(t1) and ``∫ |f(z(t))| dt`` over ``steady_state_interval`` (default
@@ -153,7 +155,7 @@ class ODEBlock(keras.layers.Layer):
                  steady_state_weight=0.0, steady_state_interval=None, steady_state_norm="l2", **kwargs):
         super().__init__(**kwargs)
         if isinstance(dynamics, dict):  # from a config: the block's dtype policy wins (float32 export copies)
-            dynamics = keras.saving.deserialize_keras_object(_with_dtype(dynamics, kwargs.get("dtype")))
+            dynamics = keras.saving.deserialize_keras_object(with_dtype(dynamics, kwargs.get("dtype")))
         if dynamics is None:
             dynamics = ConvDynamics(name="dynamics")
         if not isinstance(dynamics, keras.layers.Layer):
@@ -201,6 +203,10 @@ class ODEBlock(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
+
+    def diagnostics(self):
+        """``{"nfe": evaluations of f in the last forward pass}`` (the layer-diagnostics hook)."""
+        return {"nfe": self.nfe}
 
     def get_config(self):
         return {**super().get_config(), "dynamics": keras.saving.serialize_keras_object(self.dynamics),
@@ -288,44 +294,6 @@ def ode_blocks(model):
     return [layer for layer in model.layers if isinstance(layer, ODEBlock)]
 
 
-def _nested_ode_blocks(model):
-    """ODEBlocks anywhere inside ``model``: nested models and a training wrapper's ``.model``."""
-    found, stack, seen = [], [model], set()
-    while stack:
-        layer = stack.pop()
-        if id(layer) in seen:
-            continue
-        seen.add(id(layer))
-        if isinstance(layer, ODEBlock):
-            found.append(layer)
-            continue
-        stack.extend(getattr(layer, "layers", []) or [])
-        inner = getattr(layer, "model", None)
-        if isinstance(inner, keras.layers.Layer):
-            stack.append(inner)
-    return found
-
-
-class NFELogger(keras.callbacks.Callback):
-    """Adds ``nfe`` to the epoch logs of ``fit`` (History, CSV, TensorBoard see it when this callback comes
-    before them): the mean over the epoch's training batches of the evaluations of f per forward pass,
-    summed over the model's ODE blocks (``ODEBlock.nfe``; constant for the fixed-grid solvers, the
-    solver's own count for "dopri5"). Works on a plain model and on a wrapper with ``.model``
-    (``AdversarialModel``). The value is read after each batch (one small device-to-host copy)."""
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._blocks = _nested_ode_blocks(self.model)
-        self._counts = []
-
-    def on_train_batch_end(self, batch, logs=None):
-        if self._blocks:
-            self._counts.append(sum(int(block.nfe.numpy()) for block in self._blocks))
-
-    def on_epoch_end(self, epoch, logs=None):
-        if logs is not None and self._counts:
-            logs["nfe"] = float(sum(self._counts) / len(self._counts))
-
-
 def with_solver(model, solver, *, steps=None, rtol=None, atol=None):
     """A copy of ``model`` (weights copied) whose ODE blocks use ``solver`` (and ``steps`` / tolerances
     when given). ``with_solver(model, "rk4", steps=8)`` is the fixed-step surrogate of the evaluation
@@ -340,9 +308,3 @@ def with_solver(model, solver, *, steps=None, rtol=None, atol=None):
 
     return with_layer_options(model, ODEBlock, changes, keep_weight=is_nfe_counter)
 
-
-def _with_dtype(config, dtype):
-    """A serialised layer config with its dtype policy replaced by ``dtype`` (unchanged if None)."""
-    if dtype is None or not isinstance(config.get("config"), dict):
-        return config
-    return {**config, "config": {**config["config"], "dtype": dtype}}

@@ -17,6 +17,7 @@ inside ``tfrobust.layers.cifs.training_labels(y)``, so CE(final) + model.losses 
 
 import functools
 
+from tfrobust.core.auxiliary_loss import check_beta
 from tfrobust.errors import TfrobustError, check_choice
 from tfrobust.layers.cifs import CIFS, IMGFS, MASK_PATHS, PROBES
 from tfrobust.models import components, registry, resnet
@@ -100,8 +101,7 @@ def cifs_resnet(input_shape, num_classes, *, depth=None, stage_blocks=None, stag
         check_choice("probe", probe, PROBES)
     check_choice("imgf", imgf, IMGFS)
     check_choice("mask_path", mask_path, MASK_PATHS)
-    if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not 0 <= beta < float("inf"):
-        raise TfrobustError(f"beta must be a finite number >= 0, got {beta!r}")
+    check_beta(beta, allow_inf=False)
     components.check_positive_int("num_classes", num_classes)
     targets = names[len(names) - cifs_blocks:] if cifs_blocks else []
     block_options = dict(dropout=dropout, cifs_probes=dict(zip(targets, probe_list)), num_classes=num_classes,

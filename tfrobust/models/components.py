@@ -25,24 +25,20 @@ initialisation; no kernel regularisers (weight decay is the optimizer's job).
 
 import keras
 
-from tfrobust.errors import TfrobustError, check_choice, check_positive_float, check_positive_int  # noqa: F401  (re-exported)
-from tfrobust.models.registry import check_registration
+from tfrobust.core.group_norm import MAX_GROUPS, group_count  # noqa: F401  (re-exported for builders)
+from tfrobust.core.registry import Registry
+from tfrobust.errors import TfrobustError, check_positive_float, check_positive_int  # noqa: F401  (re-exported)
 
-NORMS = {}
-CONVS = {}
-HEADS = {}
-
-#: Maximum number of GroupNorm groups.
-MAX_GROUPS = 32
+NORMS = Registry("norm")
+CONVS = Registry("conv")
+HEADS = Registry("head")
 
 
 def _registrar(kind, registry):
     def register(name, fn=None, *, overwrite=False):
         if fn is None:  # used as a decorator: @register_norm("mine")
-            return lambda f: register(name, f, overwrite=overwrite)
-        check_registration(kind, registry, name, fn, overwrite)
-        registry[name] = fn
-        return fn
+            return registry.decorator(name, overwrite=overwrite)
+        return registry.register(name, fn, overwrite=overwrite)
 
     register.__name__ = f"register_{kind}"
     register.__doc__ = (f"Registers a {kind} factory under ``name`` (usable as a decorator); "
@@ -57,16 +53,10 @@ register_head = _registrar("head", HEADS)
 
 def resolve(option, registry, value):
     """Returns ``registry[value]``, or raises naming the option and listing the valid values."""
-    check_choice(option, value, sorted(registry))
-    return registry[value]
+    return registry.lookup(value, option=option)
 
 
 # -- normalisations -------------------------------------------------------------------------------
-def group_count(channels, max_groups=MAX_GROUPS):
-    """Largest divisor of ``channels`` that is ≤ ``max_groups`` (32 for ≥ 32 channels divisible by 32)."""
-    return max(g for g in range(1, min(max_groups, channels) + 1) if channels % g == 0)
-
-
 @register_norm("batch")
 def batch_norm(x, *, name):
     return keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name=name)(x)

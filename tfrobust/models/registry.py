@@ -6,11 +6,10 @@ unknown option is reported with the list of valid ones before anything is built.
 their builders when ``tfrobust.models`` is imported; later work adds models with ``register``.
 """
 
-import inspect
+from tfrobust.core.registry import Registry, check_options, check_registration, keyword_options
+from tfrobust.errors import check_choice
 
-from tfrobust.errors import TfrobustError, check_choice
-
-_BUILDERS = {}
+_BUILDERS = Registry("model")
 
 # Positional arguments every builder takes; they are not options.
 _BUILDER_ARGS = ("input_shape", "num_classes")
@@ -25,9 +24,7 @@ def register(name, builder, *, overwrite=False):
         ``functools.partial`` of one, e.g. ``partial(resnet, depth=20)``).
       overwrite: replace an existing registration instead of raising.
     """
-    check_registration("model", _BUILDERS, name, builder, overwrite)
-    _BUILDERS[name] = builder
-    return builder
+    return _BUILDERS.register(name, builder, overwrite=overwrite)
 
 
 def names():
@@ -38,7 +35,7 @@ def names():
 def options(name):
     """Dictionary ``{option: default}`` of the options model ``name`` accepts."""
     check_choice("model", name, names())
-    return dict(_keyword_options(_BUILDERS[name], skip=_BUILDER_ARGS))
+    return dict(keyword_options(_BUILDERS[name], skip=_BUILDER_ARGS))
 
 
 def build(name, input_shape, num_classes, **options):
@@ -63,39 +60,4 @@ def build(name, input_shape, num_classes, **options):
     return builder(input_shape, num_classes, **options)
 
 
-def check_options(kind, name, fn, given, *, skip=()):
-    """Raises TfrobustError if ``given`` holds a keyword ``fn`` does not accept (``skip`` excluded).
-
-    Used for model options and for the option dictionaries forwarded to registered parts (blocks).
-    """
-    valid = _keyword_options(fn, skip=skip)
-    if valid is None:  # fn takes **kwargs: it checks for itself
-        return
-    for key in given:
-        if key not in valid:
-            listed = ", ".join(valid) or "(none)"
-            raise TfrobustError(
-                f"unknown option {key!r} for {kind} {name!r}; valid options: {listed}")
-
-
-def _keyword_options(fn, *, skip):
-    """``{name: default}`` of the keyword arguments of ``fn``, or None if it takes ``**kwargs``."""
-    result = {}
-    for parameter in inspect.signature(fn).parameters.values():
-        if parameter.kind is inspect.Parameter.VAR_KEYWORD:
-            return None
-        if parameter.kind is inspect.Parameter.VAR_POSITIONAL or parameter.name in skip:
-            continue
-        if parameter.default is inspect.Parameter.empty:
-            continue  # a required positional argument of the callable, not an option
-        result[parameter.name] = parameter.default
-    return result
-
-
-def check_registration(kind, registry, name, fn, overwrite):
-    if not isinstance(name, str) or not name:
-        raise TfrobustError(f"{kind} name must be a non-empty string, got {name!r}")
-    if not callable(fn):
-        raise TfrobustError(f"{kind} {name!r} must be registered with a callable, got {fn!r}")
-    if name in registry and not overwrite:
-        raise TfrobustError(f"{kind} {name!r} is already registered; pass overwrite=True to replace it")
+__all__ = ["build", "check_options", "check_registration", "names", "options", "register"]

@@ -22,6 +22,8 @@ from typing import Callable
 
 import keras
 
+from tfrobust.core.registry import Registry
+
 from tfrobust.errors import TfrobustError, check_choice
 from tfrobust.models import components, registry, stem
 from tfrobust.models.components import HEADS, NORMS
@@ -42,14 +44,14 @@ class BlockSpec:
     preactivation: bool = False
 
 
-BLOCKS = {}
+BLOCKS = Registry("block")
 
 
 def register_block(name, fn=None, *, preactivation=False, overwrite=False):
     """Registers a residual block under ``name`` (usable as a decorator); see the module docstring."""
     if fn is None:
         return lambda f: register_block(name, f, preactivation=preactivation, overwrite=overwrite)
-    registry.check_registration("block", BLOCKS, name, fn, overwrite)
+    registry.check_registration("block", BLOCKS, name, fn, overwrite)  # the spec is not callable: check fn
     BLOCKS[name] = BlockSpec(fn, bool(preactivation))
     return fn
 

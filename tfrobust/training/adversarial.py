@@ -13,8 +13,9 @@ import keras
 import tensorflow as tf
 
 from tfrobust.attacks import losses
-from tfrobust.errors import TfrobustError
-from tfrobust.layers.cifs import training_labels
+from tfrobust.core.messages import first_line
+from tfrobust.core.training_labels import training_labels
+from tfrobust.errors import TfrobustError, check_int
 from tfrobust.training.methods import make_method
 
 #: Input-gradient scale under mixed_float16 (see ``methods.base.input_gradient``).
@@ -31,7 +32,7 @@ class AdversarialModel(keras.Model):
       aux_loss_fn: optional ``aux_loss_fn(outputs, labels) -> scalar or [N]`` — *the* hook for models
         with auxiliary heads (CIFS probes …): it receives the model's raw outputs (e.g. the dict) of
         each training-mode forward pass of the method's loss and its value is added to the loss.
-      seed: integer seed of the in-graph random streams (random starts, noise).
+      seed: integer seed (>= 0) of the in-graph random streams (random starts, noise).
       track_clean_accuracy: report ``clean_accuracy`` during training; for methods whose loss does not
         see the clean batch (PGD-AT, FGSM-RS, Free-AT, FAT) this costs one inference-mode forward pass
         per step. Switch off for speed benchmarks.
@@ -87,8 +88,7 @@ class AdversarialModel(keras.Model):
                  test_adversarial=True, name=None, **params):
         if not isinstance(model, keras.Model):
             raise TfrobustError(f"AdversarialModel wraps a keras.Model, got {type(model).__name__}")
-        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-            raise TfrobustError(f"seed must be a non-negative integer, got {seed!r}")
+        check_int("seed", seed, 0)
         super().__init__(name=name or f"adversarial_{model.name}")
         # Images reach the wrapped model in float32 (no cast to the compute dtype on the way in).
         self._convert_input_args = False
@@ -173,9 +173,8 @@ class AdversarialModel(keras.Model):
         self._state.train_traces += 1
         x, y = self._unpack(data)
         seed = self._step_seed(self.optimizer.iterations, salt=0)
-        # CIFS layers (and any layer reading tfrobust.layers.cifs.current_training_labels) replace their
-        # top-1 prediction with the true label in training mode: the labels travel in this context
-        # because Keras models take images only.
+        # Layers that declare uses_training_labels (CIFS replaces its top-1 prediction with the true label)
+        # read the labels from this context in training mode, because Keras models take images only.
         with training_labels(y):
             records = self.method.train_step(self, x, y, seed)
         records = records if isinstance(records, (list, tuple)) else [records]
@@ -212,7 +211,7 @@ class AdversarialModel(keras.Model):
           features: a layer name: also return that layer's output, as ``(outputs, features)``.
         """
         net = self.feature_model(features) if features else self.model
-        # The labels of *this* call for CIFS layers (ALP runs the clean and crafted batch as one 2N call);
+        # The labels of *this* call for label-reading layers (ALP runs the clean and crafted batch as one 2N call);
         # train_step's context covers calls that pass no labels.
         with training_labels(y) if training and y is not None else contextlib.nullcontext():
             result = net(x, training=training)
@@ -239,7 +238,7 @@ class AdversarialModel(keras.Model):
                 view = keras.Model(self.model.inputs, [self.model.output, layer.output])
             except (AttributeError, ValueError) as error:
                 raise TfrobustError(f"reading layer {layer_name!r} needs a functional model: "
-                                    f"{str(error).splitlines()[0]}") from error
+                                    f"{first_line(error)}") from error
             self._state.feature_models[layer_name] = view
         return self._state.feature_models[layer_name]
 

@@ -22,6 +22,8 @@ import os
 
 import tensorflow as tf
 
+from tfrobust.core.messages import first_line
+from tfrobust.core.run_layout import RunLayout
 from tfrobust.errors import TfrobustError, check_choice
 
 STRATEGIES = ("none", "mirrored", "multi_worker", "tpu")
@@ -56,8 +58,7 @@ def make_strategy(name, *, tpu=None):
         tf.config.experimental_connect_to_cluster(resolver)
         tf.tpu.experimental.initialize_tpu_system(resolver)
     except (ValueError, RuntimeError, tf.errors.OpError) as error:
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise TfrobustError(f"distribute=tpu: no TPU reachable ({first_line})") from error
+        raise TfrobustError(f"distribute=tpu: no TPU reachable ({first_line(error)})") from error
     return tf.distribute.TPUStrategy(resolver)
 
 
@@ -98,7 +99,7 @@ def worker_dir(model_dir, strategy):
     if is_chief(strategy):
         return model_dir
     resolver = strategy.cluster_resolver
-    return os.path.join(model_dir, "workers", f"{resolver.task_type}_{resolver.task_id}")
+    return RunLayout(model_dir).worker(resolver.task_type, resolver.task_id).root
 
 
 def check_global_batch(batch_size, strategy):

@@ -1,13 +1,15 @@
 """The pieces of a standard Keras training run: precision policy, learning-rate schedule, optimizer and
 callbacks. Adversarial training (``AdversarialModel``) reuses all of them."""
 
-import json
 import logging
 import math
 import os
 
 import keras
 
+from tfrobust.core import files
+from tfrobust.core.layer_needs import collect_diagnostics, diagnostic_layers
+from tfrobust.core.run_layout import RunLayout
 from tfrobust.errors import TfrobustError, check_choice, check_range
 
 PRECISIONS = {"none": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
@@ -105,24 +107,51 @@ def make_optimizer(name, learning_rate, *, momentum=0.9, weight_decay=0.0):
 
 
 def make_callbacks(model_dir):
-    """Resume, checkpoints, logs: BackupAndRestore (``backup/``, removed when training completes),
-    the last epoch's weights of the served model (``checkpoints/last.weights.h5``; for an
-    ``AdversarialModel`` the wrapped model's), TensorBoard (``logs/``), a CSV history (``history.csv``,
-    one row per completed epoch, exactly once across resumes) and ``StopOnNaN``.
+    """Resume, checkpoints, logs (file names: ``tfrobust.core.run_layout``): BackupAndRestore
+    (``backup/``, removed when training completes), the last epoch's weights of the served model
+    (``checkpoints/last.weights.h5``; for an ``AdversarialModel`` the wrapped model's), TensorBoard
+    (``logs/``), a CSV history (``history.csv``, one row per completed epoch, exactly once across
+    resumes), ``DiagnosticsLogger`` (per-epoch means of the layers' diagnostics, e.g. an ODE model's
+    ``nfe``; nothing for models without such layers) and ``StopOnNaN``.
 
     A NaN loss stops training; the epoch it happened in is not checkpointed or backed up, so the last
     good checkpoint and backup are kept (``StopOnNaN.message`` names the epoch and batch).
     """
     os.makedirs(model_dir, exist_ok=True)
+    layout = RunLayout(model_dir)
     return [
+        DiagnosticsLogger(),  # first: the loggers after it see its entries in the epoch logs
         # Before the backup: an epoch's row is written before its backup, so a kill in between leaves
         # a row the resumed run replaces (ResumableCSVLogger) instead of a backed-up epoch with no row.
-        ResumableCSVLogger(os.path.join(model_dir, "history.csv")),
-        GoodBackupAndRestore(os.path.join(model_dir, "backup")),
-        LastWeights(os.path.join(model_dir, "checkpoints", "last.weights.h5")),
-        keras.callbacks.TensorBoard(os.path.join(model_dir, "logs")),
+        ResumableCSVLogger(layout.history),
+        GoodBackupAndRestore(layout.backup),
+        LastWeights(layout.last_weights),
+        keras.callbacks.TensorBoard(layout.logs),
         StopOnNaN(),
     ]
+
+
+class DiagnosticsLogger(keras.callbacks.Callback):
+    """Adds each layer diagnostic (``tfrobust.core.layer_needs``: layers with a ``diagnostics()``
+    method, e.g. the ODE block's ``nfe``) to the epoch logs of ``fit``: the mean over the epoch's
+    training batches of the value after each batch, summed over the layers that report it. History, CSV
+    and TensorBoard see it when this callback comes before them. Works on a plain model and on a wrapper
+    with ``.model`` (``AdversarialModel``). Without such layers it does nothing; with them each batch
+    costs one small device-to-host copy per diagnostic."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._layers = diagnostic_layers(self.model)
+        self._sums, self._batches = {}, 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self._layers:
+            for name, value in collect_diagnostics(self.model, self._layers).items():
+                self._sums[name] = self._sums.get(name, 0.0) + value
+            self._batches += 1
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None and self._batches:
+            logs.update({name: total / self._batches for name, total in self._sums.items()})
 
 
 def served_model(model):
@@ -170,10 +199,8 @@ class LastWeights(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if not _finite_loss(logs):
             return
-        os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
-        temporary = self.path[:-len(".weights.h5")] + ".tmp.weights.h5"
-        served_model(self.model).save_weights(temporary, overwrite=True)
-        os.replace(temporary, self.path)
+        with files.atomic_path(self.path) as temporary:
+            served_model(self.model).save_weights(temporary, overwrite=True)
 
 
 class ResumableCSVLogger(keras.callbacks.CSVLogger):
@@ -204,10 +231,7 @@ class ResumableCSVLogger(keras.callbacks.CSVLogger):
                 lines = lines[:-1]  # cut off mid-write
             kept = lines[:1] + [line for line in lines[1:] if _row_epoch(line, self.sep) < epoch]
             if len(kept) != len(lines) or not text.endswith("\n"):
-                temporary = self.filename + ".tmp"
-                with open(temporary, "w", encoding="utf-8") as handle:
-                    handle.write("".join(line + "\n" for line in kept))
-                os.replace(temporary, self.filename)
+                files.write_text(self.filename, "".join(line + "\n" for line in kept))
         super().on_train_begin()
 
 
@@ -249,11 +273,7 @@ class GoodBackupAndRestore(keras.callbacks.BackupAndRestore):
         # leaves a corrupt HDF5 file on which every rerun fails. Write both to temporary files and rename
         # them into place, weights first: a kill between the two renames makes the rerun repeat one
         # epoch (the metadata never points past the weights, so no epoch is skipped).
-        os.makedirs(self.backup_dir, exist_ok=True)
-        weights = self._weights_path[:-len(".weights.h5")] + ".tmp.weights.h5"
-        self.model.save_weights(weights, overwrite=True)
-        metadata = self._training_metadata_path + ".tmp"
-        with open(metadata, "w", encoding="utf-8") as handle:
-            json.dump({"epoch": self._current_epoch, "batch": self._last_batch_seen}, handle)
-        os.replace(weights, self._weights_path)
-        os.replace(metadata, self._training_metadata_path)
+        with files.atomic_path(self._weights_path) as weights:
+            self.model.save_weights(weights, overwrite=True)
+        files.write_json(self._training_metadata_path,
+                         {"epoch": self._current_epoch, "batch": self._last_batch_seen}, indent=None)

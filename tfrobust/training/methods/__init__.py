@@ -23,8 +23,7 @@ Every adversarial method needs ``eps`` and takes ``norm``, ``steps``/``step_size
 New methods: subclass ``Method`` (or ``AdversarialMethod``) and ``register(name, cls)``.
 """
 
-import inspect
-
+from tfrobust.core.registry import Registry, check_options, keyword_options
 from tfrobust.errors import TfrobustError, check_choice
 from tfrobust.training.methods.alp import ALP
 from tfrobust.training.methods.awp import AWP
@@ -38,15 +37,12 @@ from tfrobust.training.methods.pgd_at import FGSMRS, PGDAT
 from tfrobust.training.methods.standard import Standard
 from tfrobust.training.methods.trades import TRADES
 
-_METHODS = {}
+_METHODS = Registry("method")
 
 
 def register(name, cls, *, overwrite=False):
     """Registers method class ``cls`` (constructed with keyword arguments) under ``name``."""
-    if name in _METHODS and not overwrite:
-        raise TfrobustError(f"method {name!r} is already registered; pass overwrite=True to replace it")
-    _METHODS[name] = cls
-    return cls
+    return _METHODS.register(name, cls, overwrite=overwrite)
 
 
 def names():
@@ -57,8 +53,7 @@ def names():
 def options(name):
     """``{parameter: default}`` of method ``name`` (``eps`` defaults to None: required)."""
     check_choice("method", name, names())
-    return {p.name: p.default for p in inspect.signature(_METHODS[name].__init__).parameters.values()
-            if p.kind is p.KEYWORD_ONLY}
+    return keyword_options(_METHODS[name].__init__, keyword_only=True)
 
 
 def make_method(name, **params):
@@ -75,14 +70,7 @@ def make_method(name, **params):
         return name
     check_choice("method", name, names())
     cls = _METHODS[name]
-    signature = inspect.signature(cls.__init__)
-    takes_any = any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values())
-    if not takes_any:
-        valid = [p for p in options(name)]
-        for key in params:
-            if key not in valid:
-                raise TfrobustError(f"unknown parameter {key!r} for method {name!r}; valid parameters: "
-                                    f"{', '.join(valid) or '(none)'}")
+    check_options("method", name, cls.__init__, params, keyword_only=True, noun="parameter")
     return cls(**params)
 
 

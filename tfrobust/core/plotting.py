@@ -1,0 +1,12 @@
+"""Matplotlib for files, never for a screen: the headless Agg backend, imported only when plotting."""
+
+
+def pyplot():
+    """``matplotlib.pyplot`` on the Agg backend (imported on first use: matplotlib is slow to import
+    and only the plotting functions need it)."""
+    import matplotlib  # pylint: disable=import-outside-toplevel  (optional, slow import)
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
+
+    return plt
