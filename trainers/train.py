@@ -32,7 +32,9 @@ from tfrobust.errors import TfrobustError  # noqa: E402
 from tfrobust.training import METHODS, OPTIMIZERS, PRECISIONS, SCHEDULES  # noqa: E402
 from tfrobust.training.distribute import STRATEGIES  # noqa: E402
 from tfrobust.training.methods.base import LABEL_MODES, RANDOM_STARTS  # noqa: E402
-from tfrobust.training.standard import train_and_export  # noqa: E402
+from tfrobust.export import export_all  # noqa: E402
+from tfrobust.training.config import TrainingConfig  # noqa: E402
+from tfrobust.training.standard import record_exports, train  # noqa: E402
 
 flags.DEFINE_string("dataset", "fashion_mnist", "Dataset name (see tfrobust.data.names()).")
 flags.DEFINE_string("data_dir", None, "Folder with the dataset's files in its own on-disk format.")
@@ -108,20 +110,28 @@ def method_params():
     return params
 
 
-def main(argv):
-    del argv
-    summary = train_and_export(
+def training_config():
+    """The ``TrainingConfig`` the flags describe."""
+    return TrainingConfig(
         dataset=FLAGS.dataset, data_dir=FLAGS.data_dir, train_size=FLAGS.train_size,
         test_size=FLAGS.test_size, model=FLAGS.model, method=FLAGS.method, method_params=method_params(),
         model_options=cli.parse_options(FLAGS.model_option, "model_option"), epochs=FLAGS.epochs,
         batch_size=FLAGS.batch_size, optimizer=FLAGS.optimizer, learning_rate=FLAGS.learning_rate,
         momentum=FLAGS.momentum, weight_decay=FLAGS.weight_decay, schedule=FLAGS.schedule,
-        lr_boundaries=[int(b) for b in FLAGS.lr_boundaries], lr_factor=FLAGS.lr_factor,
+        lr_boundaries=tuple(int(b) for b in FLAGS.lr_boundaries), lr_factor=FLAGS.lr_factor,
         augment=None if FLAGS.augment == "none" else FLAGS.augment,
         mixed_precision=FLAGS.mixed_precision, distribute=FLAGS.distribute, tpu=FLAGS.tpu,
-        seed=FLAGS.seed,
-        model_dir=FLAGS.model_dir,
-        export_dir=FLAGS.export_dir, export_name=FLAGS.export_name, export_formats=FLAGS.export_formats)
+        seed=FLAGS.seed, model_dir=FLAGS.model_dir)
+
+
+def main(argv):
+    del argv
+    run = train(training_config())
+    summary = run.summary
+    if FLAGS.export_dir and run.chief:  # in multi-worker training only the chief exports
+        name = FLAGS.export_name or os.path.basename(os.path.normpath(FLAGS.model_dir))
+        summary = record_exports(run, export_all(run.model, FLAGS.export_dir, name, FLAGS.export_formats,
+                                                 representative_images=run.representative_images))
     robust = ""
     for key in ("test_adv_accuracy", "test_noisy_accuracy"):
         if key in summary:

@@ -9,7 +9,8 @@ import tensorflow as tf
 
 from tfrobust import export, models
 from tfrobust.errors import TfrobustError
-from tfrobust.layers.ode_block import NFELogger, ode_blocks
+from tfrobust.layers.ode_block import ode_blocks
+from tfrobust.training import DiagnosticsLogger
 
 
 def _input_gradient(fn, x, y):
@@ -85,8 +86,9 @@ def test_nfe_is_logged_as_a_metric_by_fit():
     model = models.build("tisode", (8, 8, 1), 3, width=0.0625, solver="rk4", steps=3)
     model.compile(optimizer=keras.optimizers.SGD(0.0), loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     x = np.random.default_rng(0).uniform(size=(4, 8, 8, 1)).astype(np.float32)
-    history = model.fit(x, np.array([0, 1, 2, 0]), batch_size=2, epochs=1, verbose=0, callbacks=[NFELogger()])
+    history = model.fit(x, np.array([0, 1, 2, 0]), batch_size=2, epochs=1, verbose=0, callbacks=[DiagnosticsLogger()])
     assert history.history["nfe"] == [12.0]  # 3 RK4 steps × 4 stages, every batch
+    assert ode_blocks(model)[0].diagnostics()["nfe"].numpy() == 12  # the layer-diagnostics hook
 
 
 def test_fdn_is_a_classifier_head_for_any_builder():

@@ -11,24 +11,16 @@ spectral norms, attention maps. Each returns a JSON-able dict; each ``plot_*`` w
 Plot functions take one result or a ``{label: result}`` dict (several models in one figure).
 """
 
-import json
 import os
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from tfrobust.core import files
+from tfrobust.core.plotting import pyplot
 from tfrobust.errors import TfrobustError
 from tfrobust.layers import AttentionPooling, ConvNorm2D, EVPConv
-
-
-def _pyplot():
-    import matplotlib  # pylint: disable=import-outside-toplevel
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
-
-    return plt
 
 
 def _integer_ticks():
@@ -47,16 +39,13 @@ def _labelled(results):
 def _save(fig, path):
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     fig.savefig(path, dpi=120, bbox_inches="tight")
-    _pyplot().close(fig)
+    pyplot().close(fig)
     return path
 
 
 def write_json(result, path):
-    """Writes ``result`` as indented JSON; returns the path."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path, "w", encoding="utf-8") as handle:
-        json.dump(result, handle, indent=2)
-    return path
+    """Writes ``result`` as indented JSON (atomically); returns the path."""
+    return files.write_json(path, result)
 
 
 def _batches(n, batch_size):
@@ -111,7 +100,7 @@ def error_amplification(model, images, adversarial_images, *, layers=None, batch
 
 def plot_error_amplification(results, path):
     """γ per block, one line per model (EVPNet fig. 4); returns ``path``."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 3.5))
     for label, result in _labelled(results).items():
         ax.plot(range(1, len(result["gamma"]) + 1), result["gamma"], marker="o", label=label)
@@ -172,7 +161,7 @@ def unchanged_prediction_ratio(model, images, epsilons, *, attack_factory=defaul
 
 def plot_unchanged_prediction(results, path):
     """Unchanged-prediction ratio vs ε, one line per model; returns ``path``."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(5, 3.5))
     for label, result in _labelled(results).items():
         ax.plot(result["epsilons"], [100 * r for r in result["ratio"]], marker="o", label=label)
@@ -253,7 +242,7 @@ def spectral_norms(model):
 
 def plot_spectral_norms(results, path):
     """Spectral norm per layer (log scale), one line per model (report fig. 1); returns ``path``."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 3.5))
     for label, result in _labelled(results).items():
         norms = [row["spectral_norm"] for row in result["layers"]]
@@ -289,7 +278,7 @@ def attention_maps(model, images):
 
 def plot_attention_maps(images, result, path, max_images=8):
     """One row per image: the image, then each layer's attention map over it; returns ``path``."""
-    plt = _pyplot()
+    plt = pyplot()
     images = np.asarray(images, np.float32)[:max_images]
     names = result["layers"]
     fig, axes = plt.subplots(len(images), 1 + len(names), figsize=(2 * (1 + len(names)), 2 * len(images)),

@@ -22,9 +22,7 @@ Analyses (thesis figures/tables):
 ``save_json`` writes any of these results (NumPy arrays and ``inf`` included) as JSON.
 """
 
-import json
 import math
-import os
 
 import numpy as np
 import tensorflow as tf
@@ -33,6 +31,9 @@ from tfrobust.attacks import EOT, PGD, SPSA, Square
 from tfrobust.attacks.eot import logits_std
 from tfrobust.attacks.losses import AuxiliaryLoss
 from tfrobust.attacks.transfer import Transfer
+from tfrobust.core.files import write_json
+from tfrobust.core.layer_needs import collect_diagnostics
+from tfrobust.core.plotting import pyplot
 from tfrobust.errors import TfrobustError
 from tfrobust.evaluation.robustness import predict_labels, robust_accuracy
 from tfrobust.evaluation.sanity import EXPLANATIONS
@@ -149,7 +150,7 @@ def accuracy_nfe_vs_tolerance(model, x, y, tolerances=(1e-1, 1e-2, 1e-3, 1e-4), 
         predictions, evaluations = [], []
         for i in range(0, len(x), batch_size):
             predictions.append(np.argmax(target.predict(x[i:i + batch_size]), axis=-1))
-            evaluations.append(sum(int(block.nfe.numpy()) for block in ode_blocks(solved)))
+            evaluations.append(collect_diagnostics(solved)["nfe"])
         row = {"tolerance": float(tolerance), "clean": float(np.mean(np.concatenate(predictions) == y)),
                "nfe": float(np.mean(evaluations))}
         if attack is not None:
@@ -164,10 +165,7 @@ def plot_accuracy_nfe_vs_tolerance(rows, path, title=None):
     axis) against the tolerance (log scale, loosest on the left). Returns ``path``."""
     if not rows:
         raise TfrobustError("plot_accuracy_nfe_vs_tolerance needs at least one row")
-    import matplotlib  # pylint: disable=import-outside-toplevel
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
+    plt = pyplot()
 
     tolerances = [row["tolerance"] for row in rows]
     figure, accuracy = plt.subplots(figsize=(6, 4))
@@ -206,11 +204,7 @@ def save_json(result, path):
             return str(value)
         return value
 
-    temp = f"{path}.tmp"
-    with open(temp, "w", encoding="utf-8") as handle:
-        json.dump(plain(result), handle, indent=2, allow_nan=False)
-    os.replace(temp, path)
-    return path
+    return write_json(path, plain(result), allow_nan=False)
 
 
 # -- randomised models ----------------------------------------------------------------------------------
@@ -287,10 +281,7 @@ def channel_activations(model, x, y, class_index, *, x_adv=None, layer="features
 def plot_channel_activations(result, path, title=None):
     """Fig. 4.1-style PNG: normalised mean activations (natural vs adversarial), the sorted classifier
     weights and the activated frequencies, against the sorted channel index. Returns ``path``."""
-    import matplotlib  # pylint: disable=import-outside-toplevel
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
+    plt = pyplot()
 
     channels = np.arange(len(result["order"]))
     figure, (means, weights, frequency) = plt.subplots(3, 1, figsize=(8, 7), sharex=True)

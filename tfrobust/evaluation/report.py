@@ -1,9 +1,11 @@
 """Evaluation reports: the same numbers as JSON (machines), Markdown (people) and PNG plots."""
 
-import json
 import os
 
 import numpy as np
+
+from tfrobust.core.files import write_json, write_text
+from tfrobust.core.plotting import pyplot
 
 
 def _jsonable(value):
@@ -55,10 +57,7 @@ def markdown(report):
 
 def plot_curves(report, path):
     """accuracy vs ε and vs PGD iterations for every model with sanity curves; returns the path or None."""
-    import matplotlib  # pylint: disable=import-outside-toplevel
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
+    plt = pyplot()
 
     models = [m for m in report["models"] if m.get("sanity")]
     if not models:
@@ -88,10 +87,8 @@ def write_report(report, out_dir):
     """Writes report.json, report.md and curves.png (when there are curves) into ``out_dir``;
     returns the Markdown path."""
     os.makedirs(out_dir, exist_ok=True)
-    with open(os.path.join(out_dir, "report.json"), "w", encoding="utf-8") as handle:
-        json.dump(_jsonable(report), handle, indent=2)
+    write_json(os.path.join(out_dir, "report.json"), _jsonable(report))
     plot_curves(report, os.path.join(out_dir, "curves.png"))
     path = os.path.join(out_dir, "report.md")
-    with open(path, "w", encoding="utf-8") as handle:
-        handle.write(markdown(report))
+    write_text(path, markdown(report))
     return path
