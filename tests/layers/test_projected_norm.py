@@ -48,8 +48,8 @@ def test_pnl_is_invariant_to_contrast_and_has_finite_gradients_on_zero_channels(
     assert np.all(np.isfinite(tape.gradient(y, x).numpy()))
 
 
-@pytest.mark.parametrize("kwargs,match", [(dict(p=0), "p must be a number > 0"), (dict(p=-1.0), "p must be"),
-                                          (dict(units=0), "units must be None or a positive integer")])
+@pytest.mark.parametrize("kwargs,match", [(dict(p=0), r"p must be in \(0.0, inf\), got 0"), (dict(p=-1.0), "p must be"),
+                                          (dict(units=0), "units must be a positive integer, got 0")])
 def test_invalid_pnl_configurations_fail_in_one_line(kwargs, match):
     with pytest.raises(TfrobustError, match=match):
         ProjectedNormalization(**kwargs)

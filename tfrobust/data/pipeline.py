@@ -13,7 +13,7 @@ import tensorflow as tf
 
 from tfrobust.data.augment import AUGMENTATIONS, augment_batch
 from tfrobust.data.validation import validate_images, validate_labels
-from tfrobust.errors import TfrobustError, check_choice, check_range
+from tfrobust.errors import check_choice, check_int
 
 
 def make_dataset(x, y, batch_size, *, shuffle=False, seed=None, augment=None, repeat=False,
@@ -43,12 +43,10 @@ def make_dataset(x, y, batch_size, *, shuffle=False, seed=None, augment=None, re
     """
     x = validate_images(x, "x", dtype=np.float32)
     y = validate_labels(y, "y", num_examples=len(x))
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
-        raise TfrobustError(f"batch_size must be a positive integer, got {batch_size!r}")
-    check_range("batch_size", int(batch_size), 1)
+    check_int("batch_size", batch_size, 1)
     check_choice("augment", augment, AUGMENTATIONS)
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
-        raise TfrobustError(f"seed must be an integer or None, got {seed!r}")
+    if seed is not None:
+        check_int("seed", seed)
     seed = None if seed is None else int(seed)
 
     n = len(x)

@@ -19,7 +19,7 @@ import numpy as np
 
 from tfrobust.core.registry import Registry
 from tfrobust.data.validation import validate_images, validate_labels
-from tfrobust.errors import TfrobustError, check_choice, check_range
+from tfrobust.errors import TfrobustError, check_choice, check_int, check_number
 
 SPLITS = ("train", "test")
 
@@ -62,13 +62,13 @@ class DatasetInfo:
             raise TfrobustError(
                 f"DatasetInfo {self.name!r}: image_shape must be (H, W, C) with positive sizes, "
                 f"got {self.image_shape}")
-        check_range(f"DatasetInfo {self.name!r} num_classes", self.num_classes, 2)
+        check_int(f"DatasetInfo {self.name!r} num_classes", self.num_classes, 2)
         if len(self.class_names) != self.num_classes:
             raise TfrobustError(
                 f"DatasetInfo {self.name!r}: {len(self.class_names)} class_names for "
                 f"{self.num_classes} classes")
-        check_range(f"DatasetInfo {self.name!r} eps_linf", self.eps_linf, 0, 1, low_inclusive=False)
-        check_range(f"DatasetInfo {self.name!r} eps_l2", self.eps_l2, 0, low_inclusive=False)
+        check_number(f"DatasetInfo {self.name!r} eps_linf", self.eps_linf, 0, 1, low_inclusive=False)
+        check_number(f"DatasetInfo {self.name!r} eps_l2", self.eps_l2, 0, low_inclusive=False)
         check_choice(f"DatasetInfo {self.name!r} augment", self.augment, (None, "flip_crop", "crop"))
 
 
@@ -169,9 +169,7 @@ def load(name: str, split: str = "train", size=None, data_dir=None):
                              num_classes=meta.num_classes)
     n = len(images)
     if size is not None:
-        if isinstance(size, bool) or not isinstance(size, (int, np.integer)):
-            raise TfrobustError(f"size must be a positive integer or None, got {size!r}")
-        check_range("size", int(size), 1)
+        check_int("size", size, 1)
         if size > n:
             raise TfrobustError(f"size={size} exceeds the {n} images of the {where}")
         images, labels = images[:size], labels[:size]

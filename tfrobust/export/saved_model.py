@@ -7,7 +7,7 @@ import re
 import keras
 import tensorflow as tf
 
-from tfrobust.errors import TfrobustError, check_range
+from tfrobust.errors import TfrobustError, check_int
 from tfrobust.export.atomic import atomic_path
 
 SIGNATURE = "serving_default"
@@ -65,7 +65,7 @@ def export_saved_model(model, base_dir, name, version=None):
         raise TfrobustError(f"model name must match {_NAME_PATTERN.pattern}, got {name!r}")
     model_base = os.path.join(base_dir, name)
     version = next_version(model_base) if version is None else version
-    check_range("version", version, 1)
+    check_int("version", version, 1)
     input_shape = tuple(model.inputs[0].shape[1:])
     if None in input_shape:
         raise TfrobustError(f"model input shape must be fully known besides the batch, got {input_shape}")

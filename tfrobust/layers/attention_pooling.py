@@ -2,7 +2,7 @@
 
 import keras
 
-from tfrobust.errors import TfrobustError
+from tfrobust.errors import TfrobustError, check_positive_int
 
 
 @keras.saving.register_keras_serializable(package="tfrobust")
@@ -44,8 +44,7 @@ class AttentionPooling(keras.layers.Layer):
 
     def __init__(self, hidden_units=64, *, kernel_initializer="glorot_uniform", **kwargs):
         super().__init__(**kwargs)
-        if isinstance(hidden_units, bool) or not isinstance(hidden_units, int) or hidden_units < 1:
-            raise TfrobustError(f"hidden_units must be a positive integer, got {hidden_units!r}")
+        check_positive_int("hidden_units", hidden_units)
         self.hidden_units = hidden_units
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
 

@@ -29,7 +29,7 @@ import tensorflow as tf
 from tfrobust.core.auxiliary_loss import AuxiliaryLoss, cross_entropy
 from tfrobust.core.layer_config import with_dtype
 from tfrobust.core.training_labels import current_training_labels, training_labels  # noqa: F401  (re-exported)
-from tfrobust.errors import TfrobustError, check_choice, check_positive_float, check_positive_int
+from tfrobust.errors import TfrobustError, check_choice, check_int, check_number, check_positive_float, check_positive_int
 from tfrobust.layers.reconfigure import with_layer_options
 
 PROBES = ("linear", "mlp")
@@ -127,20 +127,19 @@ class CIFS(keras.layers.Layer):
             raise TfrobustError(f"probe must be one of {', '.join(PROBES)} or a keras Layer, got {probe!r}")
         check_positive_int("hidden_units", hidden_units)
         check_positive_float("probe_sharpness", probe_sharpness)
-        if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= num_classes:
-            raise TfrobustError(f"top_k must be an integer in [1, num_classes={num_classes}], got {top_k!r}")
+        check_int("top_k", top_k, 1, num_classes)
         check_choice("imgf", imgf, IMGFS)
         if alpha is not None:
             check_positive_float("alpha", alpha)
         check_positive_float("temperature", temperature)
-        if mask_scale != "channels" and (isinstance(mask_scale, bool) or not isinstance(mask_scale, (int, float))
-                                         or not mask_scale > 0):
-            raise TfrobustError(f"mask_scale must be a number > 0 or 'channels', got {mask_scale!r}")
+        if mask_scale != "channels":
+            try:
+                check_number("mask_scale", mask_scale, 0.0, low_inclusive=False)
+            except TfrobustError as error:
+                raise TfrobustError(f"{error} (or 'channels')") from None
         check_choice("mask_path", mask_path, MASK_PATHS)
         check_choice("relevance", relevance, RELEVANCES)
-        if (isinstance(probe_loss_weight, bool) or not isinstance(probe_loss_weight, (int, float))
-                or not probe_loss_weight >= 0):
-            raise TfrobustError(f"probe_loss_weight must be a number >= 0, got {probe_loss_weight!r}")
+        check_number("probe_loss_weight", probe_loss_weight, 0.0)
         if relevance == "closed_form" and not isinstance(probe, str):
             raise TfrobustError("relevance='closed_form' needs a built-in probe ('linear' or 'mlp'); "
                                 "use relevance='tape' for a custom probe")

@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfrobust.errors import TfrobustError, check_choice, check_range
+from tfrobust.errors import TfrobustError, check_choice, check_int, check_number, check_positive_int
 from tfrobust.layers.reconfigure import with_layer_options
 
 #: How inference applies the frozen preconditioner: "fft" (rfft2d → × V → irfft2d) or "spatial" (the
@@ -89,21 +89,18 @@ class ConvNorm2D(keras.layers.Layer):
                  momentum=None, rampdown_steps=40000, min_momentum=0.01, epsilon=1e-8, inference_form="fft",
                  kernel_initializer="he_normal", **kwargs):
         super().__init__(**kwargs)
-        if isinstance(filters, bool) or not isinstance(filters, int) or filters < 1:
-            raise TfrobustError(f"filters must be a positive integer, got {filters!r}")
-        if isinstance(kernel_size, bool) or not isinstance(kernel_size, int) or kernel_size < 1 \
-                or kernel_size % 2 == 0:
+        check_positive_int("filters", filters)
+        check_int("kernel_size", kernel_size)
+        if kernel_size < 1 or kernel_size % 2 == 0:
             raise TfrobustError(f"kernel_size must be an odd positive integer (1, 3, 5, …), got {kernel_size!r}")
-        if isinstance(strides, bool) or not isinstance(strides, int) or strides < 1:
-            raise TfrobustError(f"strides must be a positive integer, got {strides!r}")
+        check_positive_int("strides", strides)
         check_choice("padding", padding, PADDINGS)
         check_choice("inference_form", inference_form, INFERENCE_FORMS)
         if momentum is not None:
-            check_range("momentum", momentum, 0.0, 1.0, low_inclusive=False)
-        if isinstance(rampdown_steps, bool) or not isinstance(rampdown_steps, int) or rampdown_steps < 1:
-            raise TfrobustError(f"rampdown_steps must be a positive integer, got {rampdown_steps!r}")
-        check_range("min_momentum", min_momentum, 0.0, 1.0)
-        check_range("epsilon", epsilon, 0.0)
+            check_number("momentum", momentum, 0.0, 1.0, low_inclusive=False)
+        check_positive_int("rampdown_steps", rampdown_steps)
+        check_number("min_momentum", min_momentum, 0.0, 1.0)
+        check_number("epsilon", epsilon, 0.0)
         self.filters = filters
         self.kernel_size = kernel_size
         self.strides = strides

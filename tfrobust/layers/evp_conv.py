@@ -2,7 +2,7 @@
 
 import keras
 
-from tfrobust.errors import TfrobustError
+from tfrobust.errors import TfrobustError, check_positive_int
 from tfrobust.layers.pdog import PDoG, check_kernel_size
 from tfrobust.layers.squeeze_excite import SqueezeExcite
 from tfrobust.layers.trelu import TReLU
@@ -52,10 +52,8 @@ class EVPConv(keras.layers.Layer):
     def __init__(self, filters, kernel_size=3, *, strides=1, use_trelu=True, trelu_mode="block",
                  se_reduction=16, use_bias=False, kernel_initializer="he_normal", **kwargs):
         super().__init__(**kwargs)
-        if isinstance(filters, bool) or not isinstance(filters, int) or filters < 1:
-            raise TfrobustError(f"filters must be a positive integer, got {filters!r}")
-        if isinstance(strides, bool) or not isinstance(strides, int) or strides < 1:
-            raise TfrobustError(f"strides must be a positive integer, got {strides!r}")
+        check_positive_int("filters", filters)
+        check_positive_int("strides", strides)
         self.filters = filters
         self.kernel_size = check_kernel_size("kernel_size", kernel_size, 2)
         self.strides = strides

@@ -3,7 +3,7 @@
 import keras
 import tensorflow as tf
 
-from tfrobust.errors import TfrobustError, check_choice
+from tfrobust.errors import TfrobustError, check_choice, check_int
 
 RNGS = ("seed_generator", "stateful_op")
 
@@ -55,8 +55,8 @@ class InputRandomization(keras.layers.Layer):
         if (len(values) != 2 or any(isinstance(v, bool) or not isinstance(v, int) for v in values)
                 or not 1 <= values[0] < values[1]):
             raise TfrobustError(f"size_range must be (low, high) integers with 1 <= low < high, got {size_range!r}")
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
-            raise TfrobustError(f"seed must be None or a non-negative integer, got {seed!r}")
+        if seed is not None:
+            check_int("seed", seed, 0)
         check_choice("rng", rng, RNGS)
         self.size_range = values
         self.seed = seed

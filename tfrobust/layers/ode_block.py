@@ -19,7 +19,7 @@ import tensorflow as tf
 
 from tfrobust.core.group_norm import group_count
 from tfrobust.core.layer_config import with_dtype
-from tfrobust.errors import TfrobustError, check_choice, check_positive_float
+from tfrobust.errors import TfrobustError, check_choice, check_int, check_number, check_positive_float, check_positive_int
 from tfrobust.layers.reconfigure import with_layer_options
 
 SOLVERS = ("euler", "rk4", "dopri5")
@@ -49,10 +49,8 @@ class ConvDynamics(keras.layers.Layer):
 
     def __init__(self, num_layers=2, kernel_size=3, time_dependent=False, **kwargs):
         super().__init__(**kwargs)
-        if isinstance(num_layers, bool) or not isinstance(num_layers, int) or num_layers < 1:
-            raise TfrobustError(f"num_layers must be a positive integer, got {num_layers!r}")
-        if isinstance(kernel_size, bool) or not isinstance(kernel_size, int) or kernel_size < 1:
-            raise TfrobustError(f"kernel_size must be a positive integer, got {kernel_size!r}")
+        check_positive_int("num_layers", num_layers)
+        check_positive_int("kernel_size", kernel_size)
         self.num_layers = int(num_layers)
         self.kernel_size = int(kernel_size)
         self.time_dependent = bool(time_dependent)
@@ -162,13 +160,10 @@ class ODEBlock(keras.layers.Layer):
             raise TfrobustError(f"dynamics must be a keras Layer, got {dynamics!r}")
         check_positive_float("t1", t1)
         check_choice("solver", solver, SOLVERS)
-        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-            raise TfrobustError(f"steps must be an integer >= 1, got {steps!r}")
+        check_int("steps", steps, 1)
         check_positive_float("rtol", rtol)
         check_positive_float("atol", atol)
-        if (isinstance(steady_state_weight, bool) or not isinstance(steady_state_weight, (int, float))
-                or not steady_state_weight >= 0):
-            raise TfrobustError(f"steady_state_weight must be a number >= 0, got {steady_state_weight!r}")
+        check_number("steady_state_weight", steady_state_weight, 0.0)
         if steady_state_interval is None:
             steady_state_interval = (float(t1), 2.0 * float(t1))
         interval = tuple(float(v) for v in steady_state_interval)

@@ -2,13 +2,12 @@
 
 import keras
 
-from tfrobust.errors import TfrobustError
+from tfrobust.errors import check_int
 
 
 def check_kernel_size(name, value, minimum):
     """Returns ``value`` as an int ≥ ``minimum`` or raises one line naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise TfrobustError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    check_int(name, value, minimum)
     return value
 
 

@@ -4,7 +4,7 @@ import math
 
 import keras
 
-from tfrobust.errors import TfrobustError
+from tfrobust.errors import TfrobustError, check_number, check_positive_int
 
 #: Floor of the squared per-channel norms: keeps sqrt's gradient finite for an all-zero channel.
 SQUARED_NORM_FLOOR = 1e-12
@@ -45,10 +45,13 @@ class ProjectedNormalization(keras.layers.Layer):
 
     def __init__(self, units=None, *, p=2.0, kernel_initializer="orthogonal", **kwargs):
         super().__init__(**kwargs)
-        if units is not None and (isinstance(units, bool) or not isinstance(units, int) or units < 1):
-            raise TfrobustError(f"units must be None or a positive integer, got {units!r}")
-        if isinstance(p, bool) or not isinstance(p, (int, float)) or not p > 0:
-            raise TfrobustError(f"p must be a number > 0 (the order of the l_p norm), got {p!r}")
+        if units is not None:
+            check_positive_int("units", units)
+        if p != float("inf"):  # the order of the l_p norm: a number > 0 or inf (the max norm)
+            try:
+                check_number("p", p, 0.0, low_inclusive=False)
+            except TfrobustError as error:
+                raise TfrobustError(f"{error} (or inf)") from None
         self.units = units
         self.p = float(p)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)

@@ -2,7 +2,7 @@
 
 import keras
 
-from tfrobust.errors import TfrobustError
+from tfrobust.errors import TfrobustError, check_positive_int
 
 
 @keras.saving.register_keras_serializable(package="tfrobust")
@@ -34,8 +34,7 @@ class SqueezeExcite(keras.layers.Layer):
 
     def __init__(self, reduction=16, *, kernel_initializer="glorot_uniform", **kwargs):
         super().__init__(**kwargs)
-        if isinstance(reduction, bool) or not isinstance(reduction, int) or reduction < 1:
-            raise TfrobustError(f"reduction must be a positive integer, got {reduction!r}")
+        check_positive_int("reduction", reduction)
         self.reduction = reduction
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
 

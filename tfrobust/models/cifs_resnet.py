@@ -91,9 +91,7 @@ def cifs_resnet(input_shape, num_classes, *, depth=None, stage_blocks=None, stag
         raise TfrobustError(f"stage_blocks and stage_widths must have the same number of entries, "
                             f"got {list(blocks)} and {list(widths)}")
     names = [f"stage{s}_block{b}" for s, count in enumerate(blocks, 1) for b in range(1, count + 1)]
-    if isinstance(cifs_blocks, bool) or not isinstance(cifs_blocks, int) or not 0 <= cifs_blocks <= len(names):
-        raise TfrobustError(f"cifs_blocks must be an integer in [0, {len(names)}] (the number of blocks), "
-                            f"got {cifs_blocks!r}")
+    check_int("cifs_blocks", cifs_blocks, 0, len(names))  # at most the number of blocks
     probe_list = [probes] * cifs_blocks if isinstance(probes, str) else list(probes)
     if cifs_blocks and len(probe_list) != cifs_blocks:
         raise TfrobustError(f"probes must name one probe per CIFS block ({cifs_blocks}), got {probes!r}")

@@ -26,7 +26,7 @@ the model wrapper, as here.
 import keras
 import numpy as np
 
-from tfrobust.errors import TfrobustError, check_choice
+from tfrobust.errors import TfrobustError, check_choice, check_int
 
 #: Defaults of the stem options every builder accepts.
 STEM_OPTIONS = {"mean": None, "std": None, "upsample": 1, "upsample_interpolation": "nearest"}
@@ -56,8 +56,7 @@ def preprocess(images, *, mean=None, std=None, upsample=1, upsample_interpolatio
         x = keras.layers.Normalization(mean=mean_values.tolist(),
                                        variance=(std_values ** 2).tolist(),
                                        dtype="float32", name="input_normalization")(x)
-    if isinstance(upsample, bool) or not isinstance(upsample, int) or upsample < 1:
-        raise TfrobustError(f"upsample must be an integer factor >= 1, got {upsample!r}")
+    check_int("upsample", upsample, 1)
     check_choice("upsample_interpolation", upsample_interpolation, INTERPOLATIONS)
     if upsample > 1:
         x = keras.layers.UpSampling2D(size=upsample, interpolation=upsample_interpolation,

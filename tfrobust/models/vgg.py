@@ -24,7 +24,7 @@ normalisation ("vgg16_bn" in the reference code).
 
 import keras
 
-from tfrobust.errors import check_range
+from tfrobust.errors import check_number
 from tfrobust.models import components, registry, stem
 from tfrobust.models.components import HEADS, NORMS
 
@@ -131,7 +131,7 @@ def _check_common(num_classes, width, pooling, fc_units, dropout):
     components.check_positive_float("width", width)
     head_fn = components.resolve("pooling", HEADS, pooling)
     units = () if fc_units in ((), []) else components.check_int_list("fc_units", fc_units)
-    check_range("dropout", dropout, 0, 1, high_inclusive=False)
+    check_number("dropout", dropout, 0, 1, high_inclusive=False)
     return head_fn, units
 
 

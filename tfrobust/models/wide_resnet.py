@@ -5,7 +5,7 @@ Registered models: ``wide_resnet`` (all options) and ``wrn16`` (= ``wide_resnet`
 
 import functools
 
-from tfrobust.errors import TfrobustError, check_range
+from tfrobust.errors import TfrobustError, check_number
 from tfrobust.models import components, registry
 from tfrobust.models.resnet import build_resnet_body
 
@@ -43,7 +43,7 @@ def wide_resnet(input_shape, num_classes, *, depth=16, widen_factor=4, dropout=0
     if depth < 10 or (depth - 4) % 6:
         raise TfrobustError(f"depth must be 6n+4 with n >= 1 (e.g. 16, 22, 28, 34, 40), got {depth!r}")
     components.check_positive_int("widen_factor", widen_factor)
-    check_range("dropout", dropout, 0, 1, high_inclusive=False)
+    check_number("dropout", dropout, 0, 1, high_inclusive=False)
     n = (depth - 4) // 6
     return build_resnet_body(
         input_shape, num_classes, stage_blocks=(n, n, n),

@@ -10,7 +10,7 @@ import keras
 from tfrobust.core import files
 from tfrobust.core.layer_needs import collect_diagnostics, diagnostic_layers
 from tfrobust.core.run_layout import RunLayout
-from tfrobust.errors import TfrobustError, check_choice, check_range
+from tfrobust.errors import TfrobustError, check_choice, check_int, check_number
 
 PRECISIONS = {"none": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
 SCHEDULES = ("constant", "piecewise", "cosine", "one_cycle")
@@ -40,7 +40,7 @@ def make_schedule(name, learning_rate, *, steps_per_epoch, epochs, boundaries=()
       steps_per_epoch, epochs: to convert epoch boundaries to steps.
     """
     check_choice("schedule", name, SCHEDULES)
-    check_range("learning_rate", learning_rate, 0.0, low_inclusive=False)
+    check_number("learning_rate", learning_rate, 0.0, low_inclusive=False)
     if name == "constant":
         return learning_rate
     if name == "cosine":
@@ -52,7 +52,7 @@ def make_schedule(name, learning_rate, *, steps_per_epoch, epochs, boundaries=()
         raise TfrobustError("schedule 'piecewise' needs at least one boundary epoch")
     if boundaries[0] < 1 or boundaries[-1] >= epochs:
         raise TfrobustError(f"piecewise boundaries must lie in [1, {epochs - 1}] epochs, got {boundaries}")
-    check_range("factor", factor, 0.0, low_inclusive=False)
+    check_number("factor", factor, 0.0, low_inclusive=False)
     values = [learning_rate * factor ** i for i in range(len(boundaries) + 1)]
     return keras.optimizers.schedules.PiecewiseConstantDecay([b * steps_per_epoch for b in boundaries],
                                                               values)
@@ -75,9 +75,9 @@ class OneCycle(keras.optimizers.schedules.LearningRateSchedule):
     """
 
     def __init__(self, peak, total_steps, peak_fraction=0.4):
-        check_range("learning_rate", peak, 0.0, low_inclusive=False)
-        check_range("total_steps", total_steps, 1)
-        check_range("peak_fraction", peak_fraction, 0.0, 1.0, low_inclusive=False, high_inclusive=False)
+        check_number("learning_rate", peak, 0.0, low_inclusive=False)
+        check_int("total_steps", total_steps, 1)
+        check_number("peak_fraction", peak_fraction, 0.0, 1.0, low_inclusive=False, high_inclusive=False)
         self.peak = float(peak)
         self.total_steps = int(total_steps)
         self.peak_fraction = float(peak_fraction)
@@ -96,10 +96,10 @@ class OneCycle(keras.optimizers.schedules.LearningRateSchedule):
 def make_optimizer(name, learning_rate, *, momentum=0.9, weight_decay=0.0):
     """SGD (with momentum, Nesterov off), Adam or AdamW; ``weight_decay`` is decoupled (Keras' own)."""
     check_choice("optimizer", name, OPTIMIZERS)
-    check_range("weight_decay", weight_decay, 0.0)
+    check_number("weight_decay", weight_decay, 0.0)
     decay = weight_decay or None
     if name == "sgd":
-        check_range("momentum", momentum, 0.0, 1.0, high_inclusive=False)
+        check_number("momentum", momentum, 0.0, 1.0, high_inclusive=False)
         return keras.optimizers.SGD(learning_rate, momentum=momentum, weight_decay=decay)
     if name == "adam":
         return keras.optimizers.Adam(learning_rate, weight_decay=decay)

@@ -3,7 +3,7 @@
 import tensorflow as tf
 
 from tfrobust.attacks import losses
-from tfrobust.errors import check_range
+from tfrobust.errors import check_number
 from tfrobust.training.methods.base import AdversarialMethod, LossRecord, cross_entropy
 
 
@@ -33,7 +33,7 @@ class ALP(AdversarialMethod):
 
     def __init__(self, *, eps=None, lam=0.5, steps=10, step_size=None, random_start="uniform", norm="linf",
                  label_mode="true", attack_loss="ce", clip_min=0.0, clip_max=1.0):
-        check_range("lam", lam, 0.0)
+        check_number("lam", lam, 0.0)
         super().__init__(eps=eps, norm=norm, steps=steps, step_size=step_size, random_start=random_start,
                          label_mode=label_mode, attack_loss=attack_loss, clip_min=clip_min,
                          clip_max=clip_max, default_step_size=2.5 * (eps or 0.0) / max(int(steps), 1))

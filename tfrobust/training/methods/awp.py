@@ -3,7 +3,7 @@ weights, then the weights are restored."""
 
 import tensorflow as tf
 
-from tfrobust.errors import TfrobustError, check_range
+from tfrobust.errors import TfrobustError, check_number
 from tfrobust.training.methods.base import Method
 
 
@@ -38,7 +38,7 @@ class AWP(Method):
     def __init__(self, *, gamma=5e-3, base="pgd_at", **base_params):
         from tfrobust.training.methods import make_method  # pylint: disable=import-outside-toplevel
 
-        check_range("gamma", gamma, 0.0)
+        check_number("gamma", gamma, 0.0)
         if base in ("awp", "free"):
             raise TfrobustError(f"awp cannot wrap {base!r}: the base method must make one update per "
                                 "minibatch")

@@ -28,7 +28,7 @@ import tensorflow as tf
 
 from tfrobust.attacks import losses
 from tfrobust.attacks.threat_model import ThreatModel, expand_like, per_example_norm
-from tfrobust.errors import TfrobustError, check_choice, check_range
+from tfrobust.errors import TfrobustError, check_choice, check_int, check_number
 
 LABEL_MODES = ("true", "predicted")
 RANDOM_STARTS = ("uniform", "normal", "none")
@@ -135,8 +135,8 @@ class AdversarialMethod(Method):
         if eps is None:
             raise TfrobustError(f"method {self.name!r} needs eps > 0 (the attack radius, e.g. 0.1 for "
                                 "Fashion-MNIST or 8/255 for CIFAR-10)")
-        check_range("eps", eps, 0.0, low_inclusive=False)
-        check_range("steps", steps, 1)
+        check_number("eps", eps, 0.0, low_inclusive=False)
+        check_int("steps", steps, 1)
         check_choice("random_start", random_start, RANDOM_STARTS)
         check_choice("label_mode", label_mode, LABEL_MODES)
         self.threat = ThreatModel(norm=norm, eps=float(eps), clip_min=float(clip_min),
@@ -146,7 +146,7 @@ class AdversarialMethod(Method):
         self.steps = int(steps)
         if step_size is None:
             step_size = default_step_size
-        check_range("step_size", step_size, 0.0, low_inclusive=False)
+        check_number("step_size", step_size, 0.0, low_inclusive=False)
         self.step_size = float(step_size)
         self.random_start = random_start
         self.label_mode = label_mode

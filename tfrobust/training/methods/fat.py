@@ -4,7 +4,7 @@ import tensorflow as tf
 
 from tfrobust.attacks import losses
 from tfrobust.attacks.threat_model import expand_like
-from tfrobust.errors import check_range
+from tfrobust.errors import check_int
 from tfrobust.training.methods.base import AdversarialMethod, LossRecord, cross_entropy, random_start
 
 
@@ -34,7 +34,7 @@ class FAT(AdversarialMethod):
 
     def __init__(self, *, eps=None, tau=0, steps=10, step_size=None, random_start="normal", norm="linf",
                  label_mode="true", attack_loss="ce", clip_min=0.0, clip_max=1.0):
-        check_range("tau", tau, 0)
+        check_int("tau", tau, 0)
         super().__init__(eps=eps, norm=norm, steps=steps, step_size=step_size, random_start=random_start,
                          label_mode=label_mode, attack_loss=attack_loss, clip_min=clip_min,
                          clip_max=clip_max, default_step_size=(eps or 0.0) / 4)

@@ -4,7 +4,7 @@ the weight update and the perturbation update, the perturbation carried across m
 import tensorflow as tf
 
 from tfrobust.attacks import losses
-from tfrobust.errors import TfrobustError, check_range
+from tfrobust.errors import TfrobustError, check_int
 from tfrobust.training.methods.base import (AdversarialMethod, LossRecord, cross_entropy, input_gradient,
                                             project_delta)
 
@@ -42,7 +42,7 @@ class FreeAT(AdversarialMethod):
     components = ("ce",)
 
     def __init__(self, *, eps=None, replays=4, step_size=None, norm="linf", clip_min=0.0, clip_max=1.0):
-        check_range("replays", replays, 1)
+        check_int("replays", replays, 1)
         super().__init__(eps=eps, norm=norm, steps=1, step_size=step_size, random_start="none",
                          label_mode="true", attack_loss="ce", clip_min=clip_min, clip_max=clip_max,
                          default_step_size=eps)

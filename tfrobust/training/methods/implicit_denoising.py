@@ -3,7 +3,7 @@
 import tensorflow as tf
 
 from tfrobust.attacks import losses
-from tfrobust.errors import check_range
+from tfrobust.errors import check_number
 from tfrobust.training.methods.base import LossRecord, cross_entropy
 from tfrobust.training.methods.pgd_at import PGDAT
 
@@ -39,7 +39,7 @@ class ATID(PGDAT):
     def __init__(self, *, eps=None, lam=0.01, feature_layer="features", steps=10, step_size=None,
                  random_start="uniform", norm="linf", label_mode="true", attack_loss="ce", clip_min=0.0,
                  clip_max=1.0):
-        check_range("lam", lam, 0.0)
+        check_number("lam", lam, 0.0)
         super().__init__(eps=eps, steps=steps, step_size=step_size, random_start=random_start, norm=norm,
                          label_mode=label_mode, attack_loss=attack_loss, clip_min=clip_min,
                          clip_max=clip_max)

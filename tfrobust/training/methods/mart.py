@@ -4,7 +4,7 @@ badly the clean example is classified."""
 import tensorflow as tf
 
 from tfrobust.attacks import losses
-from tfrobust.errors import check_range
+from tfrobust.errors import check_number
 from tfrobust.training.methods.base import AdversarialMethod, LossRecord, cross_entropy, kl_divergence
 
 
@@ -35,7 +35,7 @@ class MART(AdversarialMethod):
 
     def __init__(self, *, eps=None, beta=6.0, steps=10, step_size=None, random_start="normal", norm="linf",
                  label_mode="true", attack_loss="ce", clip_min=0.0, clip_max=1.0):
-        check_range("beta", beta, 0.0)
+        check_number("beta", beta, 0.0)
         super().__init__(eps=eps, norm=norm, steps=steps, step_size=step_size, random_start=random_start,
                          label_mode=label_mode, attack_loss=attack_loss, clip_min=clip_min,
                          clip_max=clip_max, default_step_size=(eps or 0.0) / 4)

@@ -3,7 +3,7 @@
 import tensorflow as tf
 
 from tfrobust.attacks import losses
-from tfrobust.errors import TfrobustError, check_range
+from tfrobust.errors import TfrobustError, check_number
 from tfrobust.training.methods.base import LossRecord, Method, cross_entropy
 
 #: The thesis' MNIST set: σ ∈ {50, 75, 100}/255, each example noised with probability 0.5.
@@ -34,8 +34,8 @@ class GaussianNoise(Method):
         if not sigmas:
             raise TfrobustError("sigma needs at least one value")
         for value in sigmas:
-            check_range("sigma", value, 0.0, low_inclusive=False)
-        check_range("probability", probability, 0.0, 1.0, low_inclusive=False)
+            check_number("sigma", value, 0.0, low_inclusive=False)
+        check_number("probability", probability, 0.0, 1.0, low_inclusive=False)
         self.sigma = sigmas
         self.probability = float(probability)
         self.clip_min, self.clip_max = float(clip_min), float(clip_max)

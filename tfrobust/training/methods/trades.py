@@ -3,7 +3,7 @@
 import tensorflow as tf
 
 from tfrobust.attacks import losses
-from tfrobust.errors import check_range
+from tfrobust.errors import check_number
 from tfrobust.training.methods.base import (AdversarialMethod, LossRecord, ascend, cross_entropy,
                                             kl_divergence, random_start)
 
@@ -39,7 +39,7 @@ class TRADES(AdversarialMethod):
 
     def __init__(self, *, eps=None, beta=6.0, steps=10, step_size=None, random_start="normal", norm="linf",
                  clip_min=0.0, clip_max=1.0):
-        check_range("beta", beta, 0.0)
+        check_number("beta", beta, 0.0)
         super().__init__(eps=eps, norm=norm, steps=steps, step_size=step_size, random_start=random_start,
                          label_mode="true", attack_loss="ce", clip_min=clip_min, clip_max=clip_max,
                          default_step_size=(eps or 0.0) / 4)
