@@ -1,9 +1,11 @@
 """Where a model to export comes from: a ``.keras`` file, or a training run folder (``summary.json`` +
-``checkpoints/last.weights.h5`` written by ``tfrobust.training``)."""
+``checkpoints/last.weights.h5`` written by ``tfrobust.training``; layout: ``tfrobust.core.run_layout``)."""
 
 import json
 import os
 
+from tfrobust.core.messages import first_line
+from tfrobust.core.run_layout import RunLayout
 from tfrobust.errors import ArtifactError
 
 
@@ -26,8 +28,8 @@ def load_source_model(source):
             return keras.saving.load_model(source), None
         except Exception as error:  # pylint: disable=broad-except
             raise ArtifactError(f"cannot load {source}: {first_line(error)}") from error
-    summary_path = os.path.join(source, "summary.json")
-    weights_path = os.path.join(source, "checkpoints", "last.weights.h5")
+    layout = RunLayout(source)
+    summary_path, weights_path = layout.summary, layout.last_weights
     for path in (summary_path, weights_path):
         if not os.path.isfile(path):
             raise ArtifactError(f"{source} is not a finished training run: {path} is missing")
