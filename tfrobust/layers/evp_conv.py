@@ -2,7 +2,7 @@
 
 import keras
 
-from tfrobust.errors import TfrobustError, check_positive_int
+from tfrobust.errors import check_positive_int
 from tfrobust.layers.pdog import PDoG, check_kernel_size
 from tfrobust.layers.squeeze_excite import SqueezeExcite
 from tfrobust.layers.trelu import TReLU

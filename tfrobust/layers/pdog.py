@@ -2,7 +2,7 @@
 
 import keras
 
-from tfrobust.errors import check_int
+from tfrobust.errors import TfrobustError, check_int
 
 
 def check_kernel_size(name, value, minimum):

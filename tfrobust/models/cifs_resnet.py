@@ -18,7 +18,7 @@ inside ``tfrobust.layers.cifs.training_labels(y)``, so CE(final) + model.losses 
 import functools
 
 from tfrobust.core.auxiliary_loss import check_beta
-from tfrobust.errors import TfrobustError, check_choice
+from tfrobust.errors import TfrobustError, check_choice, check_int
 from tfrobust.layers.cifs import CIFS, IMGFS, MASK_PATHS, PROBES
 from tfrobust.models import components, registry, resnet
 
