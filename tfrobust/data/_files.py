@@ -52,12 +52,6 @@ def readonly(*arrays):
     return arrays[0] if len(arrays) == 1 else arrays
 
 
-def one_line(exc: BaseException) -> str:
-    """An exception as one short line, for wrapping third-party errors in TfrobustError."""
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text if len(text) <= 200 else text[:197] + "..."
-
-
 def check_data_dir(data_dir, dataset: str) -> str:
     """Returns ``data_dir`` as an absolute path, or raises if it is not an existing directory."""
     path = os.path.abspath(os.path.expanduser(os.fspath(data_dir)))

@@ -23,8 +23,8 @@ import pickle
 import keras
 import numpy as np
 
-from tfrobust.data._files import (check_data_dir, memory_cache, one_line, readonly, stamp,
-                                  to_numpy_split)
+from tfrobust.core.messages import one_line
+from tfrobust.data._files import check_data_dir, memory_cache, readonly, stamp, to_numpy_split
 from tfrobust.data.registry import DatasetInfo, register
 from tfrobust.errors import TfrobustError
 

@@ -17,7 +17,8 @@ import os
 
 import keras
 
-from tfrobust.data._files import check_data_dir, memory_cache, one_line, to_numpy_split
+from tfrobust.core.messages import one_line
+from tfrobust.data._files import check_data_dir, memory_cache, to_numpy_split
 from tfrobust.data.idx import IMAGES_MAGIC, LABELS_MAGIC, read_idx
 from tfrobust.data.registry import DatasetInfo, register
 from tfrobust.errors import TfrobustError
