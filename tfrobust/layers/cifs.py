@@ -29,7 +29,8 @@ import tensorflow as tf
 from tfrobust.core.auxiliary_loss import AuxiliaryLoss, cross_entropy
 from tfrobust.core.layer_config import with_dtype
 from tfrobust.core.training_labels import current_training_labels, training_labels  # noqa: F401  (re-exported)
-from tfrobust.errors import TfrobustError, check_choice, check_int, check_number, check_positive_float, check_positive_int
+from tfrobust.errors import (TfrobustError, check_choice, check_int, check_number, check_positive_float,
+                             check_positive_int)
 from tfrobust.layers.reconfigure import with_layer_options
 
 PROBES = ("linear", "mlp")

@@ -19,7 +19,8 @@ import tensorflow as tf
 
 from tfrobust.core.group_norm import group_count
 from tfrobust.core.layer_config import with_dtype
-from tfrobust.errors import TfrobustError, check_choice, check_int, check_number, check_positive_float, check_positive_int
+from tfrobust.errors import (TfrobustError, check_choice, check_int, check_number, check_positive_float,
+                             check_positive_int)
 from tfrobust.layers.reconfigure import with_layer_options
 
 SOLVERS = ("euler", "rk4", "dopri5")
