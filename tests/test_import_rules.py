@@ -92,8 +92,6 @@ def test_every_module_respects_the_package_layers():
 
 def test_training_imports_no_concrete_layer_module():
     """Layers declare what they need (tfrobust.core.layer_needs); the engines never special-case one."""
-    offenders = [v for v in violations() if "training" in v.split(":")[0] and "layers" in v]
-    assert offenders == []
     for path in (PACKAGE_ROOT / "training").rglob("*.py"):
         assert "tfrobust.layers" not in path.read_text(encoding="utf-8"), path
 
