@@ -25,6 +25,7 @@ from tfrobust.models import ode_nets  # noqa: F401  (registers odenet, tisode, o
 from tfrobust.models import evp  # noqa: F401  (se_/evp_resnet*, evp_small_cnn; "evp" conv/block, "se" block, "pnl" head)
 from tfrobust.models import convnorm  # noqa: F401  (the "convnorm" conv)
 from tfrobust.models import attention  # noqa: F401  (attention_resnet)
+from tfrobust.models import dncnn  # noqa: F401  (dncnn, dncnn_b, dncnn_c: image-to-image denoisers)
 from tfrobust.models.components import (CONVS, HEADS, NORMS, register_conv, register_head,
                                         register_norm)
 from tfrobust.models.registry import build, names, options, register
