@@ -5,6 +5,10 @@ An Artifact predicts logits for float32 images in [0, 1] (``predict``); differen
 TFLite models run in the ``ai_edge_litert`` interpreter and are evaluated with gradient-free or transfer
 attacks. Nothing here needs the Python code that built the model, except ``.keras`` files holding
 custom tfrobust layers (which are registered when ``tfrobust`` is imported).
+
+Denoisers (image-to-image exports, output ``denoised``) load through the same classes: ``task`` is
+"denoise", ``predict`` and ``logits_fn`` return images, ``num_classes`` is None and ``input_shape`` may
+hold None for open spatial axes.
 """
 
 import abc
@@ -17,7 +21,7 @@ import tensorflow as tf
 from tfrobust.core.messages import first_line
 from tfrobust.data.validation import validate_images
 from tfrobust.errors import ArtifactError, TfrobustError
-from tfrobust.export.saved_model import INPUT_NAME, SIGNATURE
+from tfrobust.export.saved_model import DENOISED_NAME, INPUT_NAME, SIGNATURE
 
 FORMATS = ("saved_model", "keras", "tflite")
 
@@ -35,6 +39,8 @@ class Artifact(abc.ABC):
 
     format = None
     differentiable = False
+    #: "classify" (outputs ``logits``) or "denoise" (outputs ``denoised`` images).
+    task = "classify"
 
     def __init__(self, path):
         self.path = path
@@ -49,13 +55,14 @@ class Artifact(abc.ABC):
     def predict(self, x, batch_size=256):
         """Logits as a float32 NumPy array [N, num_classes] for images ``x`` in [0, 1]."""
         x = validate_images(x, "images").astype(np.float32, copy=False)
-        if tuple(x.shape[1:]) != tuple(self.input_shape):
+        if len(x.shape[1:]) != len(self.input_shape) or any(
+                want is not None and got != want for got, want in zip(x.shape[1:], self.input_shape)):
             raise TfrobustError(
                 f"{self.path} expects images of shape (N, {', '.join(map(str, self.input_shape))}), "
                 f"got {x.shape}")
         outputs = [self._predict_batch(x[i:i + batch_size]) for i in range(0, len(x), batch_size)]
         if not outputs:
-            return np.zeros((0, self.num_classes), np.float32)
+            return np.zeros((0, self.num_classes) if self.task == "classify" else x.shape, np.float32)
         return np.concatenate(outputs).astype(np.float32)
 
     @abc.abstractmethod
@@ -100,13 +107,16 @@ class SavedModelArtifact(DifferentiableArtifact):
         self._signature = self._loaded.signatures[SIGNATURE]
         inputs = self._signature.structured_input_signature[1]
         outputs = self._signature.structured_outputs
-        if INPUT_NAME not in inputs or "logits" not in outputs:
-            raise ArtifactError(f"{path}: '{SIGNATURE}' must map '{INPUT_NAME}' to 'logits', "
+        if DENOISED_NAME in outputs:
+            self.task = "denoise"
+        output = "logits" if self.task == "classify" else DENOISED_NAME
+        if INPUT_NAME not in inputs or output not in outputs:
+            raise ArtifactError(f"{path}: '{SIGNATURE}' must map '{INPUT_NAME}' to 'logits' (or '{DENOISED_NAME}'), "
                                 f"got inputs {sorted(inputs)} and outputs {sorted(outputs)}")
         self.input_shape = tuple(inputs[INPUT_NAME].shape[1:])
-        self.num_classes = int(outputs["logits"].shape[-1])
+        self.num_classes = int(outputs["logits"].shape[-1]) if self.task == "classify" else None
         signature = self._signature
-        self._logits_fn = lambda images: signature(**{INPUT_NAME: images})["logits"]
+        self._logits_fn = lambda images: signature(**{INPUT_NAME: images})[output]
 
 
 class KerasArtifact(DifferentiableArtifact):
@@ -121,7 +131,8 @@ class KerasArtifact(DifferentiableArtifact):
 
         self._model = keras.saving.load_model(path)
         self.input_shape = tuple(self._model.inputs[0].shape[1:])
-        self.num_classes = int(self._model.outputs[0].shape[-1])
+        self.task = "denoise" if len(self._model.outputs[0].shape) == 4 else "classify"
+        self.num_classes = int(self._model.outputs[0].shape[-1]) if self.task == "classify" else None
         model = self._model
         self._logits_fn = lambda images: tf.cast(model(images, training=False), tf.float32)
 
@@ -141,9 +152,14 @@ class TFLiteArtifact(Artifact):
             raise ArtifactError(f"{path} has no '{SIGNATURE}' signature (found: {', '.join(signatures)})")
         self._runner = self._interpreter.get_signature_runner(SIGNATURE)
         self._input = self._runner.get_input_details()[INPUT_NAME]
-        self._output = self._runner.get_output_details()["logits"]
-        self.input_shape = tuple(int(d) for d in self._input["shape_signature"][1:])
-        self.num_classes = int(self._output["shape_signature"][-1])
+        output_details = self._runner.get_output_details()
+        if DENOISED_NAME in output_details:
+            self.task = "denoise"
+        self._output_name = "logits" if self.task == "classify" else DENOISED_NAME
+        self._output = output_details[self._output_name]
+        # -1 in a shape signature is an open axis (a fully convolutional denoiser).
+        self.input_shape = tuple(None if int(d) < 0 else int(d) for d in self._input["shape_signature"][1:])
+        self.num_classes = int(self._output["shape_signature"][-1]) if self.task == "classify" else None
         self.quantized = np.issubdtype(self._input["dtype"], np.integer)
 
     def _predict_batch(self, x):
@@ -151,7 +167,7 @@ class TFLiteArtifact(Artifact):
             scale, zero_point = self._input["quantization"]
             info = np.iinfo(self._input["dtype"])
             x = np.clip(np.round(x / scale + zero_point), info.min, info.max).astype(self._input["dtype"])
-        logits = self._runner(**{INPUT_NAME: x})["logits"]
+        logits = self._runner(**{INPUT_NAME: x})[self._output_name]
         if np.issubdtype(self._output["dtype"], np.integer):
             scale, zero_point = self._output["quantization"]
             logits = (logits.astype(np.float32) - zero_point) * scale

@@ -1,5 +1,8 @@
 """SavedModel export in TF-Serving layout: ``<base>/<name>/<version>/`` with a ``serving_default``
-signature (input ``images`` float32 [None, H, W, C] in [0, 1]; outputs ``logits`` and ``probabilities``)."""
+signature (input ``images`` float32 [None, H, W, C] in [0, 1]; outputs ``logits`` and ``probabilities``).
+
+Image-to-image models (denoisers: a 4-D output) serve ``images`` → ``denoised`` instead, and their
+spatial axes may stay open (``[None, None, None, C]``: any image size)."""
 
 import os
 import re
@@ -12,12 +15,22 @@ from tfrobust.export.atomic import atomic_path
 
 SIGNATURE = "serving_default"
 INPUT_NAME = "images"
+#: The output of an image-to-image (denoiser) export.
+DENOISED_NAME = "denoised"
 _NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
+def is_image_to_image(model):
+    """Whether ``model`` maps images to images (a denoiser): one 4-D output."""
+    outputs = getattr(model, "outputs", None) or []
+    return len(outputs) == 1 and len(outputs[0].shape) == 4
+
+
 def serving_fn(model):
-    """The function every export serves: images → {"logits", "probabilities"}, in float32 whatever the
-    model's compute dtype (mixed-precision models included)."""
+    """The function every export serves: images → {"logits", "probabilities"} (classifiers) or
+    {"denoised"} (image-to-image models), in float32 whatever the model's compute dtype."""
+    if is_image_to_image(model):
+        return lambda images: {DENOISED_NAME: tf.cast(model(images, training=False), tf.float32)}
 
     def serve(images):
         logits = tf.cast(model(images, training=False), tf.float32)
@@ -67,7 +80,7 @@ def export_saved_model(model, base_dir, name, version=None):
     version = next_version(model_base) if version is None else version
     check_int("version", version, 1)
     input_shape = tuple(model.inputs[0].shape[1:])
-    if None in input_shape:
+    if None in input_shape and not (is_image_to_image(model) and input_shape[-1] is not None):
         raise TfrobustError(f"model input shape must be fully known besides the batch, got {input_shape}")
     model = float32_model(model)
     archive = keras.export.ExportArchive()

@@ -16,6 +16,7 @@
 | fat      | friendly adversarial training (Zhang et al. 2020) | ce                      | τ=0, k=10, α = ε/4     |
 | awp      | adversarial weight perturbation (Wu et al. 2020)  | the base method's       | γ=5e-3, base pgd_at    |
 | at_id    | PGD-AT + implicit denoising (Liu & JaJa 2019)     | ce, denoise             | λ=0.01, "features"     |
+| hat      | hybrid AT of denoisers (Yan thesis eq. 2.3)       | reconstruction, consistency | α=1, ObsAtk-1 5/255 (DenoisingModel only) |
 
 Every adversarial method needs ``eps`` and takes ``norm``, ``steps``/``step_size`` (where they apply),
 ``random_start`` and, where it crafts with labels, ``label_mode`` ("true" | "predicted").
@@ -30,6 +31,7 @@ from tfrobust.training.methods.awp import AWP
 from tfrobust.training.methods.base import AdversarialMethod, LossRecord, Method
 from tfrobust.training.methods.fat import FAT
 from tfrobust.training.methods.free import FreeAT
+from tfrobust.training.methods.hat import HAT
 from tfrobust.training.methods.implicit_denoising import ATID
 from tfrobust.training.methods.mart import MART
 from tfrobust.training.methods.noise import GaussianNoise
@@ -74,8 +76,8 @@ def make_method(name, **params):
     return cls(**params)
 
 
-for _cls in (Standard, GaussianNoise, FGSMRS, PGDAT, FreeAT, TRADES, MART, ALP, FAT, AWP, ATID):
+for _cls in (Standard, GaussianNoise, FGSMRS, PGDAT, FreeAT, TRADES, MART, ALP, FAT, AWP, ATID, HAT):
     register(_cls.name, _cls)
 
-__all__ = ["ALP", "ATID", "AWP", "AdversarialMethod", "FAT", "FGSMRS", "FreeAT", "GaussianNoise", "LossRecord",
+__all__ = ["ALP", "ATID", "AWP", "AdversarialMethod", "FAT", "FGSMRS", "FreeAT", "GaussianNoise", "HAT", "LossRecord",
            "MART", "Method", "PGDAT", "Standard", "TRADES", "make_method", "names", "options", "register"]
