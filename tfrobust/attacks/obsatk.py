@@ -73,7 +73,8 @@ def obsatk_delta(gradient_fn, observed, budget, *, steps, step_size):
         grad = zero_mean(tf.cast(gradient_fn(observed + delta), tf.float32))
         direction = grad / expand_like(tf.maximum(per_example_norm(grad, "l2"), 1e-12), grad)
         delta = delta + step_size * expand_like(budget, delta) * direction
-        return i + 1, tf.stop_gradient(project_zero_mean_ball(delta, budget))
+        # A SavedModel's output has an open batch axis: keep the loop variable's static shape.
+        return i + 1, tf.ensure_shape(tf.stop_gradient(project_zero_mean_ball(delta, budget)), observed.shape)
 
     _, delta = tf.while_loop(lambda i, _: i < steps, body, (tf.constant(0), tf.zeros_like(observed)),
                              maximum_iterations=steps)
