@@ -51,10 +51,15 @@ def quality(restored, clean):
             float(tf.reduce_mean(tf.image.ssim(restored, clean, max_val=1.0))))
 
 
-def observation(clean, kind, level, eps, seed):
+#: Salt of the observation-noise streams, so they never coincide with an attack's own [seed, call] stream.
+NOISE_SALT = 0x6E6F697365
+
+
+def observation(clean, kind, level, eps, seed, index=0):
     """The noisy observation of one clean image [1, H, W, C] for noise ``kind`` (see the module doc),
-    before any attack: returns y (gaussian/uniform) or y₀ (attack kinds)."""
-    seed = tf.constant([seed, 0], tf.int64)
+    before any attack: returns y (gaussian/uniform) or y₀ (attack kinds). The noise stream is
+    (``seed``, ``index``) salted, independent of the attacks' streams."""
+    seed = tf.random.experimental.stateless_fold_in(tf.constant([seed, index], tf.int64), NOISE_SALT)
     if kind == "uniform":
         return add_noise(clean, "uniform", level, seed)
     base = level - eps if kind != "gaussian" else level
@@ -113,7 +118,7 @@ def evaluate_denoiser(model, images, *, levels=(15 / 255, 25 / 255), attack_eps=
             scores = []
             for index, clean in enumerate(images):
                 clean = clean[None]
-                noisy = observation(tf.constant(clean), kind, level, e, seed + index)
+                noisy = observation(tf.constant(clean), kind, level, e, seed, index)
                 if perturb is not None:
                     noisy = perturb(noisy, clean)
                 noisy = np.asarray(noisy, np.float32)
