@@ -15,6 +15,8 @@ from tfrobust.attacks.fgsm import FGSM
 from tfrobust.attacks.gaussian_noise import GaussianNoise, noise_sweep
 from tfrobust.attacks.losses import AuxiliaryLoss, CWMarginLoss
 from tfrobust.attacks.mifgsm import MIFGSM
+from tfrobust.attacks.obsatk import ObsAtk, ZeroMeanNoise
+from tfrobust.attacks.obsatk_spsa import ObsAtkSPSA
 from tfrobust.attacks.pgd import PGD
 from tfrobust.attacks.rfgsm import RFGSM
 from tfrobust.attacks.score_based import ScoreBasedAttack
@@ -25,5 +27,5 @@ from tfrobust.attacks.transfer import Transfer
 
 __all__ = ["APGD", "APGDT", "Attack", "AutoAttack", "AuxiliaryLoss", "CWMarginLoss", "CarliniWagnerL2",
            "CarliniWagnerLinf", "DeepFool", "EOT", "FABT", "FGSM", "GaussianNoise", "MIFGSM", "MinimumNormAttack",
-           "PGD", "RFGSM", "SPSA", "ScoreBasedAttack", "Square", "ThreatModel", "Transfer", "noise_sweep",
+           "ObsAtk", "ObsAtkSPSA", "PGD", "RFGSM", "SPSA", "ScoreBasedAttack", "Square", "ThreatModel", "Transfer", "ZeroMeanNoise", "noise_sweep",
            "per_example_norm"]

@@ -14,6 +14,7 @@ official file layout from ``data_dir`` and otherwise falls back to ``keras.datas
 """
 
 from tfrobust.data._files import clear_cache
+from tfrobust.data import denoising, image_folder  # image folders and (noisy, clean) patches for denoisers
 from tfrobust.data.augment import AUGMENTATIONS, random_flip, random_pad_crop
 from tfrobust.data.idx import read_idx
 from tfrobust.data.pipeline import make_dataset
@@ -28,5 +29,5 @@ from tfrobust.data import svhn as _svhn  # noqa: E402,F401  isort: skip
 __all__ = [
     "AUGMENTATIONS", "SPLITS", "DatasetInfo", "clear_cache", "info", "load", "load_splits",
     "make_dataset", "names", "random_flip", "random_pad_crop", "read_idx", "register",
-    "validate_images", "validate_labels",
+    "validate_images", "validate_labels", "denoising", "image_folder",
 ]
