@@ -15,7 +15,6 @@ import os
 import time
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from tfrobust import models
@@ -154,8 +153,10 @@ def train_denoiser(*, model_dir, model="dncnn", model_options=None, color="gray"
         summary["val_adv_psnr"] = float(results["adv_psnr"])
     if export_dir:
         name = export_name or os.path.basename(os.path.normpath(model_dir))
+        # int8 calibration on what the denoiser receives: noisy observations across the noise range.
+        calibration = next(iter(make_denoising_dataset(train_patches[:200], 200, gamma=gamma, seed=seed)))[0]
         summary["exports"] = export_all(net, export_dir, name, export_formats,
-                                        representative_images=np.clip(train_patches[:200], 0, 1))
+                                        representative_images=calibration.numpy())
     summary["summary_path"] = os.path.join(model_dir, SUMMARY_FILE)
     temp_path = summary["summary_path"] + ".tmp"
     with open(temp_path, "w", encoding="utf-8") as handle:
