@@ -7,6 +7,7 @@ import scipy.optimize
 import tensorflow as tf
 
 from tfrobust.attacks.obsatk import ObsAtk, ZeroMeanNoise, project_zero_mean_ball, zero_mean
+from tfrobust.attacks.obsatk_spsa import ObsAtkSPSA
 from tfrobust.errors import TfrobustError
 from tests.denoising_fixtures import trained_denoiser  # noqa: F401  (fixture)
 
@@ -131,3 +132,20 @@ def test_obsatk_beats_zero_mean_noise_on_a_small_trained_denoiser(trained_denois
     # measured gap is about 3 dB).
     assert psnr["obsatk"] < psnr["random"] < psnr["none"], psnr
     assert psnr["random"] - psnr["obsatk"] > 1.5, psnr
+
+
+def test_query_attack_respects_the_constraints_and_beats_random_noise():
+    rng = np.random.default_rng(2)
+    weights = rng.normal(size=(16, 16))
+    predict = lambda images: (images.reshape(len(images), -1) @ weights.T).reshape(images.shape)  # noqa: E731
+    y = rng.uniform(0.3, 0.7, size=(4, 4, 4, 1)).astype(np.float32)
+    x = rng.uniform(0.3, 0.7, size=y.shape).astype(np.float32)
+    attack = ObsAtkSPSA(eps=0.2, eps_unit="absolute", steps=5, samples=32, seed=0)
+    y_adv = attack(predict, y, x).numpy()
+    delta = (y_adv - y).reshape(4, -1)
+    np.testing.assert_allclose(delta.mean(axis=1), 0.0, atol=1e-6)
+    assert np.all(np.linalg.norm(delta, axis=1) <= 0.2 + 1e-5)
+    assert attack.last_counts == {"forward": 4 * (1 + 5 * (2 * 32 + 1)), "backward": 0}
+    loss = lambda images: np.sum((predict(images) - x) ** 2, axis=(1, 2, 3))  # noqa: E731
+    random = ZeroMeanNoise(eps=0.2, eps_unit="absolute", seed=0)(None, y, x).numpy()
+    assert np.all(loss(y_adv) > loss(random))
