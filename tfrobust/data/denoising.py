@@ -12,6 +12,7 @@ takes [0, 1] images. Clipping makes the noise of saturated pixels slightly non-z
 import numpy as np
 import tensorflow as tf
 
+from tfrobust.data.validation import validate_images
 from tfrobust.errors import TfrobustError, check_choice, check_int, check_number
 
 NOISE_KINDS = ("gaussian", "uniform")
@@ -103,10 +104,7 @@ def make_denoising_dataset(patches, batch_size, *, gamma, seed=0, shuffle=True, 
       patches: float32 (N, p, p, C) in [0, 1] (``sample_patches``).
       gamma: the largest noise level γ > 0 (25/255 in the thesis).
     """
-    patches = np.asarray(patches)
-    if patches.ndim != 4:
-        raise TfrobustError(f"patches must be (N, p, p, C), got shape {patches.shape}")
-    check_images(patches[:1], "patches")
+    patches = validate_images(patches, "patches")
     check_number("gamma", gamma, 0.0, low_inclusive=False)
     check_int("batch_size", batch_size, 1)
     check_int("seed", seed, 0)
