@@ -10,7 +10,7 @@ from tfrobust import models
 from tfrobust.errors import TfrobustError
 from tfrobust.training import AdversarialModel
 from tfrobust.training.denoising import DenoisingModel
-from tfrobust.training.methods import HAT, make_method
+from tfrobust.training.methods import HAT, names
 
 
 def scaling_denoiser():
@@ -71,11 +71,14 @@ def test_fit_trains_both_terms_and_reports_psnr():
 
 def test_bad_parameters_and_wrappers_raise_one_line():
     with pytest.raises(TfrobustError, match="alpha must be"):
-        make_method("hat", alpha=-1.0)
+        DenoisingModel(scaling_denoiser(), "hat", alpha=-1.0)
+    with pytest.raises(TfrobustError, match="unknown denoising method 'trades'"):
+        DenoisingModel(scaling_denoiser(), "trades")
+    assert "hat" not in names()  # not offered to classifiers
     with pytest.raises(TfrobustError, match="eps must be"):
         HAT(eps=0.0)
     with pytest.raises(TfrobustError, match="method 'hat' trains denoisers"):
-        AdversarialModel(scaling_denoiser(), "hat")
+        AdversarialModel(scaling_denoiser(), HAT())
     trainer = DenoisingModel(scaling_denoiser(), "hat")
     with pytest.raises(TfrobustError, match="needs clean targets"):
         trainer.compile(optimizer="adam")

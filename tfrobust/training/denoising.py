@@ -23,9 +23,15 @@ from tfrobust.data.image_folder import COLORS, load_images
 from tfrobust.errors import TfrobustError, check_choice, check_int, check_number
 from tfrobust.export import export_all
 from tfrobust.training.adversarial import AdversarialModel
+from tfrobust.training.methods.base import Method
+from tfrobust.training.methods.hat import HAT
 from tfrobust.training.recipe import StopOnNaN, make_callbacks, make_optimizer, make_schedule
 
 SUMMARY_FILE = "summary.json"
+
+#: Denoising methods by name (HAT with α = 0 is normal training). Kept apart from the classifier
+#: registry (``training.methods.names()``), whose methods need labels.
+DENOISING_METHODS = {"hat": HAT}
 
 
 class DenoisingModel(AdversarialModel):
@@ -45,6 +51,11 @@ class DenoisingModel(AdversarialModel):
     """
 
     def __init__(self, model, method="hat", *, seed=0, name=None, **params):
+        if isinstance(method, str):
+            check_choice("denoising method", method, DENOISING_METHODS)
+            method, params = DENOISING_METHODS[method](**params), {}
+        elif not isinstance(method, Method):
+            raise TfrobustError(f"method must be a denoising method name or a Method, got {method!r}")
         super().__init__(model, method, seed=seed, track_clean_accuracy=False, test_adversarial=True,
                          name=name or f"denoising_{model.name}", **params)
         trackers = {"loss": keras.metrics.Mean(name="loss")}

@@ -16,7 +16,9 @@
 | fat      | friendly adversarial training (Zhang et al. 2020) | ce                      | τ=0, k=10, α = ε/4     |
 | awp      | adversarial weight perturbation (Wu et al. 2020)  | the base method's       | γ=5e-3, base pgd_at    |
 | at_id    | PGD-AT + implicit denoising (Liu & JaJa 2019)     | ce, denoise             | λ=0.01, "features"     |
-| hat      | hybrid AT of denoisers (Yan thesis eq. 2.3)       | reconstruction, consistency | α=1, ObsAtk-1 5/255 (DenoisingModel only) |
+
+``HAT`` (hybrid adversarial training of denoisers, Yan thesis eq. 2.3; α=1, one-step ObsAtk-5/255) lives here too but
+trains only through ``tfrobust.training.DenoisingModel``, so it is not in the classifier registry.
 
 Every adversarial method needs ``eps`` and takes ``norm``, ``steps``/``step_size`` (where they apply),
 ``random_start`` and, where it crafts with labels, ``label_mode`` ("true" | "predicted").
@@ -76,7 +78,8 @@ def make_method(name, **params):
     return cls(**params)
 
 
-for _cls in (Standard, GaussianNoise, FGSMRS, PGDAT, FreeAT, TRADES, MART, ALP, FAT, AWP, ATID, HAT):
+# HAT trains denoisers, not classifiers: it is not in this registry (DenoisingModel builds it by name).
+for _cls in (Standard, GaussianNoise, FGSMRS, PGDAT, FreeAT, TRADES, MART, ALP, FAT, AWP, ATID):
     register(_cls.name, _cls)
 
 __all__ = ["ALP", "ATID", "AWP", "AdversarialMethod", "FAT", "FGSMRS", "FreeAT", "GaussianNoise", "HAT", "LossRecord",
