@@ -21,6 +21,7 @@ def test_variants_depth_and_fully_convolutional_shapes():
             # The noise head starts at zero: the untrained denoiser is the identity.
             np.testing.assert_allclose(out, x, atol=1e-6)
     assert models.options("dncnn_b") == {"depth": 20, "width": 64, "batch_norm": True}
+    assert models.names("denoise") == ["dncnn", "dncnn_b", "dncnn_c"] and "dncnn" not in models.names()
 
 
 def test_output_is_the_clipped_residual():

@@ -77,6 +77,6 @@ def dncnn_c(input_shape, num_classes=None, *, depth=20, width=64, batch_norm=Tru
     return dncnn(input_shape, num_classes, depth=depth, width=width, batch_norm=batch_norm)
 
 
-registry.register("dncnn", dncnn)
-registry.register("dncnn_b", dncnn_b)
-registry.register("dncnn_c", dncnn_c)
+registry.register("dncnn", dncnn, task="denoise")
+registry.register("dncnn_b", dncnn_b, task="denoise")
+registry.register("dncnn_c", dncnn_c, task="denoise")

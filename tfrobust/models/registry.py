@@ -10,12 +10,16 @@ from tfrobust.core.registry import Registry, check_options, check_registration, 
 from tfrobust.errors import check_choice
 
 _BUILDERS = Registry("model")
+#: What each model maps images to: "classify" (logits, the default) or "denoise" (images). ``names()``
+#: lists one task at a time, so tools written for classifiers only see classifiers.
+TASKS = ("classify", "denoise")
+_TASKS = {}
 
 # Positional arguments every builder takes; they are not options.
 _BUILDER_ARGS = ("input_shape", "num_classes")
 
 
-def register(name, builder, *, overwrite=False):
+def register(name, builder, *, overwrite=False, task="classify"):
     """Registers ``builder`` under ``name`` and returns it.
 
     Args:
@@ -23,18 +27,24 @@ def register(name, builder, *, overwrite=False):
       builder: ``builder(input_shape, num_classes, **options) -> keras.Model`` (a function or a
         ``functools.partial`` of one, e.g. ``partial(resnet, depth=20)``).
       overwrite: replace an existing registration instead of raising.
+      task: "classify" (images → logits) or "denoise" (images → images; ``num_classes`` is then None or
+        the channel count).
     """
-    return _BUILDERS.register(name, builder, overwrite=overwrite)
+    check_choice("task", task, TASKS)
+    _BUILDERS.register(name, builder, overwrite=overwrite)
+    _TASKS[name] = task
+    return builder
 
 
-def names():
-    """Sorted list of the registered model names."""
-    return sorted(_BUILDERS)
+def names(task="classify"):
+    """Sorted list of the registered model names of ``task`` ("classify" or "denoise")."""
+    check_choice("task", task, TASKS)
+    return sorted(name for name in _BUILDERS if _TASKS.get(name, "classify") == task)
 
 
 def options(name):
     """Dictionary ``{option: default}`` of the options model ``name`` accepts."""
-    check_choice("model", name, names())
+    check_choice("model", name, sorted(_BUILDERS))
     return dict(keyword_options(_BUILDERS[name], skip=_BUILDER_ARGS))
 
 
@@ -54,7 +64,7 @@ def build(name, input_shape, num_classes, **options):
       >>> model = build("resnet18", (32, 32, 3), 10, strides="1-1-2-2", mean=[0.49, 0.48, 0.45],
       ...               std=[0.25, 0.24, 0.26])
     """
-    check_choice("model", name, names())
+    check_choice("model", name, sorted(_BUILDERS))
     builder = _BUILDERS[name]
     check_options("model", name, builder, options, skip=_BUILDER_ARGS)
     return builder(input_shape, num_classes, **options)

@@ -122,6 +122,7 @@ def train_denoiser(*, model_dir, model="dncnn", model_options=None, color="gray"
     summary.json) as for the classifiers (``tfrobust.training.recipe.make_callbacks``).
     """
     check_choice("color", color, COLORS)
+    check_choice("denoiser", model, models.names("denoise"))
     check_int("patch_size", patch_size, 1)
     check_int("epochs", epochs, 1)
     check_int("batch_size", batch_size, 1)
