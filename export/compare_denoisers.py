@@ -57,7 +57,8 @@ def _units(values, name):
 
 def main(argv):
     del argv
-    levels, budgets, curve = _units(FLAGS.levels, "levels"), _units(FLAGS.eps, "eps"), _units(FLAGS.curve_eps, "curve_eps")
+    levels, budgets = _units(FLAGS.levels, "levels"), _units(FLAGS.eps, "eps")
+    curve = _units(FLAGS.curve_eps, "curve_eps")
     artifacts = {}
     for path in FLAGS.artifacts:
         artifact = export.load(path)

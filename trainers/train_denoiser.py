@@ -60,7 +60,8 @@ FLAGS = flags.FLAGS
 def main(argv):
     del argv
     summary = train_denoiser(
-        model_dir=FLAGS.model_dir, model=FLAGS.model, model_options=cli.parse_options(FLAGS.model_option, "model_option"),
+        model_dir=FLAGS.model_dir, model=FLAGS.model,
+        model_options=cli.parse_options(FLAGS.model_option, "model_option"),
         color=FLAGS.color, train_source=FLAGS.train_source, test_source=FLAGS.test_source,
         patch_size=FLAGS.patch_size, num_patches=FLAGS.num_patches, test_patches=FLAGS.test_patches,
         gamma=FLAGS.gamma / 255, alpha=FLAGS.alpha, eps=FLAGS.eps / 255 if FLAGS.eps_unit == "per_pixel" else FLAGS.eps,

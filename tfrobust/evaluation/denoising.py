@@ -109,8 +109,11 @@ def evaluate_denoiser(model, images, *, levels=(15 / 255, 25 / 255), attack_eps=
             raise TfrobustError(f"surrogate {surrogate.name} has no gradients")
     rows, examples = [], {}
     for kind, level, e in noise_conditions(levels, attack_eps):
-        modes = [("white-box" if target.differentiable else "transfer", None)] if kind == "obsatk" else [("random", None)]
-        if kind == "obsatk" and not target.differentiable:
+        if kind != "obsatk":
+            modes = [("random", None)]
+        elif target.differentiable:
+            modes = [("white-box", None)]
+        else:
             modes = ([("transfer", surrogate)] if surrogate is not None else []) + [("query", None)]
         for mode, source in modes:
             # One attack object per condition: its compiled core is traced once, not once per image.
@@ -183,10 +186,11 @@ def markdown_table(report, title="Denoising under Gaussian, uniform and ObsAtk n
             key = _condition(row["noise"], 0, row["eps"], row["mode"]).split(" ", 1)[1]
             if key not in columns:
                 columns.append(key)
-        lines += [f"**{entry['model']}**", "", "| γ̂ | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
+        lines += [f"**{entry['model']}**", "", "| γ̂ | " + " | ".join(columns) + " |",
+                  "|---" * (len(columns) + 1) + "|"]
         for level in levels:
-            cells = {_condition(r["noise"], 0, r["eps"], r["mode"]).split(" ", 1)[1]: f"{r['psnr']:.2f} / {r['ssim']:.3f}"
-                     for r in entry["rows"] if r["level"] == level}
+            cells = {_condition(r["noise"], 0, r["eps"], r["mode"]).split(" ", 1)[1]:
+                     f"{r['psnr']:.2f} / {r['ssim']:.3f}" for r in entry["rows"] if r["level"] == level}
             lines.append(f"| {level * 255:g}/255 | " + " | ".join(cells.get(c, "—") for c in columns) + " |")
         lines.append("")
     return "\n".join(lines)
