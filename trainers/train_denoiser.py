@@ -22,7 +22,8 @@ from absl import flags  # noqa: E402
 from tfrobust import cli  # noqa: E402
 from tfrobust.attacks.obsatk import EPS_UNITS  # noqa: E402
 from tfrobust.data.image_folder import COLORS  # noqa: E402
-from tfrobust.training import OPTIMIZERS, SCHEDULES  # noqa: E402
+from tfrobust.export import export_all  # noqa: E402
+from tfrobust.training import OPTIMIZERS, SCHEDULES, record_exports  # noqa: E402
 from tfrobust.training.denoising import train_denoiser  # noqa: E402
 
 flags.DEFINE_string("model", "dncnn", "Denoiser name (dncnn, dncnn_b, dncnn_c).")
@@ -59,7 +60,7 @@ FLAGS = flags.FLAGS
 
 def main(argv):
     del argv
-    summary = train_denoiser(
+    run = train_denoiser(
         model_dir=FLAGS.model_dir, model=FLAGS.model,
         model_options=cli.parse_options(FLAGS.model_option, "model_option"),
         color=FLAGS.color, train_source=FLAGS.train_source, test_source=FLAGS.test_source,
@@ -67,8 +68,12 @@ def main(argv):
         gamma=FLAGS.gamma / 255, alpha=FLAGS.alpha, eps=FLAGS.eps / 255 if FLAGS.eps_unit == "per_pixel" else FLAGS.eps,
         eps_unit=FLAGS.eps_unit, attack_steps=FLAGS.attack_steps, step_size=FLAGS.step_size, epochs=FLAGS.epochs,
         batch_size=FLAGS.batch_size, optimizer=FLAGS.optimizer, learning_rate=FLAGS.learning_rate,
-        weight_decay=FLAGS.weight_decay, schedule=FLAGS.schedule, seed=FLAGS.seed, export_dir=FLAGS.export_dir,
-        export_name=FLAGS.export_name, export_formats=FLAGS.export_formats, verbose=int(FLAGS.verbose))
+        weight_decay=FLAGS.weight_decay, schedule=FLAGS.schedule, seed=FLAGS.seed, verbose=int(FLAGS.verbose))
+    summary = run.summary
+    if FLAGS.export_dir:
+        name = FLAGS.export_name or os.path.basename(os.path.normpath(FLAGS.model_dir))
+        summary = record_exports(run, export_all(run.model, FLAGS.export_dir, name, FLAGS.export_formats,
+                                                 representative_images=run.representative_images))
     adversarial = f", ObsAtk (training attack) {summary['val_adv_psnr']:.2f} dB" if "val_adv_psnr" in summary else ""
     print(f"validation PSNR {summary['val_psnr']:.2f} dB{adversarial} after {summary['epochs']} epochs "
           f"({summary['train_seconds']:.0f} s); summary: {summary['summary_path']}")

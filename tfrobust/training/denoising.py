@@ -9,7 +9,6 @@ observations. Crafting, ``minimize`` (replica scaling, loss scaling), auxiliary 
 ``compile`` and the distribution plumbing are the parent's, unchanged.
 """
 
-import json
 import math
 import os
 import time
@@ -18,16 +17,16 @@ import keras
 import tensorflow as tf
 
 from tfrobust import models
+from tfrobust.core.files import write_json
+from tfrobust.core.run_layout import SUMMARY_FILE
 from tfrobust.data.denoising import make_denoising_dataset, sample_patches
 from tfrobust.data.image_folder import COLORS, load_images
 from tfrobust.errors import TfrobustError, check_choice, check_int, check_number
-from tfrobust.export import export_all
 from tfrobust.training.adversarial import AdversarialModel
 from tfrobust.training.methods.base import Method
 from tfrobust.training.methods.hat import HAT
 from tfrobust.training.recipe import StopOnNaN, make_callbacks, make_optimizer, make_schedule
-
-SUMMARY_FILE = "summary.json"
+from tfrobust.training.standard import TrainedRun
 
 #: Denoising methods by name (HAT with α = 0 is normal training). Kept apart from the classifier
 #: registry (``training.methods.names()``), whose methods need labels.
@@ -111,9 +110,10 @@ def train_denoiser(*, model_dir, model="dncnn", model_options=None, color="gray"
                    test_source="skimage", patch_size=50, num_patches=3000, test_patches=256, gamma=25 / 255,
                    alpha=0.0, eps=5 / 255, eps_unit="per_pixel", attack_steps=1, step_size=None, epochs=5,
                    batch_size=64, optimizer="adam", learning_rate=1e-3, weight_decay=0.0, schedule="cosine",
-                   seed=0, export_dir=None, export_name=None,
-                   export_formats=("saved_model", "keras", "tflite_fp32", "tflite_int8"), verbose="auto"):
-    """Trains a γ-denoiser with HAT (α = 0: normal training) and optionally exports it; returns the summary.
+                   seed=0, verbose="auto"):
+    """Trains a γ-denoiser with HAT (α = 0: normal training); returns a ``TrainedRun`` (export is the
+    caller's step, as for classifiers: ``export_all(run.model, …, representative_images=
+    run.representative_images)`` then ``training.record_exports``).
 
     Data: ``num_patches`` seeded ``patch_size``² patches of ``train_source`` ("skimage": the embedded
     training split; or an image folder), Gaussian noise σ ~ U(0, γ) per patch drawn afresh every epoch;
@@ -163,18 +163,12 @@ def train_denoiser(*, model_dir, model="dncnn", model_options=None, color="gray"
     }
     if "adv_psnr" in results:
         summary["val_adv_psnr"] = float(results["adv_psnr"])
-    if export_dir:
-        name = export_name or os.path.basename(os.path.normpath(model_dir))
-        # int8 calibration on what the denoiser receives: noisy observations across the noise range.
-        calibration = next(iter(make_denoising_dataset(train_patches[:200], 200, gamma=gamma, seed=seed)))[0]
-        summary["exports"] = export_all(net, export_dir, name, export_formats,
-                                        representative_images=calibration.numpy())
     summary["summary_path"] = os.path.join(model_dir, SUMMARY_FILE)
-    temp_path = summary["summary_path"] + ".tmp"
-    with open(temp_path, "w", encoding="utf-8") as handle:
-        json.dump(summary, handle, indent=2)
-    os.replace(temp_path, summary["summary_path"])
-    return summary
+    write_json(summary["summary_path"], summary)
+    # int8 calibration on what the denoiser receives: noisy observations across the noise range.
+    calibration = next(iter(make_denoising_dataset(train_patches[:200], 200, gamma=gamma, seed=seed)))[0]
+    return TrainedRun(model=net, summary=summary, representative_images=calibration.numpy(), chief=True,
+                      model_dir=model_dir)
 
 
 __all__ = ["DenoisingModel", "train_denoiser"]
