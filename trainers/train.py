@@ -27,7 +27,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import flags  # noqa: E402
 
-from tfrobust import cli  # noqa: E402
+from tfrobust import cli, data  # noqa: E402
 from tfrobust.errors import TfrobustError  # noqa: E402
 from tfrobust.training import METHODS, OPTIMIZERS, PRECISIONS, SCHEDULES  # noqa: E402
 from tfrobust.training.distribute import STRATEGIES  # noqa: E402
@@ -130,8 +130,11 @@ def main(argv):
     summary = run.summary
     if FLAGS.export_dir and run.chief:  # in multi-worker training only the chief exports
         name = FLAGS.export_name or os.path.basename(os.path.normpath(FLAGS.model_dir))
+        description = {"class_names": data.info(summary["dataset"]).class_names, "dataset": summary["dataset"],
+                       "method": summary["method"]}  # the export's assets.extra/tfrobust.json
         summary = record_exports(run, export_all(run.model, FLAGS.export_dir, name, FLAGS.export_formats,
-                                                 representative_images=run.representative_images))
+                                                 representative_images=run.representative_images,
+                                                 description=description))
     robust = ""
     for key in ("test_adv_accuracy", "test_noisy_accuracy"):
         if key in summary:

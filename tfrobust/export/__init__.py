@@ -13,14 +13,16 @@ EXPORT_FORMATS = ("saved_model", "keras") + tuple(f"tflite_{q}" for q in QUANTIZ
 
 
 def export_all(model, base_dir, name, formats=("saved_model", "keras", "tflite_fp32", "tflite_int8"),
-               representative_images=None, version=None):
+               representative_images=None, version=None, description=None):
     """Exports ``model`` in each of ``formats``; returns {format: path}. Every export computes in
     float32 (see ``float32_model``).
 
     Layout: the SavedModel at ``<base_dir>/<name>/<version>/`` (TF-Serving), and beside the model base
     ``<base_dir>/<name>.keras`` and ``<base_dir>/<name>_<quantization>.tflite``. The SavedModel is always
     written, listed or not: it is the serving format and the source of every TFLite conversion (one
-    serving signature for every format).
+    serving signature for every format). ``representative_images`` calibrate int8 TFLite and fill the
+    SavedModel's warm-up requests; ``description`` (class_names, dataset, method) goes to its
+    ``assets.extra/tfrobust.json``.
     """
     formats = list(formats)
     for fmt in formats:
@@ -32,7 +34,9 @@ def export_all(model, base_dir, name, formats=("saved_model", "keras", "tflite_f
         if os.path.exists(target):
             raise ArtifactError(f"{target} already exists; exports are never overwritten")
     paths = {}
-    saved_model_dir = paths["saved_model"] = export_saved_model(model, base_dir, name, version=version)
+    saved_model_dir = paths["saved_model"] = export_saved_model(model, base_dir, name, version=version,
+                                                                 representative_images=representative_images,
+                                                                 description=description)
     if "keras" in formats:
         paths["keras"] = export_keras(float32_model(model), os.path.join(base_dir, f"{name}.keras"))
     for fmt in formats:

@@ -3,8 +3,9 @@
 An Artifact predicts logits for float32 images in [0, 1] (``predict``); differentiable formats
 (SavedModel, ``.keras``) also give a ``logits_fn`` that white-box attacks can take gradients through.
 TFLite models run in the ``ai_edge_litert`` interpreter and are evaluated with gradient-free or transfer
-attacks. Nothing here needs the Python code that built the model, except ``.keras`` files holding
-custom tfrobust layers (which are registered when ``tfrobust`` is imported).
+attacks. Served models (``http://…/v1/models/<name>``, ``grpc://host:port/<name>``) load through
+``served_artifact.connect`` as prediction-only artifacts. Nothing here needs the Python code that built the
+model, except ``.keras`` files holding custom tfrobust layers (registered when ``tfrobust`` is imported).
 
 Denoisers (image-to-image exports, output ``denoised``) load through the same classes: ``task`` is
 "denoise", ``predict`` and ``logits_fn`` return images, ``num_classes`` is None and ``input_shape`` may
@@ -21,29 +22,41 @@ import tensorflow as tf
 from tfrobust.core.messages import first_line
 from tfrobust.data.validation import validate_images
 from tfrobust.errors import ArtifactError, TfrobustError
-from tfrobust.export.saved_model import DENOISED_NAME, INPUT_NAME, SIGNATURE
+from tfrobust.export.contract import DENOISED_NAME, INPUT_NAME, SIGNATURE
+from tfrobust.export.description import read_description
 
-FORMATS = ("saved_model", "keras", "tflite")
+FORMATS = ("saved_model", "keras", "tflite", "served_rest", "served_grpc")
+_URL_SCHEMES = ("http://", "https://", "grpc://")
 
 
 class Artifact(abc.ABC):
     """A deployed model: images in [0, 1] → logits.
 
     Attributes:
-      path: where it was loaded from (for a TF-Serving base, the chosen version directory).
-      format: "saved_model", "keras" or "tflite".
+      path: where it was loaded from (for a TF-Serving base, the chosen version directory; for a served
+        model, its URL).
+      format: one of ``FORMATS``.
       input_shape: (H, W, C).
       num_classes: number of logits.
       differentiable: whether ``logits_fn`` exists.
+      version: the TF Serving version number, or None for a file outside that layout.
+      fingerprint: the SavedModel fingerprint's checksum (``tf.saved_model.experimental.read_fingerprint``)
+        as a hex string, or None where there is none.
+      description: the export's ``tfrobust.json`` (see ``description``), or None.
+      queries: images scored through ``predict`` so far (the query counter reports show).
     """
 
     format = None
     differentiable = False
+    version = None
+    fingerprint = None
+    description = None
     #: "classify" (outputs ``logits``) or "denoise" (outputs ``denoised`` images).
     task = "classify"
 
     def __init__(self, path):
         self.path = path
+        self.queries = 0
 
     @property
     def logits_fn(self):
@@ -60,7 +73,10 @@ class Artifact(abc.ABC):
             raise TfrobustError(
                 f"{self.path} expects images of shape (N, {', '.join(map(str, self.input_shape))}), "
                 f"got {x.shape}")
-        outputs = [self._predict_batch(x[i:i + batch_size]) for i in range(0, len(x), batch_size)]
+        outputs = []
+        for i in range(0, len(x), batch_size):
+            outputs.append(self._predict_batch(x[i:i + batch_size]))
+            self.queries += len(outputs[-1])  # counted once answered: a failed request scored nothing
         if not outputs:
             return np.zeros((0, self.num_classes) if self.task == "classify" else x.shape, np.float32)
         return np.concatenate(outputs).astype(np.float32)
@@ -117,6 +133,10 @@ class SavedModelArtifact(DifferentiableArtifact):
         self.num_classes = int(outputs["logits"].shape[-1]) if self.task == "classify" else None
         signature = self._signature
         self._logits_fn = lambda images: signature(**{INPUT_NAME: images})[output]
+        base = os.path.basename(os.path.normpath(path))
+        self.version = int(base) if base.isdigit() else None
+        self.fingerprint = saved_model_fingerprint(path)
+        self.description = read_description(path)
 
 
 class KerasArtifact(DifferentiableArtifact):
@@ -174,6 +194,14 @@ class TFLiteArtifact(Artifact):
         return logits
 
 
+def saved_model_fingerprint(path):
+    """The SavedModel's fingerprint checksum as 16 hex digits, or None when it has no fingerprint.pb
+    (SavedModels written before TF 2.12)."""
+    if not os.path.isfile(os.path.join(path, "fingerprint.pb")):
+        return None
+    return f"{tf.saved_model.experimental.read_fingerprint(path).saved_model_checksum:016x}"
+
+
 def resolve_saved_model(path):
     """``path`` itself if it holds ``saved_model.pb``; for a TF-Serving model base, its newest version."""
     if os.path.isfile(os.path.join(path, "saved_model.pb")):
@@ -186,13 +214,22 @@ def resolve_saved_model(path):
     return os.path.join(path, str(versions[-1]))
 
 
-def load(path):
-    """Loads a SavedModel directory (or TF-Serving base), a ``.keras`` file or a ``.tflite`` file.
+def load(path, **client_options):
+    """Loads a SavedModel directory (or TF-Serving base), a ``.keras`` file, a ``.tflite`` file, or a
+    served model by URL: ``http://host:8501/v1/models/<name>[/versions/<n>]`` (TF Serving REST) or
+    ``grpc://host:8500/<name>[/versions/<n>]`` (TF Serving gRPC). ``client_options`` go to the serving
+    client (``served_artifact.connect``: timeout, max_batch, retries …).
 
     Raises:
       ArtifactError: one line naming the path when it is missing, of an unknown kind, or unreadable.
     """
     path = os.fspath(path)
+    if path.startswith(_URL_SCHEMES):
+        from tfrobust.export import served_artifact  # pylint: disable=import-outside-toplevel  (it subclasses Artifact)
+
+        return served_artifact.connect(path, **client_options)
+    if client_options:
+        raise TfrobustError(f"options {sorted(client_options)} apply to served models only, not to {path}")
     if not os.path.exists(path):
         raise ArtifactError(f"no model at {path}")
     if os.path.isdir(path):

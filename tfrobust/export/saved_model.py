@@ -2,21 +2,26 @@
 signature (input ``images`` float32 [None, H, W, C] in [0, 1]; outputs ``logits`` and ``probabilities``).
 
 Image-to-image models (denoisers: a 4-D output) serve ``images`` → ``denoised`` instead, and their
-spatial axes may stay open (``[None, None, None, C]``: any image size)."""
+spatial axes may stay open (``[None, None, None, C]``: any image size).
+
+Every version also holds TF Serving warm-up requests and a ``tfrobust.json`` description in
+``<version>/assets.extra/``."""
 
 import os
 import re
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from tfrobust.errors import TfrobustError, check_int
 from tfrobust.export.atomic import atomic_path
+from tfrobust.export.contract import DENOISED_NAME, INPUT_NAME, SIGNATURE
+from tfrobust.export.description import describe, write_description
+from tfrobust.export.warmup import write_warmup_requests
 
-SIGNATURE = "serving_default"
-INPUT_NAME = "images"
-#: The output of an image-to-image (denoiser) export.
-DENOISED_NAME = "denoised"
+#: Side of the grey warm-up images of a model with open spatial axes exported without data.
+WARMUP_SIDE = 32
 _NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -65,14 +70,23 @@ def next_version(model_base):
     return max(versions, default=0) + 1
 
 
-def export_saved_model(model, base_dir, name, version=None):
+def export_saved_model(model, base_dir, name, version=None, representative_images=None, description=None):
     """Writes ``model`` as ``<base_dir>/<name>/<version>/`` atomically and returns that path.
 
+    The version directory holds the SavedModel, ``assets.extra/tf_serving_warmup_requests`` (see
+    ``warmup``) and ``assets.extra/tfrobust.json`` (see ``description``), all written inside the
+    temporary directory before the rename, so a server never loads a version without them.
+
     Args:
-      model: a built ``keras.Model`` mapping [0, 1] images to logits.
+      model: a built ``keras.Model`` mapping [0, 1] images to logits (or to images: a denoiser).
       base_dir: the model server's base path.
       name: model name (letters, digits, ``_ . -``).
       version: positive integer; default one above the highest existing version.
+      representative_images: float32 images in [0, 1] from the training data; the first ones become the
+        warm-up requests. Without them the warm-up requests hold mid-grey (0.5) images (open spatial axes:
+        ``WARMUP_SIDE`` pixels): the kernels warmed up are the same, only the activations are unrealistic.
+      description: keyword arguments of ``description.describe`` besides name, version, shapes and task
+        (``class_names``, ``dataset``, ``method``).
     """
     if not _NAME_PATTERN.match(name or ""):
         raise TfrobustError(f"model name must match {_NAME_PATTERN.pattern}, got {name!r}")
@@ -89,6 +103,14 @@ def export_saved_model(model, base_dir, name, version=None):
         name=SIGNATURE, fn=serving_fn(model),
         input_signature=[tf.TensorSpec((None, *input_shape), tf.float32, name=INPUT_NAME)])
     final_path = os.path.join(model_base, str(version))
+    image_to_image = is_image_to_image(model)
+    if representative_images is None or not len(representative_images):
+        shape = tuple(WARMUP_SIDE if d is None else d for d in input_shape)
+        representative_images = np.full((1, *shape), 0.5, np.float32)
     with atomic_path(final_path, directory=True) as temp_path:
         archive.write_out(temp_path, verbose=False)
+        write_warmup_requests(temp_path, np.asarray(representative_images, np.float32), name)
+        write_description(temp_path, describe(
+            name=name, version=version, input_shape=input_shape, task="denoise" if image_to_image else "classify",
+            num_classes=None if image_to_image else int(model.outputs[0].shape[-1]), **(description or {})))
     return final_path
