@@ -4,9 +4,13 @@
       --dataset=fashion_mnist --eps=0.1 --test_size=1000 --suite=quick --out_dir=runs/compare
 
 SavedModel and .keras artifacts are attacked white-box and get the gradient-masking sanity checks;
-TFLite artifacts are attacked by prediction-only attacks on themselves and by transfer from a
-differentiable surrogate (``--transfer_from``, default the same model's SavedModel). Writes
-``report.md``, ``report.json`` and ``curves.png`` into ``--out_dir`` and prints the table.
+TFLite artifacts and served models (``http://host:8501/v1/models/cnn[/versions/2]``,
+``grpc://host:8500/cnn``, see docs/SERVING.md) are attacked by prediction-only attacks on themselves
+(Square, also inside AutoAttack) and by transfer from a differentiable surrogate for the gradient attacks
+(``--transfer_from``, default the same model's SavedModel). Labels are ``<model>[@<version>]:<format>``
+(e.g. ``cnn@2:saved_model``, ``cnn@2:served_grpc``) unless ``--labels`` names the artifacts. Writes
+``report.md``, ``report.json``, ``curves.png``, ``correct.npz`` (per-point masks) and ``agreement.png``
+into ``--out_dir`` and prints the table.
 """
 
 import os
@@ -17,11 +21,14 @@ from absl import flags  # noqa: E402
 
 from tfrobust import cli, data, export  # noqa: E402
 from tfrobust.errors import TfrobustError  # noqa: E402
-from tfrobust.evaluation import SUITES, artifact_label, evaluate, markdown, write_report  # noqa: E402
+from tfrobust.evaluation import SUITES, evaluate, label_of, markdown, write_report  # noqa: E402
 from tfrobust.evaluation.suite import suite_entries  # noqa: E402
 
 flags.DEFINE_list("artifacts", None, "Exported artifacts: SavedModel dirs (or TF-Serving bases), "
-                  ".keras or .tflite files.")
+                  ".keras or .tflite files, served models (http://…/v1/models/<name>, grpc://host:port/<name>).")
+flags.DEFINE_list("labels", None, "One label per artifact, in order (default: <model>[@<version>]:<format>).")
+flags.DEFINE_integer("serving_max_batch", 128, "Most images per request to a served model.", lower_bound=1)
+flags.DEFINE_float("serving_timeout", 30.0, "Seconds a request to a served model may take.", lower_bound=0.001)
 flags.DEFINE_string("dataset", "fashion_mnist", "Dataset whose test split is attacked.")
 flags.DEFINE_string("data_dir", None, "Dataset folder, if not the default location.")
 flags.DEFINE_integer("test_size", 1000, "First N test points.", lower_bound=1)
@@ -32,7 +39,7 @@ flags.DEFINE_string("suite", "quick", f"Attack suite: {', '.join(SUITES)}, or a 
                     "attack names (tfrobust.attacks.registry.names()).")
 flags.DEFINE_integer("sanity_size", 200, "Points used by the gradient-masking checks (0: skip them).",
                      lower_bound=0)
-flags.DEFINE_string("transfer_from", None, "Label (model:format) of the surrogate for TFLite artifacts.")
+flags.DEFINE_string("transfer_from", None, "Label of the surrogate for TFLite and served artifacts.")
 flags.DEFINE_integer("batch_size", 250, "Attack batch size.", lower_bound=1)
 flags.DEFINE_integer("seed", 0, "Attack seed.", lower_bound=0)
 flags.DEFINE_string("out_dir", "runs/compare", "Where report.md and report.json go.")
@@ -44,10 +51,15 @@ FLAGS = flags.FLAGS
 def main(argv):
     del argv
     suite_entries(FLAGS.suite)  # fail on an unknown attack before loading anything
+    if FLAGS.labels is not None and len(FLAGS.labels) != len(FLAGS.artifacts):
+        raise TfrobustError(f"--labels names {len(FLAGS.labels)} artifacts but --artifacts lists "
+                            f"{len(FLAGS.artifacts)}")
     artifacts = {}
-    for path in FLAGS.artifacts:
-        artifact = export.load(path)
-        label = artifact_label(artifact.path, artifact.format)
+    for i, path in enumerate(FLAGS.artifacts):
+        served = path.startswith(("http://", "https://", "grpc://"))
+        options = {"max_batch": FLAGS.serving_max_batch, "timeout": FLAGS.serving_timeout} if served else {}
+        artifact = export.load(path, **options)
+        label = FLAGS.labels[i] if FLAGS.labels else label_of(artifact)
         if label in artifacts:
             raise TfrobustError(f"two artifacts share the label {label}: {artifacts[label].path} and {path}")
         artifacts[label] = artifact
@@ -64,7 +76,7 @@ def main(argv):
                       batch_size=FLAGS.batch_size, seed=FLAGS.seed,
                       title=f"Robustness of exported artifacts on {FLAGS.dataset}")
     report["dataset"] = FLAGS.dataset
-    path = write_report(report, FLAGS.out_dir)
+    path = write_report(report, FLAGS.out_dir, images=x)
     print(markdown(report))
     print(f"report: {path}")
 

@@ -9,10 +9,10 @@ import pytest
 import tensorflow as tf
 
 from tfrobust import export
-from tfrobust.attacks import FGSM, PGD
+from tfrobust.attacks import FGSM, PGD, AutoAttack
 from tfrobust.errors import TfrobustError
-from tfrobust.evaluation import (artifact_label, build_suite, choose_surrogate, evaluate, robust_accuracy,
-                                 run_suite, write_report)
+from tfrobust.evaluation import (agreement, artifact_label, as_target, build_suite, choose_surrogate, evaluate,
+                                 robust_accuracy, run_suite, write_report)
 
 
 def linear_fn(weights):
@@ -47,7 +47,9 @@ def test_broken_points_stay_broken_and_robust_never_exceeds_clean():
 
 
 def test_artifact_labels_follow_the_export_layout():
-    assert artifact_label("runs/export/cnn/3", "saved_model") == "cnn:saved_model"
+    assert artifact_label("runs/export/cnn/3", "saved_model") == "cnn@3:saved_model"
+    assert artifact_label("runs/export/cnn", "saved_model") == "cnn:saved_model"
+    assert artifact_label("http://h:8501/v1/models/cnn", "served_rest", 2, "cnn") == "cnn@2:served_rest"
     assert artifact_label("runs/export/cnn_int8.tflite", "tflite") == "cnn:tflite_int8"
     assert artifact_label("runs/export/my_net_dynamic.tflite", "tflite") == "my_net:tflite_dynamic"
     assert artifact_label("runs/export/cnn.keras", "keras") == "cnn:keras"
@@ -81,7 +83,7 @@ def test_suites_by_name_and_list():
 @pytest.fixture(scope="module")
 def linear_artifacts(tmp_path_factory):
     keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.Input((6, 6, 1)), keras.layers.Flatten(), keras.layers.Dense(3)])
+    model = keras.Sequential([keras.Input((6, 6, 1)), keras.layers.Flatten(), keras.layers.Dense(4)])  # APGD-T needs 4 classes
     rng = np.random.default_rng(0)
     x = rng.uniform(size=(30, 6, 6, 1)).astype(np.float32)
     y = np.argmax(model(x).numpy(), axis=1)
@@ -101,19 +103,78 @@ def test_compare_reports_white_box_and_transfer_rows(linear_artifacts, tmp_path)
     _, artifacts, x, y = linear_artifacts
     report = evaluate(artifacts, x, y, eps=0.1, suite="fgsm,pgd", sanity_size=10)
     rows = {model["model"]: model for model in report["models"]}
-    assert {r["mode"] for r in rows["lin:saved_model"]["rows"]} == {"white-box"}
-    assert {r["mode"] for r in rows["lin:tflite_fp32"]["rows"]} == {"transfer from lin:saved_model"}
+    assert {r["mode"] for r in rows["lin@1:saved_model"]["rows"]} == {"white-box"}
+    assert {r["mode"] for r in rows["lin:tflite_fp32"]["rows"]} == {"transfer from lin@1:saved_model"}
     for model in rows.values():
         assert model["clean"] == 1.0  # labels are the model's own predictions
         assert all(r["accuracy"] <= model["clean"] for r in model["rows"])
         assert model["worst_case"] <= min(r["accuracy"] for r in model["rows"])
     # fp32 TFLite computes the same function, so transfer from its own SavedModel is as strong.
     by_attack = {m: {r["attack"]: r["accuracy"] for r in rows[m]["rows"]} for m in rows}
-    assert by_attack["lin:tflite_fp32"]["fgsm"] == pytest.approx(by_attack["lin:saved_model"]["fgsm"], abs=1 / 30)
-    assert rows["lin:saved_model"]["sanity"] is not None and rows["lin:tflite_fp32"]["sanity"] is None
+    assert by_attack["lin:tflite_fp32"]["fgsm"] == pytest.approx(by_attack["lin@1:saved_model"]["fgsm"], abs=1 / 30)
+    assert rows["lin@1:saved_model"]["sanity"] is not None and rows["lin:tflite_fp32"]["sanity"] is None
     markdown_path = write_report(report, str(tmp_path / "report"))
     text = open(markdown_path, encoding="utf-8").read()
-    assert "| lin:tflite_fp32 | transfer from lin:saved_model |" in text
+    assert "| lin:tflite_fp32 | transfer from lin@1:saved_model |" in text
     saved = json.load(open(os.path.join(str(tmp_path / "report"), "report.json"), encoding="utf-8"))
     assert saved["models"][0]["rows"][1]["accuracy"] == report["models"][0]["rows"][1]["accuracy"]
     assert os.path.isfile(os.path.join(str(tmp_path / "report"), "curves.png"))
+
+
+def test_surrogate_and_reference_match_model_and_version():
+    artifacts = {"m@1:saved_model": _Fake(True), "m@2:saved_model": _Fake(True), "m@2:served_grpc": _Fake(False),
+                 "m:tflite_int8": _Fake(False)}
+    assert choose_surrogate("m@2:served_grpc", artifacts) == "m@2:saved_model"
+    assert choose_surrogate("m:tflite_int8", artifacts) == "m@1:saved_model"
+    masks = {label: {"clean": np.array([True, True, False, False])} for label in artifacts}
+    masks["m@2:served_grpc"]["clean"] = np.array([True, False, True, False])  # loses #1, gains #2
+    sections = {s["model"]: s for s in agreement(masks, artifacts)}
+    assert set(sections) == {"m@2:served_grpc", "m:tflite_int8"}  # SavedModels are the references
+    assert sections["m@2:served_grpc"]["reference"] == "m@2:saved_model"
+    assert sections["m@2:served_grpc"]["rows"] == [{"attack": "clean", "lost": 1, "gained": 1, "lost_index": [1],
+                                                    "gained_index": [2]}]
+    assert sections["m:tflite_int8"]["rows"][0]["lost"] == 0
+
+
+def test_autoattack_on_tflite_runs_square_against_the_tflite_model(linear_artifacts, tmp_path):
+    # The routing fix: on a prediction-only target, AutoAttack's gradient components transfer from the
+    # surrogate, and Square queries the target itself (its queries show in the artifact's counter).
+    _, artifacts, x, y = linear_artifacts
+    tflite, saved_model = artifacts["lin:tflite_fp32"], artifacts["lin@1:saved_model"]
+    autoattack = AutoAttack(eps=0.03, version="fast")
+    autoattack.attacks[-1][1].queries = 100  # Square, shortened for the test
+    before = tflite.queries
+    result = run_suite(tflite, x, y, {"autoattack": autoattack}, surrogate=as_target(saved_model, "lin@1:saved_model"),
+                       name="lin:tflite_fp32")
+    row = result["rows"][0]
+    assert row["mode"] == "transfer from lin@1:saved_model (apgd-ce, apgd-t); query-based on the target (square)"
+    assert row["config"]["routes"] == {"apgd-ce": "transfer", "apgd-t": "transfer", "square": "target"}
+    assert row["counts"]["surrogate_backward"] > 0
+    survivors = int(round(row["accuracy"] * len(y)))
+    assert 0 < survivors < len(y)
+    # The fp32 file computes the surrogate's linear function, so the transferred APGD already found every
+    # breakable point: Square's survivors each cost it 1 clean + 1 start + 100 queries, on the target.
+    assert row["queries"] <= tflite.queries - before and row["queries"] >= 102 * survivors
+    assert row["counts"]["forward"] >= 102 * survivors
+
+
+def test_reports_keep_per_point_masks_and_the_agreement_table(linear_artifacts, tmp_path):
+    _, artifacts, x, y = linear_artifacts
+    report = evaluate(artifacts, x, y, eps=0.1, suite="fgsm,square", sanity_size=0,
+                      suite_overrides={"square": {"queries": 20}})
+    rows = {model["model"]: model for model in report["models"]}
+    assert rows["lin:tflite_fp32"]["rows"][1]["mode"] == "query-based"
+    assert rows["lin@1:saved_model"]["artifact"]["fingerprint"] == artifacts["lin@1:saved_model"].fingerprint
+    masks = report["correct"]["lin:tflite_fp32"]
+    np.testing.assert_array_equal(masks["worst_case"], masks["clean"] & masks["fgsm"] & masks["square"])
+    write_report(report, str(tmp_path), images=x)
+    saved = np.load(os.path.join(str(tmp_path), "correct.npz"))
+    np.testing.assert_array_equal(saved["lin:tflite_fp32/fgsm"], masks["fgsm"])
+    text = open(os.path.join(str(tmp_path), "report.md"), encoding="utf-8").read()
+    section = report["agreement"][0]
+    assert section["model"] == "lin:tflite_fp32" and section["reference"] == "lin@1:saved_model"
+    cells = " | ".join(f"−{r['lost']} / +{r['gained']}" for r in section["rows"])
+    assert f"| lin:tflite_fp32 | lin@1:saved_model | {cells} |" in text
+    square = rows["lin:tflite_fp32"]["rows"][1]
+    assert f"| lin:tflite_fp32 | square | query-based | {square['queries']} |" in text
+    assert square["queries"] >= square["counts"]["forward"] > 0

@@ -1,4 +1,5 @@
-"""Evaluation reports: the same numbers as JSON (machines), Markdown (people) and PNG plots."""
+"""Evaluation reports: the same numbers as JSON (machines), Markdown (people) and PNG plots; per-point
+masks as ``correct.npz`` (keys ``<model label>/<attack>``) and the agreement grid as ``agreement.png``."""
 
 import os
 
@@ -49,10 +50,77 @@ def markdown(report):
         if flagged:
             lines += ["", f"**{model['model']}** — sanity flags:"]
             lines += [f"- `{f['check']}` ({f['detail']}): {f['explanation']}" for f in flagged]
+    lines += _where_attacks_ran(report) + _artifacts(report) + _agreement(report)
     lines += ["", "Attacks:"]
     if report["models"]:
         lines += [f"- {row['attack']}: {row['config']}" for row in report["models"][0]["rows"]]
     return "\n".join(lines) + "\n"
+
+
+def _where_attacks_ran(report):
+    lines = ["", "Where each attack ran, and the images the evaluated model scored for it (queries):", "",
+             "| model | attack | mode | queries | time (s) |", "|---|---|---|---|---|"]
+    for model in report["models"]:
+        lines += [f"| {model['model']} | {row['attack']} | {row['mode']} | {row.get('queries', 'n/a')} | "
+                  f"{row['seconds']:.1f} |" for row in model["rows"]]
+    return lines
+
+
+def _artifacts(report):
+    artifacts = [(m["model"], m["artifact"]) for m in report["models"] if m.get("artifact")]
+    if not artifacts:
+        return []
+    lines = ["", "| model | path | version | SavedModel fingerprint | queries in total |", "|---|---|---|---|---|"]
+    for label, artifact in artifacts:
+        lines.append(f"| {label} | {artifact['path']} | {artifact['version'] or 'n/a'} | "
+                     f"{artifact['fingerprint'] or 'n/a'} | {artifact['queries']} |")
+    return lines
+
+
+def _agreement(report):
+    sections = report.get("agreement") or []
+    if not sections:
+        return []
+    lines = ["", "Per-point agreement: points each artifact loses (−) and gains (+) against its reference "
+             "(correct under the reference, wrong under the artifact, and the reverse):", ""]
+    attacks = ["clean"] + [row["attack"] for row in report["models"][0]["rows"]] + ["worst_case"]
+    lines += ["| model | reference | " + " | ".join(attacks) + " |", "|---|---|" + "---|" * len(attacks)]
+    for section in sections:
+        rows = {row["attack"]: row for row in section["rows"]}
+        cells = [f"−{rows[a]['lost']} / +{rows[a]['gained']}" if a in rows else "n/a" for a in attacks]
+        lines.append(f"| {section['model']} | {section['reference']} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def plot_agreement(report, images, path, attack="clean"):
+    """A grid of the points each artifact loses / gains against its reference (clean, else the first
+    attack where they differ); returns the path or None when every artifact agrees with its reference."""
+    plt = pyplot()
+
+    rows = []
+    for section in report.get("agreement") or []:
+        differing = [r for r in section["rows"] if r["lost"] or r["gained"]]
+        chosen = next((r for r in differing if r["attack"] == attack), differing[0] if differing else None)
+        if chosen:
+            rows.append((section, chosen))
+    if not rows:
+        return None
+    columns = max(len(r["lost_index"]) + len(r["gained_index"]) for _, r in rows)
+    figure, axes = plt.subplots(len(rows), columns, figsize=(1.2 * columns, 1.5 * len(rows)), squeeze=False)
+    for axis in axes.ravel():
+        axis.axis("off")
+    for i, (section, row) in enumerate(rows):
+        marked = [(index, "−") for index in row["lost_index"]] + [(index, "+") for index in row["gained_index"]]
+        for j, (index, sign) in enumerate(marked):
+            image = np.asarray(images[index])
+            axes[i, j].imshow(image[..., 0] if image.shape[-1] == 1 else image, cmap="gray", vmin=0, vmax=1)
+            axes[i, j].set_title(f"{sign}#{index}", fontsize=7)
+        axes[i, 0].text(0, -0.45, f"{section['model']} vs {section['reference']} ({row['attack']}; − lost, + gained)",
+                        transform=axes[i, 0].transAxes, fontsize=7)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return path
 
 
 def plot_curves(report, path):
@@ -83,11 +151,18 @@ def plot_curves(report, path):
     return path
 
 
-def write_report(report, out_dir):
-    """Writes report.json, report.md and curves.png (when there are curves) into ``out_dir``;
-    returns the Markdown path."""
+def write_report(report, out_dir, images=None):
+    """Writes report.json, report.md, curves.png (when there are curves), correct.npz (when the report
+    has per-point masks) and agreement.png (when ``images`` — the evaluated points — are given and an
+    artifact disagrees with its reference) into ``out_dir``; returns the Markdown path."""
     os.makedirs(out_dir, exist_ok=True)
-    write_json(os.path.join(out_dir, "report.json"), _jsonable(report))
+    if report.get("correct"):
+        np.savez_compressed(os.path.join(out_dir, "correct.npz"),
+                            **{f"{label}/{attack}": mask for label, masks in report["correct"].items()
+                               for attack, mask in masks.items()})
+    if images is not None:
+        plot_agreement(report, images, os.path.join(out_dir, "agreement.png"))
+    write_json(os.path.join(out_dir, "report.json"), _jsonable({k: v for k, v in report.items() if k != "correct"}))
     plot_curves(report, os.path.join(out_dir, "curves.png"))
     path = os.path.join(out_dir, "report.md")
     write_text(path, markdown(report))

@@ -3,15 +3,20 @@
 A suite is an ordered ``{label: attack}``. Gradient attacks run white-box where the target has
 gradients; on a target without them (TFLite, a served model) they run as transfer attacks from a
 differentiable surrogate, or raise a clear error when none is given. Prediction-only attacks (Square,
-SPSA, noise) always query the target itself.
+SPSA, noise) always query the target itself — inside AutoAttack too: on a prediction-only target its
+gradient components run by transfer and its Square against the target (``routing.RoutedAutoAttack``).
+Every row records its ``mode`` (where it ran) and ``queries``: the images the target scored during the
+row (the artifact's own counter where there is one, else the attack's forward count).
 """
 
 import numpy as np
 
 from tfrobust.attacks import registry
+from tfrobust.attacks.autoattack import AutoAttack
 from tfrobust.attacks.transfer import Transfer
 from tfrobust.errors import TfrobustError
 from tfrobust.evaluation.robustness import robust_accuracy
+from tfrobust.evaluation.routing import RoutedAutoAttack
 from tfrobust.evaluation.target import as_target
 
 #: Named suites: (label, registered attack name, overrides).
@@ -53,7 +58,7 @@ def run_suite(model, x, y, attacks, *, surrogate=None, batch_size=250, name=None
     """Evaluates ``model`` (keras.Model, Artifact, callable or Target) under every attack.
 
     Returns a dict: ``clean`` accuracy, ``rows`` (one per attack: label, mode, accuracy, seconds,
-    counts, config), ``worst_case`` (a point counts as robust only if it survived every attack), and
+    counts, queries, config), ``worst_case`` (a point counts as robust only if it survived every attack), and
     ``correct`` (per-point bool arrays, for callers that combine results).
     """
     target = as_target(model, name)
@@ -65,11 +70,16 @@ def run_suite(model, x, y, attacks, *, surrogate=None, batch_size=250, name=None
     rows, correct = [], {"clean": clean["correct"]}
     for label, attack in attacks.items():
         attack, craft_fn, mode = _route(attack, label, target, surrogate)
+        before = target.query_count() if target.query_count else None
         result = robust_accuracy(attack, craft_fn, x, y, predict_fn=target.predict, batch_size=batch_size)
+        # Attacks calling ``target.predict`` are in the artifact's counter; those calling ``logits_fn``
+        # (white-box, or query-based on a differentiable target) count their own forward passes.
+        queries = result["counts"].get("forward", 0) if craft_fn is not target.predict else 0
+        queries += target.query_count() - before if before is not None else 0
         worst &= result["correct"]
         correct[label] = result["correct"]
         rows.append({"attack": label, "mode": mode, "accuracy": result["accuracy"],
-                     "seconds": round(result["seconds"], 3), "counts": result["counts"],
+                     "seconds": round(result["seconds"], 3), "counts": result["counts"], "queries": int(queries),
                      "config": attack.get_config()})
     return {"model": target.name, "num_examples": int(len(y)), "clean": clean["accuracy"], "rows": rows,
             "worst_case": float(np.mean(worst)) if len(worst) else float("nan"), "correct": correct}
@@ -85,4 +95,7 @@ def _route(attack, label, target, surrogate):
         raise TfrobustError(
             f"attack {label!r} needs input gradients but {target.name} has none; use a gradient-free "
             "attack (square, spsa) or a transfer attack from a differentiable surrogate")
+    if isinstance(attack, AutoAttack):
+        routed = RoutedAutoAttack(attack, surrogate.logits_fn, surrogate.name)
+        return routed, target.predict, routed.describe()
     return Transfer(attack, surrogate.logits_fn, surrogate.name), target.predict, f"transfer from {surrogate.name}"

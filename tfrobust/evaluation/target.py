@@ -21,11 +21,13 @@ class Target:
       predict: NumPy images [N,H,W,C] → NumPy logits [N,K].
       logits_fn: TF images → logits (or a dict with "logits"), differentiable; None when the model has
         no gradients (TFLite, served endpoints).
+      query_count: () → images the model has scored so far (an Artifact's ``queries``), or None.
     """
 
     name: str
     predict: typing.Callable
     logits_fn: typing.Optional[typing.Callable] = None
+    query_count: typing.Optional[typing.Callable] = None
 
     @property
     def differentiable(self):
@@ -37,7 +39,8 @@ def as_target(model, name=None):
     if isinstance(model, Target):
         return model
     if isinstance(model, Artifact):
-        return Target(name or model.path, model.predict, model.logits_fn if model.differentiable else None)
+        return Target(name or model.path, model.predict, model.logits_fn if model.differentiable else None,
+                      lambda: model.queries)
     if isinstance(model, keras.Model):
         logits_fn = lambda x: model(x, training=False)  # noqa: E731  inference mode: BN stats, no dropout
         name = name or model.name

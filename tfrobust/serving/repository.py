@@ -98,6 +98,10 @@ class ModelRepository:
         self._servables = {}
         self._loading = {}
 
+    def names(self):
+        """The served model names, sorted."""
+        return sorted(self._list(force=True))
+
     def versions(self, name):
         """Sorted served versions of ``name``; raises ModelNotFound for an unknown name."""
         listing = self._list()
