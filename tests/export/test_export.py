@@ -1,5 +1,6 @@
 """Export formats, the TF-Serving layout, atomic writes and the Artifact interface."""
 
+import json
 import os
 import subprocess
 import sys
@@ -10,7 +11,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import tfrobust
 from tfrobust import export
+from tfrobust.export import warmup
 from tfrobust.attacks import PGD
 from tfrobust.errors import ArtifactError, TfrobustError
 
@@ -33,7 +36,9 @@ def exported(tmp_path_factory):
     calibration = np.concatenate([rng.uniform(size=(64, *SHAPE)).astype(np.float32), x])
     paths = export.export_all(model, base, "net",
                               ["saved_model", "keras", "tflite_fp32", "tflite_dynamic", "tflite_int8"],
-                              representative_images=calibration)
+                              representative_images=calibration,
+                              description={"class_names": ["a", "b", "c"], "dataset": "toy",
+                                           "method": {"name": "pgd_at", "eps": 0.1, "norm": "linf"}})
     return model, base, paths, x
 
 
@@ -66,6 +71,54 @@ def test_every_format_loads_behind_one_interface(exported, fmt, atol):
     artifact = export.load(paths[fmt])
     assert artifact.input_shape == SHAPE and artifact.num_classes == 3
     np.testing.assert_allclose(artifact.predict(x, batch_size=4), model(x).numpy(), atol=atol)
+
+
+def test_warmup_requests_replay_through_the_signature(exported):
+    # TF Serving replays assets.extra/tf_serving_warmup_requests (PredictionLog protos) on load: read
+    # them back with its protos and run each through the signature as it would.
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    model, _, paths, _ = exported
+    path = os.path.join(paths["saved_model"], "assets.extra", "tf_serving_warmup_requests")
+    logs = [prediction_log_pb2.PredictionLog.FromString(r.numpy()) for r in tf.data.TFRecordDataset(path)]
+    assert [log.WhichOneof("log_type") for log in logs] == ["predict_log"] * 2
+    requests = [log.predict_log.request for log in logs]
+    assert requests == warmup.read_warmup_requests(paths["saved_model"])
+    signature = tf.saved_model.load(paths["saved_model"]).signatures["serving_default"]
+    sizes = []
+    for request in requests:
+        assert request.model_spec.name == "net" and request.model_spec.signature_name == "serving_default"
+        assert list(request.inputs) == ["images"]
+        images = tf.make_ndarray(request.inputs["images"])
+        assert images.dtype == np.float32 and images.shape[1:] == SHAPE
+        assert 0.0 <= images.min() and images.max() <= 1.0 and images.std() > 0.1  # real images, not a constant
+        np.testing.assert_allclose(signature(images=tf.constant(images))["logits"].numpy(), model(images).numpy(),
+                                   atol=1e-5)
+        sizes.append(len(images))
+    assert sizes == list(warmup.WARMUP_BATCHES)
+
+
+def test_exports_describe_themselves_and_artifacts_know_version_and_fingerprint(exported, tmp_path):
+    model, _, paths, _ = exported
+    with open(os.path.join(paths["saved_model"], "assets.extra", "tfrobust.json"), encoding="utf-8") as handle:
+        description = json.load(handle)
+    assert description["class_names"] == ["a", "b", "c"] and description["dataset"] == "toy"
+    assert description["training"]["method"] == "pgd_at" and description["training"]["eps"] == 0.1
+    assert description["input"] == {"signature": "serving_default", "name": "images", "shape": [None, *SHAPE],
+                                    "dtype": "float32", "range": [0.0, 1.0]}
+    assert description["name"] == "net" and description["version"] == 1
+    assert description["tfrobust_version"] == tfrobust.__version__
+    artifact = export.load(paths["saved_model"])
+    assert artifact.version == 1 and artifact.description == description
+    expected = tf.saved_model.experimental.read_fingerprint(paths["saved_model"]).saved_model_checksum
+    assert artifact.fingerprint == f"{expected:016x}"
+    # Without description or data: label indices as class names, grey warm-up images, another fingerprint.
+    second = export.export_saved_model(model, str(tmp_path), "net")
+    assert export.load(second).description["class_names"] == ["0", "1", "2"]
+    assert np.all(tf.make_ndarray(warmup.read_warmup_requests(second)[0].inputs["images"]) == 0.5)
+    with pytest.raises(ArtifactError, match="2 class names for a model with 3 logits"):
+        export.export_saved_model(model, str(tmp_path), "bad", description={"class_names": ["x", "y"]})
+    assert not os.path.exists(os.path.join(str(tmp_path), "bad", "1"))
 
 
 def test_int8_tflite_quantises_io_and_tracks_the_float_model(exported):
