@@ -32,10 +32,14 @@ test-all: install
 
 # Main job: train four models on Fashion-MNIST — a small CNN, a ResNet-20 with stride shrinking, the EVP
 # variant of the CNN and an FGSM-RS adversarially trained CNN — export SavedModel + TFLite, attack every
-# artifact (quick suite: FGSM, PGD-20, Square-1000; gradient-masking checks on the differentiable ones).
+# artifact (quick suite: FGSM, PGD-20, Square-1000; gradient-masking checks on the differentiable ones),
+# and the CNN's SavedModel once more through a local TF-Serving-protocol server (gRPC).
 comma := ,
 space := $(subst ,, )
 # The EVP CNN is attacked as its SavedModel only: Square on its int8 TFLite file alone took 4+ minutes.
+# The CNN is also attacked as a served model: export/serve.py (started and stopped here) serves the export
+# base over gRPC on 127.0.0.1:$(DEMO_GRPC_PORT), and the comparison gets a cnn@1:served_grpc row.
+DEMO_GRPC_PORT ?= 8510
 DEMO_ARTIFACTS := $(addprefix $(DEMO_DIR)/export/,cnn cnn_int8.tflite resnet resnet_int8.tflite \
 	evp_cnn fgsm_rs fgsm_rs_int8.tflite)
 demo: install
@@ -48,8 +52,12 @@ demo: install
 	    --model_dir=$(DEMO_DIR)/runs/evp_cnn --export_dir=$(DEMO_DIR)/export
 	$(PY) trainers/train.py --flagfile=trainers/configs/demo_fgsm_rs.flags \
 	    --model_dir=$(DEMO_DIR)/runs/fgsm_rs --export_dir=$(DEMO_DIR)/export
+	$(PY) export/serve.py --export_dir=$(DEMO_DIR)/export --rest_port=-1 --grpc_port=$(DEMO_GRPC_PORT) \
+	    > $(DEMO_DIR)/serve.log 2>&1 & server=$$!; trap 'kill $$server 2>/dev/null; wait $$server' EXIT; \
+	until grep -q "^gRPC on" $(DEMO_DIR)/serve.log; do \
+	    kill -0 $$server 2>/dev/null || { cat $(DEMO_DIR)/serve.log; exit 1; }; sleep 1; done; \
 	$(PY) export/compare.py --dataset=fashion_mnist --test_size=500 --eps=0.1 --suite=quick --out_dir=$(DEMO_DIR)/compare \
-	    --artifacts=$(subst $(space),$(comma),$(strip $(DEMO_ARTIFACTS)))
+	    --artifacts=$(subst $(space),$(comma),$(strip $(DEMO_ARTIFACTS))),grpc://127.0.0.1:$(DEMO_GRPC_PORT)/cnn
 
 # Benchmarks print ratios measured in one run; the peers (ART, CleverHans, Foolbox) are bench-only extras.
 bench: install
