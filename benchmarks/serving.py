@@ -73,7 +73,7 @@ def start_server(base):
         if line.startswith("REST on "):
             rest = line.split()[2].rsplit("/v1/", 1)[0]
         elif line.startswith("gRPC on "):
-            grpc_target = line.split()[2].rsplit("/", 1)[0]
+            grpc_target = line.split()[2].rsplit("/", 1)[0][len("grpc://"):]
     return process, rest, grpc_target
 
 

@@ -40,6 +40,10 @@ def test_train_writes_summary_history_checkpoint_and_exports(trained):
     assert (tmp / "export" / "cnn" / "1" / "saved_model.pb").is_file()
     assert (tmp / "export" / "cnn_int8.tflite").is_file()
     assert "test accuracy" in result.stdout
+    extra = tmp / "export" / "cnn" / "1" / "assets.extra"
+    description = json.load(open(extra / "tfrobust.json", encoding="utf-8"))
+    assert description["dataset"] == "fashion_mnist" and description["class_names"][0] == "T-shirt/top"
+    assert description["training"]["method"] == "standard" and (extra / "tf_serving_warmup_requests").is_file()
 
 
 def test_export_script_reexports_a_run_as_the_next_version(trained):
@@ -51,20 +55,30 @@ def test_export_script_reexports_a_run_as_the_next_version(trained):
     assert (tmp / "export" / "cnn.keras").is_file() and (tmp / "export" / "cnn_dynamic.tflite").is_file()
 
 
-def test_compare_script_writes_a_table_for_savedmodel_and_tflite(trained):
+def test_compare_script_writes_a_table_for_savedmodel_tflite_and_a_served_model(trained):
+    from tfrobust.serving.server import ModelServer
+
     tmp, _ = trained
-    result = run("export/compare.py", f"--artifacts={tmp}/export/cnn/1,{tmp}/export/cnn_int8.tflite",
-                 "--dataset=fashion_mnist", "--test_size=64", "--eps=0.1", "--suite=fgsm,pgd",
-                 "--sanity_size=32", f"--out_dir={tmp}/compare")
+    with ModelServer(str(tmp / "export"), rest_port=None, grpc_port=0) as server:
+        result = run("export/compare.py", f"--artifacts={tmp}/export/cnn/1,{tmp}/export/cnn_int8.tflite,"
+                     f"grpc://{server.grpc_target}/cnn/versions/1", "--labels=cnn@1:saved_model,cnn:int8,cnn@1:served",
+                     "--dataset=fashion_mnist", "--test_size=64", "--eps=0.1", "--suite=fgsm,pgd",
+                     "--sanity_size=32", f"--out_dir={tmp}/compare")
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "| cnn:saved_model | white-box |" in result.stdout
-    assert "| cnn:tflite_int8 | transfer from cnn:saved_model |" in result.stdout
+    assert "| cnn@1:saved_model | white-box |" in result.stdout
+    assert "| cnn:int8 | transfer from cnn@1:saved_model |" in result.stdout
+    assert "| cnn@1:served | transfer from cnn@1:saved_model |" in result.stdout
+    assert "| cnn@1:served | cnn@1:saved_model | −0 / +0 |" in result.stdout  # same model, same points
+    assert (tmp / "compare" / "correct.npz").is_file()
     report = json.load(open(tmp / "compare" / "report.json", encoding="utf-8"))
     for model in report["models"]:
         assert [row["attack"] for row in model["rows"]] == ["fgsm", "pgd"]
         assert all(row["accuracy"] <= model["clean"] for row in model["rows"])
         assert model["worst_case"] <= min(row["accuracy"] for row in model["rows"])
     assert report["models"][0]["sanity"]["flags"] and report["models"][1]["sanity"] is None
+    served = report["models"][2]["artifact"]
+    assert served["format"] == "served_grpc" and served["version"] == 1 and served["queries"] >= 3 * 64
+    assert report["models"][0]["artifact"]["fingerprint"]
     assert (tmp / "compare" / "curves.png").is_file()
 
 
