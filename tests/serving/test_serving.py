@@ -6,6 +6,7 @@ import concurrent.futures
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -94,6 +95,7 @@ def test_rest_status_metadata_and_both_json_formats(served):
     ('{"instances": [[[[0.5]]]]}', 400, "must have shape [N, 8, 8, 1], got [1, 1, 1, 1]"),
     ('{"instances": [[1, 2], [3]]}', 400, "not a rectangular array"),
     ('{"instances": [["a"]]}', 400, "not a rectangular array"),
+    ("[" * 100000 + "]" * 100000, 400, "JSON Parse error"),
     ('{"inputs": {"pixels": [[0]]}}', 400, "takes exactly one input 'images', got ['pixels']"),
     ('{"signature_name": "other", "instances": [[0]]}', 400, '"other" not found'),
     ("NAN", 400, "contains NaN or infinite values"),  # NAN, BIG, BATCH, BODY: bodies built in the test
@@ -144,8 +146,9 @@ def test_malformed_grpc_requests_and_unknown_models(served):
 
 
 def test_unreachable_server_fails_fast_after_bounded_retries():
-    with socket_free_port() as port:
-        pass
+    with socket.socket() as probe:  # a port that was free a moment ago: nothing listens on it
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
     for url in (f"http://127.0.0.1:{port}/v1/models/net", f"grpc://127.0.0.1:{port}/net"):
         start = time.perf_counter()
         with pytest.raises(ServingError, match=r"cannot reach .*connection refused.* \(gave up after 3 attempts\)"):
@@ -236,17 +239,3 @@ def _read_urls(process):
         elif line.startswith("gRPC on "):
             grpc_url = line.split()[2].rsplit("/", 1)[0]
     return rest, grpc_url
-
-
-class socket_free_port:  # pylint: disable=invalid-name
-    """A port that was free a moment ago (bound, then released): nothing listens on it."""
-
-    def __enter__(self):
-        import socket
-
-        self._socket = socket.socket()
-        self._socket.bind(("127.0.0.1", 0))
-        return self._socket.getsockname()[1]
-
-    def __exit__(self, *exc_info):
-        self._socket.close()

@@ -117,7 +117,7 @@ def plot_agreement(report, images, path, attack="clean"):
             axes[i, j].set_title(f"{sign}#{index}", fontsize=7)
         axes[i, 0].text(0, -0.45, f"{section['model']} vs {section['reference']} ({row['attack']}; − lost, + gained)",
                         transform=axes[i, 0].transAxes, fontsize=7)
-    figure.tight_layout()
+    figure.subplots_adjust(hspace=0.8)
     figure.savefig(path, dpi=100)
     plt.close(figure)
     return path

@@ -76,6 +76,9 @@ class RestArtifact(ServedArtifact):
                                f"'{INPUT_NAME}' to 'logits' (missing {error})") from error
         return version, tuple(input_dims[1:]), output_dims[-1]
 
+    def close(self):
+        self._session.close()
+
     def _request(self, x):
         if self.request_format == "row":
             body = {"signature_name": SIGNATURE, "instances": x.tolist()}

@@ -70,6 +70,9 @@ class ServedArtifact(Artifact):
                 time.sleep(self.backoff * 2 ** attempt)
         raise AssertionError("unreachable")
 
+    def close(self):
+        """Releases the connection (the artifact cannot predict afterwards)."""
+
     def _request(self, x):
         raise NotImplementedError
 

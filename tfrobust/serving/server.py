@@ -143,7 +143,7 @@ def _error(status, message):
 def _tensor(value, what):
     try:
         array = np.asarray(value, np.float32)
-    except (TypeError, ValueError) as error:
+    except (TypeError, ValueError, RecursionError) as error:
         raise InvalidRequest(f"{what} is not a rectangular array of numbers: {error}") from error
     return array
 
@@ -156,7 +156,7 @@ def parse_predict_body(body):
     """
     try:
         request = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as error:
+    except (ValueError, UnicodeDecodeError, RecursionError) as error:
         raise InvalidRequest(f"JSON Parse error: {error}") from error
     if not isinstance(request, dict):
         raise InvalidRequest("request body must be a JSON object")
@@ -268,6 +268,9 @@ def rest_app(repository, max_batch=DEFAULT_MAX_BATCH, max_body_bytes=DEFAULT_MAX
             return _error(400, str(error))
         except ServingError as error:
             return _error(500, str(error))
+        except Exception as error:  # pylint: disable=broad-except
+            # Whatever went wrong, the client gets TF Serving's error body and the server keeps serving.
+            return _error(500, f"internal error: {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}")
 
     async def not_found(request, exc):  # pylint: disable=unused-argument
         return _error(404, f"Malformed request: {request.method} {request.url.path}")
