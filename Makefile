@@ -54,7 +54,7 @@ demo: install
 	    --model_dir=$(DEMO_DIR)/runs/fgsm_rs --export_dir=$(DEMO_DIR)/export
 	$(PY) export/serve.py --export_dir=$(DEMO_DIR)/export --rest_port=-1 --grpc_port=$(DEMO_GRPC_PORT) \
 	    > $(DEMO_DIR)/serve.log 2>&1 & server=$$!; trap 'kill $$server 2>/dev/null; wait $$server' EXIT; \
-	until grep -q "^gRPC on" $(DEMO_DIR)/serve.log; do \
+	until grep -qs "^gRPC on" $(DEMO_DIR)/serve.log; do \
 	    kill -0 $$server 2>/dev/null || { cat $(DEMO_DIR)/serve.log; exit 1; }; sleep 1; done; \
 	$(PY) export/compare.py --dataset=fashion_mnist --test_size=500 --eps=0.1 --suite=quick --out_dir=$(DEMO_DIR)/compare \
 	    --artifacts=$(subst $(space),$(comma),$(strip $(DEMO_ARTIFACTS))),grpc://127.0.0.1:$(DEMO_GRPC_PORT)/cnn

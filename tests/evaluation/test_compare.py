@@ -83,7 +83,7 @@ def test_suites_by_name_and_list():
 @pytest.fixture(scope="module")
 def linear_artifacts(tmp_path_factory):
     keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.Input((6, 6, 1)), keras.layers.Flatten(), keras.layers.Dense(4)])  # APGD-T needs 4 classes
+    model = keras.Sequential([keras.Input((6, 6, 1)), keras.layers.Flatten(), keras.layers.Dense(3)])
     rng = np.random.default_rng(0)
     x = rng.uniform(size=(30, 6, 6, 1)).astype(np.float32)
     y = np.argmax(model(x).numpy(), axis=1)

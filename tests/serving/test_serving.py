@@ -81,7 +81,8 @@ def test_rest_status_metadata_and_both_json_formats(served):
                         json={"signature_name": "serving_default", "instances": images[:2].tolist()}).json()
     assert [sorted(p) for p in row["predictions"]] == [["logits", "probabilities"]] * 2
     np.testing.assert_allclose([p["logits"] for p in row["predictions"]], expected, atol=1e-5)
-    named = requests.post(f"{url}:predict", timeout=10, json={"instances": [{"images": i} for i in images[:2].tolist()]})
+    named = requests.post(f"{url}:predict", timeout=10,
+                          json={"instances": [{"images": image} for image in images[:2].tolist()]})
     assert named.json() == row
     columnar = requests.post(f"{url}:predict", timeout=10, json={"inputs": {"images": images[:2].tolist()}}).json()
     np.testing.assert_allclose(columnar["outputs"]["logits"], expected, atol=1e-5)

@@ -270,7 +270,8 @@ def rest_app(repository, max_batch=DEFAULT_MAX_BATCH, max_body_bytes=DEFAULT_MAX
             return _error(500, str(error))
         except Exception as error:  # pylint: disable=broad-except
             # Whatever went wrong, the client gets TF Serving's error body and the server keeps serving.
-            return _error(500, f"internal error: {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}")
+            first_line = (str(error).strip().splitlines() or [""])[0]
+            return _error(500, f"internal error: {type(error).__name__}: {first_line}")
 
     async def not_found(request, exc):  # pylint: disable=unused-argument
         return _error(404, f"Malformed request: {request.method} {request.url.path}")
