@@ -67,13 +67,14 @@ def _where_attacks_ran(report):
 
 
 def _artifacts(report):
-    artifacts = [(m["model"], m["artifact"]) for m in report["models"] if m.get("artifact")]
-    if not artifacts:
+    models = [m for m in report["models"] if m.get("artifact")]
+    if not models:
         return []
-    lines = ["", "| model | path | version | SavedModel fingerprint | queries in total |", "|---|---|---|---|---|"]
-    for label, artifact in artifacts:
-        lines.append(f"| {label} | {artifact['path']} | {artifact['version'] or 'n/a'} | "
-                     f"{artifact['fingerprint'] or 'n/a'} | {artifact['queries']} |")
+    lines = ["", "| model | path | version | SavedModel fingerprint | queries (all attacks) |", "|---|---|---|---|---|"]
+    for model in models:
+        artifact = model["artifact"]
+        lines.append(f"| {model['model']} | {artifact['path']} | {artifact['version'] or 'n/a'} | "
+                     f"{artifact['fingerprint'] or 'n/a'} | {sum(row.get('queries', 0) for row in model['rows'])} |")
     return lines
 
 
