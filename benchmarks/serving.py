@@ -9,7 +9,7 @@ Exports a small CNN trained briefly on Fashion-MNIST (or serves ``--export_dir``
    p50 / p99 latency, requests per second;
 3. throughput of 128-image requests (images per second) per protocol and in-process;
 4. Square (L∞, ε=0.1) queries per second against the gRPC endpoint and against the in-process SavedModel,
-   and their ratio (median of ``--repeats``).
+   and their ratio (median of ``--repeats``, the two timed in alternation).
 
   .venv/bin/python benchmarks/serving.py [--points=500] [--clients=8] [--requests=100]
 """
@@ -100,14 +100,18 @@ def load_test(url, images):
             len(latencies) / seconds)
 
 
-def median_seconds(fn):
-    fn()  # warm-up
-    times = []
-    for _ in range(FLAGS.repeats):
-        start = time.perf_counter()
+def median_seconds(fns):
+    """{name: median seconds} of each function, timed in alternation (interleaved), after a warm-up,
+    so load from other jobs on the machine hits all of them alike."""
+    for fn in fns.values():
         fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    times = {name: [] for name in fns}
+    for _ in range(FLAGS.repeats):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def main(argv):
@@ -134,21 +138,23 @@ def main(argv):
 
             batch = np.resize(x, (128, *x.shape[1:]))
             print("\n3. throughput, 128-image requests (images/s, median)")
-            rates = {"in-process": 128 / median_seconds(lambda: local.predict(batch))}
-            for label in ("rest (row)", "grpc"):
-                rates[label] = 128 / median_seconds(lambda c=clients[label]: c.predict(batch, batch_size=128))
-            for label, rate in rates.items():
-                print(f"   {label:12s} {rate:9.0f} images/s")
+            seconds = median_seconds({"in-process": lambda: local.predict(batch),
+                                      **{label: lambda c=clients[label]: c.predict(batch, batch_size=128)
+                                         for label in ("rest (row)", "grpc")}})
+            for label, value in seconds.items():
+                print(f"   {label:12s} {128 / value:9.0f} images/s")
 
             print(f"\n4. Square L∞ ε=0.1, {FLAGS.square_queries} iterations on {FLAGS.square_points} points")
             points, labels = x[:FLAGS.square_points], np.argmax(reference[:FLAGS.square_points], axis=1)
+            attacks = {label: Square(eps=0.1, queries=FLAGS.square_queries, seed=0) for label in ("in-process", "grpc")}
+            artifacts = {"in-process": local, "grpc": clients["grpc"]}
+            seconds = median_seconds({label: lambda a=artifacts[label], s=attacks[label]: s(a.predict, points, labels)
+                                      for label in attacks})
             speeds = {}
-            for label, artifact in (("in-process", local), ("grpc", clients["grpc"])):
-                attack = Square(eps=0.1, queries=FLAGS.square_queries, seed=0)
-                seconds = median_seconds(lambda a=artifact, s=attack: s(a.predict, points, labels))
-                speeds[label] = attack.last_counts["forward"] / seconds
+            for label, attack in attacks.items():
+                speeds[label] = attack.last_counts["forward"] / seconds[label]
                 print(f"   {label:12s} {speeds[label]:9.0f} queries/s ({attack.last_counts['forward']} queries "
-                      f"in {seconds:.2f} s)")
+                      f"in {seconds[label]:.2f} s)")
             print(f"   gRPC / in-process query rate: {speeds['grpc'] / speeds['in-process']:.2f}")
         finally:
             process.terminate()
