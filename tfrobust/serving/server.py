@@ -24,6 +24,7 @@ import json
 import re
 import socket
 import threading
+import time
 
 import grpc
 import numpy as np
@@ -312,10 +313,14 @@ class ModelServer:
         self._grpc_server = self._uvicorn = self._rest_thread = None
 
     def start(self):
-        if self.grpc_port is not None:
-            self._start_grpc()
-        if self.rest_port is not None:
-            self._start_rest()
+        try:
+            if self.grpc_port is not None:
+                self._start_grpc()
+            if self.rest_port is not None:
+                self._start_rest()
+        except BaseException:
+            self.stop(grace=0)
+            raise
         return self
 
     def _start_grpc(self):
@@ -343,24 +348,21 @@ class ModelServer:
             raise ServingError(f"cannot bind REST to {self.host}:{self.rest_port}: {error.strerror}") from error
         self.rest_port = sock.getsockname()[1]
         config = uvicorn.Config(rest_app(self.repository, self.max_batch, self.max_body_bytes), log_level="warning",
-                                lifespan="off", access_log=False, timeout_graceful_shutdown=10)
+                                lifespan="off", access_log=False)
         self._uvicorn = uvicorn.Server(config)
         self._rest_thread = threading.Thread(target=self._uvicorn.run, kwargs={"sockets": [sock]},
                                              name="rest-server", daemon=True)
         self._rest_thread.start()
-        started = threading.Event()
-
-        def wait_started():
-            while not self._uvicorn.started and self._rest_thread.is_alive():
-                started.wait(0.01)
-
-        wait_started()
+        deadline = time.monotonic() + 30
+        while not self._uvicorn.started and self._rest_thread.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.01)
         if not self._uvicorn.started:
             raise ServingError(f"REST server on {self.host}:{self.rest_port} failed to start")
 
     def stop(self, grace=5.0):
         """Stops accepting requests and waits up to ``grace`` seconds for in-flight ones."""
         if self._uvicorn is not None:
+            self._uvicorn.config.timeout_graceful_shutdown = grace
             self._uvicorn.should_exit = True
             self._rest_thread.join(grace + 1)
             self._uvicorn = None
