@@ -146,6 +146,14 @@ def test_malformed_grpc_requests_and_unknown_models(served):
         export.load("http://127.0.0.1:1/models/net")
 
 
+def test_ports_in_use_give_one_clear_error(served):
+    server, _, _, base = served
+    with pytest.raises(ServingError, match=f"cannot bind gRPC to 127.0.0.1:{server.grpc_port}"):
+        ModelServer(base, rest_port=None, grpc_port=server.grpc_port).start()
+    with pytest.raises(ServingError, match=f"cannot bind REST to 127.0.0.1:{server.rest_port}: Address already in use"):
+        ModelServer(base, rest_port=server.rest_port, grpc_port=0).start()
+
+
 def test_unreachable_server_fails_fast_after_bounded_retries():
     with socket.socket() as probe:  # a port that was free a moment ago: nothing listens on it
         probe.bind(("127.0.0.1", 0))

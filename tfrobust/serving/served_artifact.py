@@ -32,6 +32,9 @@ class ServedArtifact(Artifact):
 
     Attributes: besides ``Artifact``'s (``queries`` counts images scored), ``requests`` counts the
     requests sent (retries included) and ``retried`` the retries made.
+
+    A client is not meant to be shared between threads (counters, HTTP session): give each thread its
+    own, as the load test does.
     """
 
     differentiable = False

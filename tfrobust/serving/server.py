@@ -330,9 +330,12 @@ class ModelServer:
         add_prediction, prediction, add_model, model = _grpc_servicers(self.repository, self.max_batch)
         add_prediction(prediction, server)
         add_model(model, server)
-        port = server.add_insecure_port(f"{self.host}:{self.grpc_port}")
+        try:
+            port = server.add_insecure_port(f"{self.host}:{self.grpc_port}")
+        except RuntimeError as error:  # grpcio raises where older versions returned 0
+            raise ServingError(f"cannot bind gRPC to {self.host}:{self.grpc_port} (address in use?)") from error
         if not port:
-            raise ServingError(f"cannot bind gRPC to {self.host}:{self.grpc_port}")
+            raise ServingError(f"cannot bind gRPC to {self.host}:{self.grpc_port} (address in use?)")
         server.start()
         self._grpc_server, self.grpc_port = server, port
 
