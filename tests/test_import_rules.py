@@ -21,6 +21,7 @@ ALLOWED = {
     "export": {"core", "errors", "data", "layers", "models"},
     "training": {"core", "errors", "data", "models", "attacks"},
     "evaluation": {"core", "errors", "data", "layers", "models", "attacks", "export"},
+    "serving": {"core", "errors", "export"},
     "cli": {"core", "errors"},
     "__init__": set(),
 }

@@ -16,6 +16,18 @@ class ArtifactError(TfrobustError):
     """An exported model path is missing, unreadable or not a model."""
 
 
+class ServingError(ArtifactError):
+    """A served model cannot be reached or refused a request (the server's message is kept verbatim)."""
+
+
+class ModelNotFound(ServingError):
+    """The server has no such model or version (REST 404, gRPC NOT_FOUND)."""
+
+
+class InvalidRequest(ServingError):
+    """A request the server rejects as malformed (REST 400, gRPC INVALID_ARGUMENT)."""
+
+
 def check_choice(name: str, value, choices) -> None:
     """Raises TfrobustError unless ``value`` is one of ``choices`` (listing them)."""
     choices = list(choices)

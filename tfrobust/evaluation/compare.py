@@ -2,7 +2,7 @@
 
 Differentiable models (live Keras models, SavedModel and ``.keras`` artifacts) are attacked white-box
 through their own gradients and get the gradient-masking sanity checks; TFLite artifacts, which have no
-gradients, and served models (``tfrobust.serving``) are attacked by prediction-only attacks on
+gradients, and served models (``export.served_artifact``) are attacked by prediction-only attacks on
 themselves and by transfer from a differentiable surrogate (by default the same model's SavedModel).
 Every row says which mode it used and how many images the target scored.
 

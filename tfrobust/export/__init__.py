@@ -7,6 +7,7 @@ from tfrobust.export.artifact import (Artifact, DifferentiableArtifact, KerasArt
                                       TFLiteArtifact, load, resolve_saved_model)
 from tfrobust.export.keras_file import export_keras
 from tfrobust.export.saved_model import export_saved_model, float32_model
+from tfrobust.export.served_artifact import ServedArtifact, connect
 from tfrobust.export.tflite import QUANTIZATIONS, convert_tflite
 
 EXPORT_FORMATS = ("saved_model", "keras") + tuple(f"tflite_{q}" for q in QUANTIZATIONS)
@@ -48,5 +49,5 @@ def export_all(model, base_dir, name, formats=("saved_model", "keras", "tflite_f
 
 
 __all__ = ["Artifact", "DifferentiableArtifact", "EXPORT_FORMATS", "KerasArtifact", "SavedModelArtifact",
-           "TFLiteArtifact", "convert_tflite", "export_all", "export_keras", "export_saved_model", "float32_model",
-           "load", "resolve_saved_model"]
+           "ServedArtifact", "TFLiteArtifact", "connect", "convert_tflite", "export_all", "export_keras",
+           "export_saved_model", "float32_model", "load", "resolve_saved_model"]

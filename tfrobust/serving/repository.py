@@ -15,9 +15,9 @@ import time
 import numpy as np
 import tensorflow as tf
 
+from tfrobust.errors import InvalidRequest, ModelNotFound, ServingError
 from tfrobust.export.contract import INPUT_NAME, SIGNATURE
 from tfrobust.export.warmup import read_warmup_requests, warmup_path
-from tfrobust.serving.errors import InvalidRequest, ModelNotFound, ServingError
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 

@@ -31,8 +31,8 @@ import numpy as np
 import tensorflow as tf
 from google.protobuf import json_format
 
-from tfrobust.errors import check_int
-from tfrobust.serving.errors import InvalidRequest, ModelNotFound, ServingError
+from tfrobust.core.messages import first_line
+from tfrobust.errors import InvalidRequest, ModelNotFound, ServingError, check_int
 from tfrobust.serving.repository import ModelRepository
 
 DEFAULT_MAX_BATCH = 1024
@@ -271,8 +271,7 @@ def rest_app(repository, max_batch=DEFAULT_MAX_BATCH, max_body_bytes=DEFAULT_MAX
             return _error(500, str(error))
         except Exception as error:  # pylint: disable=broad-except
             # Whatever went wrong, the client gets TF Serving's error body and the server keeps serving.
-            first_line = (str(error).strip().splitlines() or [""])[0]
-            return _error(500, f"internal error: {type(error).__name__}: {first_line}")
+            return _error(500, f"internal error: {type(error).__name__}: {first_line(error)}")
 
     async def not_found(request, exc):  # pylint: disable=unused-argument
         return _error(404, f"Malformed request: {request.method} {request.url.path}")

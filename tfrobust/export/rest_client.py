@@ -12,10 +12,9 @@ import json
 import numpy as np
 import requests
 
-from tfrobust.errors import check_choice
+from tfrobust.errors import InvalidRequest, ModelNotFound, ServingError, check_choice
 from tfrobust.export.contract import INPUT_NAME, SIGNATURE
-from tfrobust.serving.errors import InvalidRequest, ModelNotFound, ServingError
-from tfrobust.serving.served_artifact import ServedArtifact, TransientError
+from tfrobust.export.served_artifact import ServedArtifact, TransientError
 
 _TRANSIENT_STATUS = (429, 502, 503, 504)
 

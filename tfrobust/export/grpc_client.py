@@ -6,10 +6,10 @@ with ``output_filter=["logits"]``). Tensors travel as ``TensorProto`` (``tf.make
 import grpc
 import tensorflow as tf
 
+from tfrobust.errors import InvalidRequest, ModelNotFound, ServingError
 from tfrobust.export.contract import INPUT_NAME, SIGNATURE
+from tfrobust.export.served_artifact import ServedArtifact, TransientError
 from tfrobust.export.warmup import predict_request
-from tfrobust.serving.errors import InvalidRequest, ModelNotFound, ServingError
-from tfrobust.serving.served_artifact import ServedArtifact, TransientError
 
 _TRANSIENT = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED)
 MAX_MESSAGE_BYTES = 64 << 20

@@ -1,13 +1,18 @@
-"""A served model as a prediction-only Artifact: batching, timeouts, bounded retries and counting shared
-by the REST and gRPC clients."""
+"""A served model as a prediction-only Artifact: ``connect(url)``, and the batching, timeouts, bounded
+retries and counting shared by the REST and gRPC clients (``rest_client``, ``grpc_client``).
 
+The clients live in ``export`` because a served model is one more deployed format behind the Artifact
+interface (``export.load`` dispatches URLs here); the local server that speaks the same protocols is
+``tfrobust.serving``, a layer above.
+"""
+
+import re
 import time
 
 import numpy as np
 
-from tfrobust.errors import check_int, check_number
+from tfrobust.errors import ServingError, check_int, check_number
 from tfrobust.export.artifact import Artifact
-from tfrobust.serving.errors import ServingError
 
 
 class TransientError(ServingError):
@@ -22,7 +27,7 @@ class ServedArtifact(Artifact):
     evaluation never mixes two versions when a new one appears mid-run (the label names that version).
 
     Args:
-      url: the endpoint (see ``tfrobust.serving.connect``).
+      url: the endpoint (see ``connect``).
       model_name: the served model's name.
       version: the version to query, or None for the server's latest (resolved at connect time).
       max_batch: most images per request; larger ``predict`` calls are split.
@@ -81,3 +86,37 @@ class ServedArtifact(Artifact):
 
     def _metadata(self):
         raise NotImplementedError
+
+
+_REST_URL = re.compile(r"^(?P<base>https?://[^/]+)/v1/models/(?P<name>[A-Za-z0-9][A-Za-z0-9_.-]*)"
+                       r"(?:/versions/(?P<version>[0-9]+))?/?$")
+_GRPC_URL = re.compile(r"^grpc://(?P<target>[^/]+)/(?P<name>[A-Za-z0-9][A-Za-z0-9_.-]*)"
+                       r"(?:/versions/(?P<version>[0-9]+))?/?$")
+
+
+def connect(url, **options):
+    """A served model as an Artifact.
+
+    Args:
+      url: ``http(s)://host:port/v1/models/<name>[/versions/<n>]`` (REST) or
+        ``grpc://host:port/<name>[/versions/<n>]`` (gRPC).
+      **options: ``max_batch``, ``timeout``, ``retries``, ``backoff`` (see ``ServedArtifact``) and, for
+        REST, ``request_format`` ("row" or "columnar").
+
+    Raises:
+      ServingError: a malformed URL, an unreachable server, an unknown model or version (one line each).
+    """
+    # pylint: disable=import-outside-toplevel  (each client imports its protocol's stack)
+    rest, grpc_match = _REST_URL.match(url), _GRPC_URL.match(url)
+    if rest:
+        from tfrobust.export.rest_client import RestArtifact
+
+        version = int(rest["version"]) if rest["version"] else None
+        return RestArtifact(rest["base"], rest["name"], version, **options)
+    if grpc_match:
+        from tfrobust.export.grpc_client import GrpcArtifact
+
+        version = int(grpc_match["version"]) if grpc_match["version"] else None
+        return GrpcArtifact(grpc_match["target"], grpc_match["name"], version, **options)
+    raise ServingError(f"{url}: expected http://host:port/v1/models/<name>[/versions/<n>] or "
+                       "grpc://host:port/<name>[/versions/<n>]")
