@@ -26,7 +26,7 @@ class FGSM(Attack):
 
     def _perturb(self, model_fn, x, y, seed):
         _, _, grad = self._objective_and_gradient(model_fn, x, y, self._loss_fn)
-        return self.threat.project(x + self.threat.eps * self.threat.steepest_ascent(grad), x)
+        return self.threat.ascent_step(x, grad, self.threat.eps, x)
 
     def _config(self):
         return {"loss": self.loss}

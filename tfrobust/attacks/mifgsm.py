@@ -56,7 +56,7 @@ class MIFGSM(Attack):
             _, _, grad = self._objective_and_gradient(model_fn, x_adv, y, self._loss_fn)
             l1 = tf.reduce_sum(tf.abs(tf.reshape(grad, [tf.shape(grad)[0], -1])), axis=1)
             momentum = self.decay * momentum + grad / expand_like(tf.maximum(l1, 1e-12), grad)
-            x_adv = threat.project(x_adv + self.step_size * threat.steepest_ascent(momentum), x)
+            x_adv = threat.ascent_step(x_adv, momentum, self.step_size, x)
         return x_adv
 
     def _config(self):

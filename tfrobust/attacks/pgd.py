@@ -1,9 +1,13 @@
-"""Projected gradient descent (PGD / BIM), L∞ and L2, random start and restarts."""
+"""Projected gradient descent (PGD / BIM), L∞ and L2, random start and restarts.
+
+The steps themselves are ``projected_ascent``, the core the adversarial training methods craft with too.
+"""
 
 import tensorflow as tf
 
 from tfrobust.attacks import losses
 from tfrobust.attacks.base import Attack
+from tfrobust.attacks.projected_ascent import projected_ascent, start_point
 from tfrobust.attacks.threat_model import expand_like
 from tfrobust.errors import check_range
 
@@ -48,12 +52,11 @@ class PGD(Attack):
         best_objective = tf.fill(tf.shape(y), float("-inf"))
         best_success = tf.zeros(tf.shape(y), tf.bool)
         for restart in tf.range(self.restarts):
-            x_adv = x
-            if self.random_start:
-                x_adv = threat.random_point(x, tf.random.experimental.stateless_fold_in(seed, restart))
-            for _ in tf.range(self.steps):
-                _, _, grad = self._objective_and_gradient(model_fn, x_adv, y, self._loss_fn)
-                x_adv = threat.project(x_adv + self.step_size * threat.steepest_ascent(grad), x)
+            start = start_point(threat, x, "uniform" if self.random_start else "none",
+                                tf.random.experimental.stateless_fold_in(seed, restart))
+            x_adv = projected_ascent(
+                lambda point: self._objective_and_gradient(model_fn, point, y, self._loss_fn)[2],
+                threat, x, start, steps=self.steps, step_size=self.step_size)
             outputs = self._forward(model_fn, x_adv)
             logits = losses.logits_of(outputs)
             objective = losses.objective(self._loss_fn, outputs, y, threat.targeted)

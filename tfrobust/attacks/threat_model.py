@@ -47,14 +47,19 @@ class ThreatModel:
         Clipping into the range after the L2 rescale can only shrink each coordinate of the perturbation,
         so the result still lies in the ball.
         """
-        delta = x_adv - x
+        return tf.clip_by_value(x + self.project_delta(x_adv - x), self.clip_min, self.clip_max)
+
+    def project_delta(self, delta):
+        """Projects a perturbation (not a point) onto the ball: clip for L∞, radial rescale for L2."""
         if self.norm == "linf":
-            delta = tf.clip_by_value(delta, -self.eps, self.eps)
-        else:
-            norms = per_example_norm(delta, "l2")
-            factor = tf.minimum(1.0, self.eps / tf.maximum(norms, 1e-12))
-            delta = delta * expand_like(factor, delta)
-        return tf.clip_by_value(x + delta, self.clip_min, self.clip_max)
+            return tf.clip_by_value(delta, -self.eps, self.eps)
+        norms = per_example_norm(delta, "l2")
+        return delta * expand_like(tf.minimum(1.0, self.eps / tf.maximum(norms, 1e-12)), delta)
+
+    def ascent_step(self, x_adv, direction, step_size, x):
+        """One projected steepest-ascent step ``Π(x_adv + step_size · d(direction))`` around ``x``, with d
+        the norm's steepest-ascent direction (``direction`` is a gradient, or a momentum for MI-FGSM)."""
+        return self.project(x_adv + step_size * self.steepest_ascent(direction), x)
 
     def random_point(self, x, seed):
         """A point drawn uniformly from the ball around ``x`` (then clipped to the range).

@@ -1,5 +1,6 @@
 """What every training method shares: the ``Method`` interface, the loss record it returns, and the
-in-graph crafting pieces (random starts and the projected steepest-ascent loop).
+in-graph crafting pieces (the model's input gradient, fed to the projected steepest-ascent core
+``tfrobust.attacks.projected_ascent`` that ``attacks.PGD`` runs too).
 
 A method is a small configured object. ``AdversarialModel.train_step`` calls
 ``method.train_step(adv, x, y, seed)``; the default implementation is
@@ -27,13 +28,11 @@ from typing import Optional
 import tensorflow as tf
 
 from tfrobust.attacks import losses
-from tfrobust.attacks.threat_model import ThreatModel, expand_like, per_example_norm
+from tfrobust.attacks.projected_ascent import RANDOM_STARTS, projected_ascent, start_point
+from tfrobust.attacks.threat_model import ThreatModel
 from tfrobust.errors import TfrobustError, check_choice, check_int, check_number
 
 LABEL_MODES = ("true", "predicted")
-RANDOM_STARTS = ("uniform", "normal", "none")
-#: Standard deviation of the "normal" random start (TRADES / MART / FAT reference code: 0.001·N(0, I)).
-NORMAL_START_STD = 0.001
 
 
 @dataclasses.dataclass
@@ -163,7 +162,7 @@ class AdversarialMethod(Method):
 
     def craft(self, adv, x, labels, seed):
         """PGD on ``attack_loss`` from the configured random start (PGD-AT, ALP, AT-id, MART)."""
-        start = random_start(self.threat, x, self.random_start, seed)
+        start = start_point(self.threat, x, self.random_start, seed)
         return ascend(adv, self.threat, x, start, lambda outputs: self.objective(outputs, labels),
                       steps=self.steps, step_size=self.step_size)
 
@@ -173,34 +172,16 @@ class AdversarialMethod(Method):
 
 
 # -- in-graph crafting ------------------------------------------------------------------------------
-def random_start(threat, x, kind, seed):
-    """The starting point of the inner maximisation: uniform in the ball, x + 0.001·N(0, I) (projected),
-    or x itself."""
-    if kind == "uniform":
-        return threat.random_point(x, seed)
-    if kind == "normal":
-        noise = tf.random.stateless_normal(tf.shape(x), seed, stddev=NORMAL_START_STD, dtype=x.dtype)
-        return threat.project(x + noise, x)
-    return x
-
-
 def ascend(adv, threat, x, start, objective_fn, *, steps, step_size):
     """``steps`` projected steepest-ascent steps on ``Σ objective_fn(outputs)`` from ``start``.
 
     The model runs in inference mode (``training=False``): BatchNorm uses its moving statistics and
     does not update them, dropout is off — as in the Madry and TRADES reference code, which craft in
-    ``model.eval()``. Each step is ``x' ← Π(x' + α · d(∇ₓ'))`` with d the norm's steepest-ascent
-    direction and Π the projection onto the ball ∩ valid range. A ``tf.while_loop``, so the graph size
-    does not grow with ``steps``.
+    ``model.eval()``. The loop is ``attacks.projected_ascent`` (the core ``attacks.PGD`` runs too):
+    ``x' ← Π(x' + α · d(∇ₓ'))``, a ``tf.while_loop``, so the graph size does not grow with ``steps``.
     """
-    def body(i, x_adv):
-        grad = input_gradient(adv, x_adv, objective_fn)
-        x_adv = threat.project(x_adv + step_size * threat.steepest_ascent(grad), x)
-        return i + 1, tf.stop_gradient(x_adv)
-
-    _, x_adv = tf.while_loop(lambda i, _: i < steps, body, (tf.constant(0), start),
-                             maximum_iterations=steps)
-    return tf.ensure_shape(x_adv, x.shape)
+    return projected_ascent(lambda x_adv: input_gradient(adv, x_adv, objective_fn), threat, x, start,
+                            steps=steps, step_size=step_size)
 
 
 def input_gradient(adv, x_adv, objective_fn):
@@ -209,19 +190,16 @@ def input_gradient(adv, x_adv, objective_fn):
     Under mixed_float16 the objective is multiplied by ``adv.gradient_scale`` (1024) so small input
     gradients do not underflow in float16 activations; every step direction is scale invariant.
     """
+    return input_gradient_and_outputs(adv, x_adv, objective_fn)[0]
+
+
+def input_gradient_and_outputs(adv, x_adv, objective_fn):
+    """(``input_gradient``, the model's outputs at ``x_adv``) from one forward-backward pass."""
     with tf.GradientTape() as tape:
         tape.watch(x_adv)
         outputs = adv.forward(x_adv, training=False)
         value = tf.reduce_sum(objective_fn(outputs)) * adv.gradient_scale
-    return tape.gradient(value, x_adv, unconnected_gradients=tf.UnconnectedGradients.ZERO)
-
-
-def project_delta(threat, delta):
-    """Projects a perturbation (not a point) onto the ball: clip for L∞, radial rescale for L2."""
-    if threat.norm == "linf":
-        return tf.clip_by_value(delta, -threat.eps, threat.eps)
-    norms = per_example_norm(delta, "l2")
-    return delta * expand_like(tf.minimum(1.0, threat.eps / tf.maximum(norms, 1e-12)), delta)
+    return tape.gradient(value, x_adv, unconnected_gradients=tf.UnconnectedGradients.ZERO), outputs
 
 
 # -- loss helpers -----------------------------------------------------------------------------------

@@ -3,9 +3,10 @@
 import tensorflow as tf
 
 from tfrobust.attacks import losses
+from tfrobust.attacks.projected_ascent import start_point
 from tfrobust.attacks.threat_model import expand_like
 from tfrobust.errors import check_int
-from tfrobust.training.methods.base import AdversarialMethod, LossRecord, cross_entropy, random_start
+from tfrobust.training.methods.base import AdversarialMethod, LossRecord, cross_entropy, input_gradient_and_outputs
 
 
 class FAT(AdversarialMethod):
@@ -42,19 +43,15 @@ class FAT(AdversarialMethod):
 
     def craft(self, adv, x, labels, seed):
         threat = self.threat
-        start = random_start(threat, x, self.random_start, seed)
+        start = start_point(threat, x, self.random_start, seed)
         n = tf.shape(x)[:1]
 
         def body(i, x_adv, budget, stopped):
-            with tf.GradientTape() as tape:
-                tape.watch(x_adv)
-                outputs = adv.forward(x_adv, training=False)
-                value = tf.reduce_sum(self.objective(outputs, labels)) * adv.gradient_scale
-            grad = tape.gradient(value, x_adv, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+            grad, outputs = input_gradient_and_outputs(adv, x_adv, lambda out: self.objective(out, labels))
             wrong = tf.not_equal(tf.argmax(losses.logits_of(outputs), -1, output_type=labels.dtype), labels)
             stopped = stopped | (wrong & tf.equal(budget, 0))
             budget = tf.where(wrong & ~stopped, budget - 1, budget)
-            stepped = threat.project(x_adv + self.step_size * threat.steepest_ascent(grad), x)
+            stepped = threat.ascent_step(x_adv, grad, self.step_size, x)
             x_adv = tf.where(expand_like(stopped, x), x_adv, stepped)
             return i + 1, tf.stop_gradient(x_adv), budget, stopped
 

@@ -5,8 +5,7 @@ import tensorflow as tf
 
 from tfrobust.attacks import losses
 from tfrobust.errors import TfrobustError, check_int
-from tfrobust.training.methods.base import (AdversarialMethod, LossRecord, cross_entropy, input_gradient,
-                                            project_delta)
+from tfrobust.training.methods.base import AdversarialMethod, LossRecord, cross_entropy
 
 
 class FreeAT(AdversarialMethod):
@@ -32,7 +31,8 @@ class FreeAT(AdversarialMethod):
     Not supported: ``label_mode="predicted"`` (the same backward pass serves the weights, which must see
     the true labels) and random starts (δ starts at 0, then carries). Crafting here happens in
     training mode — the one pass is the training pass. Reports ``ce`` and ``adv_accuracy`` averaged
-    over replays. ``test_step`` evaluates one replay's worth: one α-step from δ = 0 in inference mode.
+    over replays. ``test_step`` evaluates one replay's worth: one α-step from δ = 0 in inference mode
+    (``AdversarialMethod.craft`` with one step and no random start).
 
     The carried δ is a variable of the method (not saved in checkpoints; after a resume it restarts at
     0). Multi-replica strategies are refused for now: each replica would need its own δ.
@@ -78,7 +78,7 @@ class FreeAT(AdversarialMethod):
         records = []
         for _ in range(self.replays):  # unrolled: each replay is an optimizer update (m is small)
             record, grad = adv.minimize(lambda d=delta: self._replay_loss(adv, x, y, d), extra=delta)
-            delta = project_delta(self.threat, delta + self.step_size * self.threat.steepest_ascent(grad))
+            delta = self.threat.project_delta(delta + self.step_size * self.threat.steepest_ascent(grad))
             records.append(record)
         self._delta.assign(tf.concat([delta, stored[n:]], 0))
         return records
@@ -88,12 +88,6 @@ class FreeAT(AdversarialMethod):
         logits = losses.logits_of(adv.forward(x_adv, y, training=True))
         ce = cross_entropy(logits, y)
         return LossRecord(ce, {"ce": ce}, crafted_logits=logits)
-
-    def craft(self, adv, x, labels, seed):
-        """Evaluation: one replay's worth, a single α-step from δ = 0 (inference mode)."""
-        del seed
-        grad = input_gradient(adv, x, lambda outputs: self.objective(outputs, labels))
-        return self.threat.project(x + self.step_size * self.threat.steepest_ascent(grad), x)
 
     def loss(self, adv, x, y, x_crafted, training):
         del x

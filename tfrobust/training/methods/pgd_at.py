@@ -1,8 +1,7 @@
 """PGD adversarial training (Madry et al.) and its one-step "fast" form FGSM-RS (Wong et al.)."""
 
 from tfrobust.attacks import losses
-from tfrobust.training.methods.base import (AdversarialMethod, LossRecord, cross_entropy, input_gradient,
-                                            random_start)
+from tfrobust.training.methods.base import AdversarialMethod, LossRecord, cross_entropy
 
 
 class PGDAT(AdversarialMethod):
@@ -55,7 +54,8 @@ class FGSMRS(PGDAT):
       random_start: "uniform" (default); "none" gives plain FGSM training (Goodfellow et al. 2015).
       norm, label_mode, attack_loss, clip_min, clip_max: see ``AdversarialMethod``.
 
-    Reports ``ce``. Cost: 2 forward-backward passes per step.
+    Crafting is ``AdversarialMethod.craft`` with one step. Reports ``ce``. Cost: 2 forward-backward passes
+    per step.
     """
 
     name = "fgsm_rs"
@@ -66,8 +66,3 @@ class FGSMRS(PGDAT):
                                    random_start=random_start, label_mode=label_mode,
                                    attack_loss=attack_loss, clip_min=clip_min, clip_max=clip_max,
                                    default_step_size=1.25 * (eps or 0.0))
-
-    def craft(self, adv, x, labels, seed):
-        start = random_start(self.threat, x, self.random_start, seed)
-        grad = input_gradient(adv, start, lambda outputs: self.objective(outputs, labels))
-        return self.threat.project(start + self.step_size * self.threat.steepest_ascent(grad), x)

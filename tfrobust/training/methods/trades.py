@@ -3,9 +3,9 @@
 import tensorflow as tf
 
 from tfrobust.attacks import losses
+from tfrobust.attacks.projected_ascent import start_point
 from tfrobust.errors import check_number
-from tfrobust.training.methods.base import (AdversarialMethod, LossRecord, ascend, cross_entropy,
-                                            kl_divergence, random_start)
+from tfrobust.training.methods.base import AdversarialMethod, LossRecord, ascend, cross_entropy, kl_divergence
 
 
 class TRADES(AdversarialMethod):
@@ -48,7 +48,7 @@ class TRADES(AdversarialMethod):
     def craft(self, adv, x, labels, seed):
         del labels
         clean = tf.stop_gradient(losses.logits_of(adv.forward(x, training=False)))
-        start = random_start(self.threat, x, self.random_start, seed)
+        start = start_point(self.threat, x, self.random_start, seed)
         return ascend(adv, self.threat, x, start,
                       lambda outputs: kl_divergence(clean, losses.logits_of(outputs)),
                       steps=self.steps, step_size=self.step_size)

@@ -1,0 +1,52 @@
+"""The projected steepest-ascent core shared by ``attacks.PGD`` and the adversarial training methods.
+
+One traceable loop, ``projected_ascent``, and the starting points it runs from (``start_point``). Both run
+as plain TensorFlow ops: inside an attack's ``tf.function`` and inside Keras' compiled ``train_step``
+(which is not autograph-converted), so the loop is an explicit ``tf.while_loop`` whose graph does not grow
+with the number of steps, and Python control flow depends only on configuration.
+
+The caller supplies the gradient (``gradient_fn(x_adv) -> ∇``): an attack counts its model evaluations
+there, a training method runs the model in inference mode and scales the objective under mixed precision.
+"""
+
+import tensorflow as tf
+
+#: Starting points: "uniform" in the ball (Madry et al.), "normal" x + 0.001·N(0, I) projected (the
+#: TRADES / MART / FAT reference code), "none" x itself (BIM).
+RANDOM_STARTS = ("uniform", "normal", "none")
+#: Standard deviation of the "normal" random start (TRADES / MART / FAT reference code: 0.001·N(0, I)).
+NORMAL_START_STD = 0.001
+
+
+def start_point(threat, x, kind, seed):
+    """The starting point of the ascent: uniform in ``threat``'s ball around ``x``, x + 0.001·N(0, I)
+    (projected), or ``x`` itself, for ``kind`` in ``RANDOM_STARTS``. ``seed`` is a stateless-RNG seed."""
+    if kind == "uniform":
+        return threat.random_point(x, seed)
+    if kind == "normal":
+        noise = tf.random.stateless_normal(tf.shape(x), seed, stddev=NORMAL_START_STD, dtype=x.dtype)
+        return threat.project(x + noise, x)
+    return x
+
+
+def projected_ascent(gradient_fn, threat, x, start, *, steps, step_size):
+    """``steps`` projected steepest-ascent steps from ``start``: ``x' ← Π(x' + α · d(gradient_fn(x')))``.
+
+    Args:
+      gradient_fn: ``x_adv -> ∇`` of the objective to maximise (float32, shaped like ``x``).
+      threat: the ``ThreatModel`` (d is its steepest-ascent direction, Π its projection onto the ball
+        around ``x`` intersected with the valid range).
+      x: the clean points (the centre of the ball).
+      start: the first iterate (see ``start_point``).
+      steps: number of steps (a Python int ≥ 0).
+      step_size: α, absolute.
+
+    Returns the last iterate, with ``x``'s static shape. Each iterate is cut from the tape
+    (``tf.stop_gradient``): crafting never differentiates through its own steps.
+    """
+    def body(i, x_adv):
+        x_adv = threat.ascent_step(x_adv, gradient_fn(x_adv), step_size, x)
+        return i + 1, tf.stop_gradient(x_adv)
+
+    _, x_adv = tf.while_loop(lambda i, _: i < steps, body, (tf.constant(0), start), maximum_iterations=steps)
+    return tf.ensure_shape(x_adv, x.shape)
