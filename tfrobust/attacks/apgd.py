@@ -55,7 +55,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfrobust.attacks import losses
-from tfrobust.attacks.base import Attack
+from tfrobust.attacks.compiled_attack import CompiledAttack
 from tfrobust.attacks.threat_model import expand_like, per_example_norm
 from tfrobust.errors import TfrobustError, check_range
 
@@ -97,7 +97,7 @@ def check_num_classes(name, model_fn, x, minimum, num_target_classes=None):
                       f"classes; using {num_classes - 1} target classes", stacklevel=4)
 
 
-class _APGDCore(Attack):
+class _APGDCore(CompiledAttack):
     """The APGD run shared by APGD and APGD-T (see the module docstring)."""
 
     def __init__(self, *, steps, restarts, rho, **threat):
@@ -271,8 +271,8 @@ class APGD(_APGDCore):
 
         return tf.while_loop(lambda restart, *_: restart < self.restarts, body, (tf.constant(0),) + state)[1]
 
-    def _validate(self, model_fn, x, y):
-        x, y = super()._validate(model_fn, x, y)
+    def validate(self, model_fn, x, y):
+        x, y = super().validate(model_fn, x, y)
         if self.loss == "dlr":
             check_num_classes("APGD with the DLR loss", model_fn, x, 3)
         return x, y
@@ -332,8 +332,8 @@ class APGDT(_APGDCore):
         total = num_targets * self.restarts
         return tf.while_loop(lambda run, *_: run < total, body, (tf.constant(0),) + state)[1]
 
-    def _validate(self, model_fn, x, y):
-        x, y = super()._validate(model_fn, x, y)
+    def validate(self, model_fn, x, y):
+        x, y = super().validate(model_fn, x, y)
         check_num_classes("APGDT (targeted DLR loss)", model_fn, x, 4, self.num_target_classes)
         return x, y
 

@@ -27,6 +27,7 @@ import tensorflow as tf
 
 from tfrobust.attacks import losses
 from tfrobust.attacks.apgd import APGD, APGDT
+from tfrobust.attacks.base import Attack
 from tfrobust.attacks.fab import FABT
 from tfrobust.attacks.square import Square
 from tfrobust.errors import TfrobustError, check_choice
@@ -42,8 +43,10 @@ VERSIONS = {
 }
 
 
-class AutoAttack:
+class AutoAttack(Attack):
     """``AutoAttack(norm="linf", eps=8/255, version="standard")(model_fn, x, y) -> x_adv``.
+
+    A white-box ``Attack`` (its APGD and FAB members need the model's gradients; Square only queries it).
 
     Args:
       norm, eps, clip_min, clip_max, seed: the threat model (untargeted only, as in the reference).
@@ -54,23 +57,19 @@ class AutoAttack:
     ``last_counts`` sums the counts.
     """
 
-    needs_gradients = True
-
     def __init__(self, *, norm="linf", eps=8 / 255, clip_min=0.0, clip_max=1.0, targeted=False, seed=0,
                  version="standard"):
         check_choice("version", version, VERSIONS)
         if targeted:
             raise TfrobustError("AutoAttack is untargeted (its APGD-T and FAB-T pick their own targets)")
+        super().__init__(norm=norm, eps=eps, clip_min=clip_min, clip_max=clip_max, seed=seed)
         self.version = version
-        self.seed = seed
-        self._threat = {"norm": norm, "eps": eps, "clip_min": clip_min, "clip_max": clip_max, "seed": seed}
-        self.attacks = [(name, cls(**self._threat, **kwargs)) for name, cls, kwargs in VERSIONS[version]]
-        self.threat = self.attacks[0][1].threat
-        self.last_report, self.last_counts = [], {"forward": 0, "backward": 0}
+        self.attacks = [(name, cls(norm=norm, eps=eps, clip_min=clip_min, clip_max=clip_max, seed=seed, **kwargs))
+                        for name, cls, kwargs in VERSIONS[version]]
+        self.last_report = []
 
     def __call__(self, model_fn, x, y):
-        first = self.attacks[0][1]
-        x, y = first._validate(model_fn, x, y)  # pylint: disable=protected-access
+        x, y = self.validate(model_fn, x, y)
         x_adv = x.numpy().copy()
         labels = y.numpy()
         robust = self._predict(model_fn, x_adv) == labels
@@ -95,6 +94,5 @@ class AutoAttack:
     def _predict(model_fn, x):
         return np.argmax(losses.logits_of(model_fn(tf.constant(x))).numpy(), axis=-1)
 
-    def get_config(self):
-        return {"name": "AutoAttack", "version": self.version, **self._threat,
-                "attacks": [attack.get_config() for _, attack in self.attacks]}
+    def _config(self):
+        return {"version": self.version, "attacks": [attack.get_config() for _, attack in self.attacks]}

@@ -1,11 +1,20 @@
-"""The interface every attack implements: ``attack(model_fn, x, y) -> x_adv``.
+"""The interface every attack implements: ``attack(model_fn, x, y) -> x_adv``, and what kind of attack it is.
 
 ``model_fn`` maps float32 images to ``[N, num_classes]`` logits, or to a dict holding ``"logits"``
-plus auxiliary outputs (used by ``losses.AuxiliaryLoss``). An attack is a configured object. Calling it validates the inputs once (eagerly, one clear error per
-problem), then runs the attack's compiled core. Subclasses implement ``_perturb(model_fn, x, y, seed)``
-with TensorFlow ops; it is wrapped in one ``tf.function`` with ``reduce_retracing=True`` so a new batch
-size generalises the trace instead of adding one per batch. The ``model_fn`` is part of the trace key:
-each distinct model is traced once.
+plus auxiliary outputs (used by ``losses.AuxiliaryLoss``). An attack is a configured object with a threat
+model, a seed, a ``kind`` and, after a call, ``last_counts`` (per-example model evaluations). Calling it
+validates the inputs once, eagerly, with one clear error per problem (``validate``, public so composite
+attacks can check a batch once before handing it to their members).
+
+The ``kind`` says what the attack uses of the model, and so how an evaluation must run and report it:
+
+| kind          | uses                                     | base                              |
+|---------------|------------------------------------------|-----------------------------------|
+| "white-box"   | the model's input gradients              | ``CompiledAttack`` (TF core)      |
+| "query-based" | the model's outputs only (predictions)   | ``ScoreBasedAttack`` (NumPy loop), ``GaussianNoise`` |
+| "transfer"    | another model's gradients; the target is only evaluated | ``Transfer``       |
+
+``needs_gradients`` (whether the target itself must be differentiable) follows from the kind.
 """
 
 import numpy as np
@@ -13,37 +22,47 @@ import tensorflow as tf
 
 from tfrobust.attacks import losses
 from tfrobust.attacks.threat_model import ThreatModel
-from tfrobust.errors import TfrobustError, check_range
+from tfrobust.errors import TfrobustError, check_choice, check_int
 
 # Tolerance for "inside the valid range" when validating user inputs.
 RANGE_TOLERANCE = 1e-6
 
+WHITE_BOX = "white-box"
+QUERY_BASED = "query-based"
+TRANSFER = "transfer"
+KINDS = (WHITE_BOX, QUERY_BASED, TRANSFER)
+
 
 class Attack:
-    """Base class.
+    """Base class of every attack.
+
+    Subclasses set the class attribute ``kind`` (one of ``KINDS``) and implement ``__call__``; attacks
+    written in TensorFlow ops subclass ``CompiledAttack`` instead, which implements ``__call__``.
 
     Args:
       norm, eps, clip_min, clip_max, targeted: the ThreatModel (see ``threat_model.py``).
-      seed: integer seed of the stateless random streams (random starts); two attacks with the same
+      seed: integer seed ≥ 0 of the random streams (random starts); two attacks with the same
         configuration and seed return the same result on the same inputs.
     """
 
-    #: Whether the attack needs input gradients of ``model_fn`` (False for score/decision-based ones).
+    #: What the attack uses of the model (see the module docstring).
+    kind = WHITE_BOX
+    #: Whether the attack needs input gradients of the target ``model_fn``; set from ``kind``.
     needs_gradients = True
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        check_choice("attack kind", cls.kind, KINDS)
+        cls.needs_gradients = cls.kind == WHITE_BOX
 
     def __init__(self, *, norm="linf", eps=0.3, clip_min=0.0, clip_max=1.0, targeted=False, seed=0):
         self.threat = ThreatModel(norm=norm, eps=float(eps), clip_min=float(clip_min),
                                   clip_max=float(clip_max), targeted=bool(targeted))
-        check_range("seed", seed, 0)
+        check_int("seed", seed, 0)
         self.seed = int(seed)
         self._calls = 0
-        self._compiled = tf.function(self._perturb, reduce_retracing=True)
-        # Per-example model evaluations of the last call, counted inside the compiled graph.
-        self._forward_count = tf.Variable(0, dtype=tf.int64, trainable=False)
-        self._backward_count = tf.Variable(0, dtype=tf.int64, trainable=False)
         self.last_counts = {"forward": 0, "backward": 0}
 
-    # -- public -----------------------------------------------------------------------------------
     def __call__(self, model_fn, x, y):
         """Returns adversarial examples for the batch ``(x, y)`` as a float32 tensor shaped like ``x``.
 
@@ -52,17 +71,7 @@ class Attack:
           x: images, float, NHWC (any rank ≥ 2 with a batch axis), inside the threat model's range.
           y: integer labels [N] (true labels, or target labels if ``targeted``).
         """
-        x, y = self._validate(model_fn, x, y)
-        # A fresh stream per call (so successive batches get different random starts), reproducible
-        # for a freshly constructed attack with the same seed.
-        seed = tf.constant([self.seed, self._calls], tf.int64)
-        self._calls += 1
-        self._forward_count.assign(0)
-        self._backward_count.assign(0)
-        x_adv = self._compiled(model_fn, x, y, seed)
-        self.last_counts = {"forward": int(self._forward_count.numpy()),
-                            "backward": int(self._backward_count.numpy())}
-        return x_adv
+        raise NotImplementedError
 
     def get_config(self):
         """Every constructor argument, for reports and re-creation."""
@@ -70,39 +79,13 @@ class Attack:
         config.update(self._config())
         return config
 
-    @property
-    def trace_count(self):
-        """How many times the compiled core was traced (a test guards against retracing per batch)."""
-        return self._compiled.experimental_get_tracing_count()
-
-    # -- for subclasses ---------------------------------------------------------------------------
-    def _perturb(self, model_fn, x, y, seed):
-        """The attack itself, in TensorFlow ops (it runs inside ``tf.function``). Evaluate the model only
-        through ``_forward`` / ``_objective_and_gradient`` so that ``last_counts`` is exact."""
-        raise NotImplementedError
-
-    def _forward(self, model_fn, x):
-        """``model_fn(x)`` (logits or a dict of outputs), counted as len(x) forward passes."""
-        self._forward_count.assign_add(tf.cast(tf.shape(x)[0], tf.int64))
-        return model_fn(x)
-
-    def _objective_and_gradient(self, model_fn, x, y, loss_fn):
-        """(objective [N], logits, ∇ₓ objective) at ``x``, counted as one forward and one backward pass
-        per example. The objective is the loss away from ``y`` or, targeted, minus the loss to ``y``."""
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            outputs = self._forward(model_fn, x)
-            objective = losses.objective(loss_fn, outputs, y, self.threat.targeted)
-        self._backward_count.assign_add(tf.cast(tf.shape(x)[0], tf.int64))
-        # A model whose output ignores x has zero (not None) gradient: the sanity checks count those.
-        grad = tape.gradient(objective, x, unconnected_gradients=tf.UnconnectedGradients.ZERO)
-        return objective, tf.cast(losses.logits_of(outputs), tf.float32), grad
-
     def _config(self):
         return {}
 
-    # -- validation -------------------------------------------------------------------------------
-    def _validate(self, model_fn, x, y):
+    def validate(self, model_fn, x, y):
+        """``(x, y)`` as float32 / int64 tensors, or one ``TfrobustError`` naming the problem: dtypes,
+        shapes, NaNs, images outside the valid range, labels outside the model's classes (found with one
+        call of ``model_fn`` on the first image). Subclasses add their own checks (number of classes)."""
         x = tf.convert_to_tensor(x)
         if not x.dtype.is_floating:
             raise TfrobustError(f"images must be floating point in [{self.threat.clip_min}, "

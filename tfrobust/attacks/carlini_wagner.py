@@ -19,7 +19,7 @@ import math
 import tensorflow as tf
 
 from tfrobust.attacks import losses
-from tfrobust.attacks.base import Attack
+from tfrobust.attacks.compiled_attack import CompiledAttack
 from tfrobust.attacks.pgd import PGD
 from tfrobust.attacks.threat_model import expand_like, per_example_norm
 from tfrobust.errors import TfrobustError, check_range
@@ -32,7 +32,7 @@ _TANH_SHRINK = 0.999999
 _NO_UPPER_BOUND = 1e10
 
 
-class MinimumNormAttack(Attack):
+class MinimumNormAttack(CompiledAttack):
     """An attack that finds the smallest adversarial perturbation it can (see the module docstring).
 
     Subclasses implement ``_minimal(model_fn, x, y, seed) -> (x_adv, norms)`` in TensorFlow ops, with
@@ -49,7 +49,7 @@ class MinimumNormAttack(Attack):
         ``norms`` is measured in the threat model's norm; ``inf`` marks a failure (``x_adv`` is then
         x), 0 a point that is already adversarial. Counts go to ``last_counts`` as for a call.
         """
-        x, y = self._validate(model_fn, x, y)
+        x, y = self.validate(model_fn, x, y)
         seed = tf.constant([self.seed, self._calls], tf.int64)
         self._calls += 1
         self._forward_count.assign(0)

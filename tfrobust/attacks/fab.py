@@ -49,7 +49,7 @@ import tensorflow as tf
 
 from tfrobust.attacks import losses
 from tfrobust.attacks.apgd import check_num_classes, ranked_targets
-from tfrobust.attacks.base import Attack
+from tfrobust.attacks.compiled_attack import CompiledAttack
 from tfrobust.attacks.threat_model import expand_like, per_example_norm
 from tfrobust.errors import TfrobustError, check_range
 
@@ -107,7 +107,7 @@ def project_onto_hyperplane_box(t, w, b, norm, low=0.0, high=1.0):
     return -tf.sign(w) * magnitude
 
 
-class FABT(Attack):
+class FABT(CompiledAttack):
     """FAB-T: targeted minimum-norm attack over the top-k non-true classes (AutoAttack's third attack).
 
     **Targeted by construction, untargeted threat:** the labels are the *true* labels and success means
@@ -226,8 +226,8 @@ class FABT(Attack):
         _, _, adv, best_norm = tf.while_loop(lambda i, *_: i < self.steps, body, state)
         return adv, best_norm
 
-    def _validate(self, model_fn, x, y):
-        x, y = super()._validate(model_fn, x, y)
+    def validate(self, model_fn, x, y):
+        x, y = super().validate(model_fn, x, y)
         check_num_classes("FABT", model_fn, x, 2, self.num_target_classes)
         return x, y
 

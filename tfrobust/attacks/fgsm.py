@@ -3,10 +3,10 @@
 import tensorflow as tf
 
 from tfrobust.attacks import losses
-from tfrobust.attacks.base import Attack
+from tfrobust.attacks.compiled_attack import CompiledAttack
 
 
-class FGSM(Attack):
+class FGSM(CompiledAttack):
     """Fast Gradient Sign Method.
 
     x' = clip(x + ε · sign(∇ₓ L(x, y))) for L∞; x' = clip(x + ε · ∇ₓL / ‖∇ₓL‖₂) for L2.

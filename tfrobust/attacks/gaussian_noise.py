@@ -1,15 +1,19 @@
-"""Gaussian noise: the random-corruption baseline (not an ε-bounded attack), and a σ-sweep helper."""
+"""Gaussian noise: the random-corruption baseline (not an ε-bounded attack).
+
+The accuracy-per-σ sweep over it is ``tfrobust.evaluation.robustness.noise_sweep``.
+"""
 
 import numpy as np
 import tensorflow as tf
 
 from tfrobust.attacks import losses
-from tfrobust.attacks.base import Attack
+from tfrobust.attacks.base import QUERY_BASED
+from tfrobust.attacks.compiled_attack import CompiledAttack
 from tfrobust.attacks.threat_model import expand_like
 from tfrobust.errors import check_range
 
 
-class GaussianNoise(Attack):
+class GaussianNoise(CompiledAttack):
     """Adds i.i.d. Gaussian noise: x' = clip(x + σ · n), n ~ N(0, I).
 
     Not an adversarial attack and not ε-bounded: the noise is isotropic whatever the threat model's
@@ -34,7 +38,7 @@ class GaussianNoise(Attack):
     Cost per point: no gradients; ``samples`` forward passes if ``samples > 1``, else none.
     """
 
-    needs_gradients = False
+    kind = QUERY_BASED
 
     def __init__(self, *, sigma=None, samples=1, **threat):
         super().__init__(**threat)
@@ -67,28 +71,3 @@ class GaussianNoise(Attack):
     def _config(self):
         return {"sigma": self.sigma, "samples": self.samples}
 
-
-def noise_sweep(model_fn, x, y, sigmas, *, samples=1, seed=0, clip_min=0.0, clip_max=1.0, batch_size=256,
-                among_correct=False):
-    """Accuracy under Gaussian noise for each σ: ``{sigma: accuracy}``.
-
-    Uses ``tfrobust.evaluation.robustness.robust_accuracy``, so the convention is the evaluation
-    engine's: every point counts, and a point is correct only if it is classified correctly both clean
-    and noisy (σ = 0 gives clean accuracy; accuracy never exceeds it). Each σ uses a fresh
-    ``GaussianNoise(sigma=σ, samples=samples, seed=seed)``, so the sweep is reproducible.
-
-    ``among_correct=True`` reports instead the fraction of the clean-correct points that stay correct
-    (accuracy(σ) / clean accuracy), the convention of the TisODE/ODEnet robustness tables (Yan et al.,
-    "On Robustness of Neural Ordinary Differential Equations", ICLR 2020: "accuracies on perturbed images,
-    in which the original non-perturbed versions of these images are all correctly classified").
-    """
-    from tfrobust.evaluation.robustness import robust_accuracy  # evaluation imports attacks: import late
-
-    clean = robust_accuracy(None, model_fn, x, y, batch_size=batch_size)["accuracy"] if among_correct else 1.0
-    results = {}
-    for sigma in sigmas:
-        attack = GaussianNoise(sigma=float(sigma), samples=samples, seed=seed, clip_min=clip_min,
-                               clip_max=clip_max)
-        accuracy = robust_accuracy(attack, model_fn, x, y, batch_size=batch_size)["accuracy"]
-        results[float(sigma)] = accuracy / clean if clean > 0 else float("nan")
-    return results

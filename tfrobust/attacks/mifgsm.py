@@ -3,12 +3,12 @@
 import tensorflow as tf
 
 from tfrobust.attacks import losses
-from tfrobust.attacks.base import Attack
+from tfrobust.attacks.compiled_attack import CompiledAttack
 from tfrobust.attacks.threat_model import expand_like
 from tfrobust.errors import check_range
 
 
-class MIFGSM(Attack):
+class MIFGSM(CompiledAttack):
     """Momentum Iterative FGSM.
 
     From x*₀ = x, g₀ = 0, for t = 0 … T−1 (Dong et al., Algorithm 1, eqs. 6–7)::

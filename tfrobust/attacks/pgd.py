@@ -6,13 +6,13 @@ The steps themselves are ``projected_ascent``, the core the adversarial training
 import tensorflow as tf
 
 from tfrobust.attacks import losses
-from tfrobust.attacks.base import Attack
+from tfrobust.attacks.compiled_attack import CompiledAttack
 from tfrobust.attacks.projected_ascent import projected_ascent, start_point
 from tfrobust.attacks.threat_model import expand_like
 from tfrobust.errors import check_range
 
 
-class PGD(Attack):
+class PGD(CompiledAttack):
     """Projected gradient ascent on the loss inside the threat model's ball.
 
     Each of ``restarts`` runs starts at a uniform point of the ball (or at x when ``random_start`` is

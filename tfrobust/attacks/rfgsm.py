@@ -3,11 +3,11 @@
 import tensorflow as tf
 
 from tfrobust.attacks import losses
-from tfrobust.attacks.base import Attack
+from tfrobust.attacks.compiled_attack import CompiledAttack
 from tfrobust.errors import check_range
 
 
-class RFGSM(Attack):
+class RFGSM(CompiledAttack):
     """FGSM taken from a random point of the ball instead of from x.
 
     L∞ (Tramèr et al., eq. of R+FGSM in Sec. 4.1)::

@@ -4,7 +4,8 @@ These attacks only *query* the model: they never need gradients, so they run on 
 ``predict(images) -> logits``, including a TFLite artifact's NumPy ``predict`` or a served model.
 
 Design: the query loop runs eagerly in NumPy with one batched model call per iteration, not in the
-compiled TensorFlow core of ``Attack``. The model call dominates the cost of every iteration (the
+compiled TensorFlow core of ``CompiledAttack`` (this class is an ``Attack`` of kind "query-based",
+not a ``CompiledAttack``). The model call dominates the cost of every iteration (the
 bookkeeping around it is a few array copies), a NumPy loop needs no ``tf.numpy_function`` bridging for
 NumPy models, and the per-point early stop (only still-robust points are queried) shrinks the batch
 freely without retracing. A Keras model passed as ``model_fn`` is called through one ``tf.function``
@@ -23,7 +24,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfrobust.attacks import losses
-from tfrobust.attacks.base import Attack
+from tfrobust.attacks.base import QUERY_BASED, Attack
 from tfrobust.errors import TfrobustError, check_choice
 
 LOSSES = ("margin", "ce")
@@ -88,7 +89,7 @@ class ScoreBasedAttack(Attack):
       **threat: norm, eps, clip_min, clip_max, targeted, seed (see ``Attack``).
     """
 
-    needs_gradients = False
+    kind = QUERY_BASED
 
     def __init__(self, *, loss="margin", **threat):
         super().__init__(**threat)
@@ -114,7 +115,7 @@ class ScoreBasedAttack(Attack):
                 return clean["logits"][:len(first)]
             return predict(first)
 
-        x_tf, y_tf = self._validate(probe, x, y)
+        x_tf, y_tf = self.validate(probe, x, y)
         x_np, y_np = x_tf.numpy(), y_tf.numpy()
         self._check_shape(x_np)
         rng = np.random.default_rng([self.seed, self._calls])
@@ -153,9 +154,6 @@ class ScoreBasedAttack(Attack):
 
     def _clip_range(self, x):
         return np.clip(x, self.threat.clip_min, self.threat.clip_max).astype(np.float32)
-
-    def _perturb(self, model_fn, x, y, seed):
-        raise NotImplementedError(f"{type(self).__name__} runs eagerly in NumPy (see score_based.py)")
 
     def _callable(self, model_fn):
         """A Keras model runs through one cached ``tf.function``; anything else is called as given."""

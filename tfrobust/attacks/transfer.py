@@ -5,27 +5,34 @@ endpoints and any model whose gradients are masked. A transfer attack stronger t
 on the same model is a gradient-masking signature (see ``tfrobust.evaluation.sanity``).
 """
 
+from tfrobust.attacks.base import TRANSFER, Attack
 
-class Transfer:
+
+class Transfer(Attack):
     """``Transfer(attack, surrogate_fn)(target_fn, x, y)`` returns ``attack(surrogate_fn, x, y)``.
 
+    An ``Attack`` of kind "transfer": it needs no gradients of the target, and an evaluation reports it
+    as "transfer from <surrogate_name>".
+
     Args:
-      attack: any configured attack (it crafts on the surrogate with its own threat model).
+      attack: any configured attack (it crafts on the surrogate with its own threat model, which is
+        also this attack's ``threat``).
       surrogate_fn: a differentiable ``images → logits`` callable (e.g. the same model's SavedModel
         ``Artifact.logits_fn``, or an independently trained model for a black-box setting).
+      surrogate_name: what reports call the surrogate.
 
     The target passed at call time is ignored by crafting; it is accepted so a Transfer attack slots in
-    wherever an attack is called. ``last_counts`` reports target queries: none.
+    wherever an attack is called. ``last_counts`` reports target queries (none) and, separately, the
+    surrogate's forward and backward passes.
     """
 
-    needs_gradients = False
+    kind = TRANSFER
 
     def __init__(self, attack, surrogate_fn, surrogate_name="surrogate"):
+        super().__init__(**attack.threat.get_config(), seed=getattr(attack, "seed", 0))
         self.attack = attack
         self.surrogate_fn = surrogate_fn
         self.surrogate_name = surrogate_name
-        self.threat = attack.threat
-        self.last_counts = {"forward": 0, "backward": 0}
 
     def __call__(self, model_fn, x, y):
         del model_fn  # crafted on the surrogate; the caller evaluates the target

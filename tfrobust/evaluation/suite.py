@@ -7,12 +7,15 @@ SPSA, noise) always query the target itself — inside AutoAttack too: on a pred
 gradient components run by transfer and its Square against the target (``routing.RoutedAutoAttack``).
 Every row records its ``mode`` (where it ran) and ``queries``: the images the target scored during the
 row (the artifact's own counter where there is one, else the attack's forward count).
+A ``Transfer`` attack crafts on its own surrogate and is reported as "transfer from <its surrogate>"; the
+route and the reported mode follow the attack's ``kind``.
 """
 
 import numpy as np
 
 from tfrobust.attacks import registry
 from tfrobust.attacks.autoattack import AutoAttack
+from tfrobust.attacks.base import QUERY_BASED, TRANSFER, WHITE_BOX
 from tfrobust.attacks.transfer import Transfer
 from tfrobust.errors import TfrobustError
 from tfrobust.evaluation.robustness import robust_accuracy
@@ -87,8 +90,11 @@ def run_suite(model, x, y, attacks, *, surrogate=None, batch_size=250, name=None
 
 def _route(attack, label, target, surrogate):
     """(attack, what it is called with, mode) for this target."""
-    if not getattr(attack, "needs_gradients", True):
-        return attack, (target.logits_fn or target.predict), "query-based"
+    kind = getattr(attack, "kind", WHITE_BOX)  # an attack-like callable without a kind: white-box
+    if kind == TRANSFER:
+        return attack, target.predict, f"transfer from {attack.surrogate_name}"
+    if kind == QUERY_BASED:
+        return attack, (target.logits_fn or target.predict), QUERY_BASED
     if target.differentiable:
         return attack, target.logits_fn, "white-box"
     if surrogate is None or not surrogate.differentiable:
