@@ -10,19 +10,8 @@ from tfrobust.attacks.apgd import APGD, APGDT, apgd_checkpoints
 from tfrobust.errors import TfrobustError
 
 
-def linear_model(weights, bias):
-    """logits = flatten(x) · W + b."""
-    w = tf.constant(weights, tf.float32)
-    b = tf.constant(bias, tf.float32)
-
-    def model_fn(x):
-        return tf.matmul(tf.reshape(x, [tf.shape(x)[0], -1]), w) + b
-
-    return model_fn
-
-
 @pytest.fixture(scope="module")
-def binary_problem():
+def binary_problem(linear_model):
     """A binary linear model whose boundary passes through the centre 0.5 of the points' cube, with
     points 0.5 ± 0.1 (interior: no ε-ball used below reaches the [0, 1] box) labelled by the model.
 
@@ -72,7 +61,7 @@ def test_apgd_reaches_the_exact_worst_case_margin_on_a_linear_model(binary_probl
     assert attack.last_counts == {"forward": 16 + runs, "backward": runs}
 
 
-def test_apgd_t_fools_easy_points_and_never_provably_robust_ones():
+def test_apgd_t_fools_easy_points_and_never_provably_robust_ones(linear_model):
     rng = np.random.default_rng(1)
     classes, d, eps = 5, 8, 0.1
     weights = rng.normal(size=(d, classes)).astype(np.float32)
@@ -202,7 +191,7 @@ def test_bad_configuration_fails_at_construction(make, message):
         make()
 
 
-def test_too_few_classes_fail_with_one_clear_error(binary_problem):
+def test_too_few_classes_fail_with_one_clear_error(linear_model, binary_problem):
     two, _, _, x, y = binary_problem
     with pytest.raises(TfrobustError, match="DLR loss needs a model with at least 3 classes, got 2"):
         APGD(eps=0.1, steps=1, loss="dlr")(two, x, y)

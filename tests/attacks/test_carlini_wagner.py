@@ -11,31 +11,10 @@ from tfrobust.attacks.threat_model import per_example_norm
 from tfrobust.errors import TfrobustError
 
 
-def linear_model(weights, bias):
-    w, b = tf.constant(weights, tf.float32), tf.constant(bias, tf.float32)
-
-    def model_fn(x):
-        return tf.matmul(tf.reshape(x, [tf.shape(x)[0], -1]), w) + b
-
-    return model_fn
-
-
-def binary_problem(n=12, d=12, seed=0):
-    """A binary linear model centred on 0.5 and interior points placed at known L2 distances
-    D ∈ [0.03, 0.15] from the decision boundary: the exact minimal L2 perturbation has norm D."""
-    rng = np.random.default_rng(seed)
-    weights = rng.normal(size=(d, 2)).astype(np.float32)
-    model_fn = linear_model(weights, -0.5 * weights.sum(axis=0))
-    y = rng.integers(0, 2, size=n)
-    g = (weights[:, 1 - y] - weights[:, y]).T  # gradient of the adversary's margin z_other − z_y
-    distance = rng.uniform(0.03, 0.15, size=n)
-    noise = rng.uniform(-0.05, 0.05, size=(n, d))
-    g_norm = np.linalg.norm(g, axis=1)
-    # Shift the noise along g so that ⟨x − 0.5, g⟩ = −D‖g‖: margin −D‖g‖, distance D.
-    shift = (np.sum(noise * g, axis=1) + distance * g_norm) / g_norm ** 2
-    x = (0.5 + noise - shift[:, None] * g).astype(np.float32).reshape(n, 2, 2, d // 4)
-    assert np.all(np.argmax(model_fn(x).numpy(), axis=1) == y)
-    return model_fn, weights, x, y, distance
+@pytest.fixture
+def binary_problem(boundary_problem):
+    """The shared boundary problem (tests/conftest.py) as (model_fn, weights, x, y, distance)."""
+    return lambda **kwargs: boundary_problem(**kwargs)[:5]
 
 
 def adversary_margin(model_fn, x, y):
@@ -47,7 +26,7 @@ def adversary_margin(model_fn, x, y):
 FAST_L2 = {"binary_search_steps": 6, "max_iterations": 150}
 
 
-def test_l2_finds_the_exact_minimal_distance_within_a_few_percent():
+def test_l2_finds_the_exact_minimal_distance_within_a_few_percent(binary_problem):
     model_fn, _, x, y, distance = binary_problem()
     attack = CarliniWagnerL2(**FAST_L2)
     x_adv, norms = attack.minimal(model_fn, x, y)
@@ -62,7 +41,7 @@ def test_l2_finds_the_exact_minimal_distance_within_a_few_percent():
     assert len(x) * 6 <= counts["forward"] <= len(x) * 6 * 150
 
 
-def test_l2_call_keeps_only_results_inside_the_ball():
+def test_l2_call_keeps_only_results_inside_the_ball(binary_problem):
     model_fn, _, x, y, distance = binary_problem()
     eps = float(np.median(distance))
     x_adv = CarliniWagnerL2(eps=eps, **FAST_L2)(model_fn, x, y).numpy()
@@ -77,14 +56,14 @@ def test_l2_call_keeps_only_results_inside_the_ball():
     assert np.all(adversary_margin(model_fn, unbounded, y) > 0)
 
 
-def test_l2_confidence_pushes_past_the_boundary():
+def test_l2_confidence_pushes_past_the_boundary(binary_problem):
     model_fn, _, x, y, distance = binary_problem(n=6)
     x_adv, norms = CarliniWagnerL2(confidence=1.0, **FAST_L2).minimal(model_fn, x, y)
     assert np.all(adversary_margin(model_fn, x_adv.numpy(), y) > 1.0)
     assert np.all(norms.numpy() > distance)
 
 
-def test_l2_targeted_reaches_the_target_on_a_multiclass_linear_model():
+def test_l2_targeted_reaches_the_target_on_a_multiclass_linear_model(linear_model):
     rng = np.random.default_rng(1)
     weights = rng.normal(size=(8, 5)).astype(np.float32) * 3
     model_fn = linear_model(weights, np.zeros(5, np.float32))
@@ -111,7 +90,7 @@ def exact_linf_worst_case_margin(model_fn, weights, x, y, eps):
     return adversary_margin(model_fn, x + eps * np.sign(g), y)
 
 
-def test_linf_equals_pgd_margin_exact_worst_case():
+def test_linf_equals_pgd_margin_exact_worst_case(binary_problem):
     model_fn, weights, x, y, _ = binary_problem()
     eps = 0.02
     attack = CarliniWagnerLinf(eps=eps, steps=20, step_size=eps / 4)
@@ -123,7 +102,7 @@ def test_linf_equals_pgd_margin_exact_worst_case():
     assert attack.last_counts == {"forward": 21 * len(x), "backward": 20 * len(x)}
 
 
-def test_linf_kappa_caps_the_margin():
+def test_linf_kappa_caps_the_margin(binary_problem):
     model_fn, weights, x, y, _ = binary_problem()
     eps = 0.03
     expected = exact_linf_worst_case_margin(model_fn, weights, x, y, eps)
@@ -160,7 +139,7 @@ def test_invariants_ball_range_and_no_accuracy_gain(attack):
 
 @pytest.mark.parametrize("make", [lambda: CarliniWagnerL2(binary_search_steps=2, max_iterations=3),
                                   lambda: CarliniWagnerLinf(eps=0.05, steps=2)])
-def test_no_retracing_across_batch_sizes(make):
+def test_no_retracing_across_batch_sizes(binary_problem, make):
     model_fn, _, x, y, _ = binary_problem(n=16)
     attack = make()
     for n in (16, 7, 16, 5):

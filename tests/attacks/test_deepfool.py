@@ -9,39 +9,25 @@ from tfrobust.attacks.threat_model import per_example_norm
 from tfrobust.errors import TfrobustError
 
 
-def linear_model(weights, bias):
-    w, b = tf.constant(weights, tf.float32), tf.constant(bias, tf.float32)
+@pytest.fixture
+def binary_problem(boundary_problem):
+    """The shared boundary problem (tests/conftest.py) as (model_fn, x, y, adversary margin
+    m = z_other − z_y < 0, its gradient g = w_other − w_y shaped like x)."""
+    def make(**kwargs):
+        model_fn, _, x, y, _, g = boundary_problem(**kwargs)
+        logits = model_fn(x).numpy()
+        margin = logits[np.arange(len(y)), 1 - y] - logits[np.arange(len(y)), y]
+        assert np.all(margin < 0)
+        return model_fn, x, y, margin, g.reshape(x.shape)
 
-    def model_fn(x):
-        return tf.matmul(tf.reshape(x, [tf.shape(x)[0], -1]), w) + b
-
-    return model_fn
-
-
-def binary_problem(n=12, d=12, seed=0):
-    """A binary linear model centred on 0.5 and interior points 0.03–0.15 (L2) from the boundary.
-    Returns the adversary's margin m = z_other − z_y < 0 and its gradient g = w_other − w_y."""
-    rng = np.random.default_rng(seed)
-    weights = rng.normal(size=(d, 2)).astype(np.float32)
-    model_fn = linear_model(weights, -0.5 * weights.sum(axis=0))
-    y = rng.integers(0, 2, size=n)
-    g = (weights[:, 1 - y] - weights[:, y]).T
-    distance = rng.uniform(0.03, 0.15, size=n)
-    noise = rng.uniform(-0.05, 0.05, size=(n, d))
-    g_norm = np.linalg.norm(g, axis=1)
-    shift = (np.sum(noise * g, axis=1) + distance * g_norm) / g_norm ** 2
-    x = (0.5 + noise - shift[:, None] * g).astype(np.float32).reshape(n, 2, 2, d // 4)
-    logits = model_fn(x).numpy()
-    margin = logits[np.arange(n), 1 - y] - logits[np.arange(n), y]
-    assert np.all(margin < 0)
-    return model_fn, x, y, margin, g.reshape(x.shape)
+    return make
 
 
 def predictions(model_fn, x):
     return np.argmax(model_fn(tf.constant(x, tf.float32)).numpy(), axis=1)
 
 
-def test_l2_finds_the_exact_minimal_distance_in_one_step():
+def test_l2_finds_the_exact_minimal_distance_in_one_step(binary_problem):
     model_fn, x, y, margin, g = binary_problem()
     attack = DeepFool(overshoot=0.02)
     x_adv, norms = attack.minimal(model_fn, x, y)
@@ -55,7 +41,7 @@ def test_l2_finds_the_exact_minimal_distance_in_one_step():
     assert attack.last_counts == {"forward": 3 * len(x), "backward": len(x)}
 
 
-def test_linf_finds_the_exact_minimal_distance_in_one_step():
+def test_linf_finds_the_exact_minimal_distance_in_one_step(binary_problem):
     model_fn, x, y, margin, g = binary_problem()
     x_adv, norms = DeepFool(norm="linf", overshoot=0.02).minimal(model_fn, x, y)
     exact = np.abs(margin) / np.abs(g.reshape(len(x), -1)).sum(axis=1)  # dual norm: L1
@@ -64,7 +50,7 @@ def test_linf_finds_the_exact_minimal_distance_in_one_step():
     assert np.all(predictions(model_fn, x_adv) != y)
 
 
-def test_multiclass_linear_model_step_goes_to_the_nearest_boundary():
+def test_multiclass_linear_model_step_goes_to_the_nearest_boundary(linear_model):
     # For an affine classifier the minimal L2 distance is min_k |f_k − f_y| / ‖w_k − w_y‖.
     rng = np.random.default_rng(3)
     weights = rng.normal(size=(10, 5)).astype(np.float32)
@@ -87,7 +73,7 @@ def test_multiclass_linear_model_step_goes_to_the_nearest_boundary():
     assert top2.last_counts["backward"] % len(x) == 0 and top2.last_counts["backward"] < 4 * len(x) * 2
 
 
-def test_call_keeps_only_results_inside_the_ball():
+def test_call_keeps_only_results_inside_the_ball(binary_problem):
     model_fn, x, y, margin, g = binary_problem()
     _, norms = DeepFool().minimal(model_fn, x, y)
     eps = float(np.median(norms.numpy()))
@@ -137,7 +123,7 @@ def test_invariants_ball_range_and_no_accuracy_gain(norm, eps):
     assert np.all(true_logit <= others + 1e-5 * np.maximum(1.0, np.abs(others)))
 
 
-def test_no_retracing_across_batch_sizes():
+def test_no_retracing_across_batch_sizes(binary_problem):
     model_fn, x, y, _, _ = binary_problem(n=16)
     attack = DeepFool(steps=3)
     for n in (16, 7, 16, 5):

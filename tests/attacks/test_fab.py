@@ -11,16 +11,6 @@ from tfrobust.attacks.fab import FABT, project_onto_hyperplane_box
 from tfrobust.errors import TfrobustError
 
 
-def linear_model(weights, bias):
-    w = tf.constant(weights, tf.float32)
-    b = tf.constant(bias, tf.float32)
-
-    def model_fn(x):
-        return tf.matmul(tf.reshape(x, [tf.shape(x)[0], -1]), w) + b
-
-    return model_fn
-
-
 # -- projections ------------------------------------------------------------------------------------
 def projection_instances(seed, rows=60, dim=6):
     """Points in [0, 1]^dim, normals with some zero coordinates, and offsets b spread from 'the
@@ -96,7 +86,7 @@ def test_projection_on_an_interior_point_is_the_closed_form():
 
 # -- the attack ---------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def binary_problem():
+def binary_problem(linear_model):
     """Binary linear model through the cube's centre, points 0.5 ± 0.1 labelled by the model: the
     minimal adversarial points lie well inside [0, 1] (see test_apgd.py)."""
     rng = np.random.default_rng(0)

@@ -8,19 +8,8 @@ from tfrobust.attacks import FGSM, PGD, per_example_norm
 from tfrobust.errors import TfrobustError
 
 
-def linear_model(weights, bias):
-    """logits = flatten(x) · W + b, a model whose worst cases are known in closed form."""
-    w = tf.constant(weights, tf.float32)
-    b = tf.constant(bias, tf.float32)
-
-    def model_fn(x):
-        return tf.matmul(tf.reshape(x, [tf.shape(x)[0], -1]), w) + b
-
-    return model_fn
-
-
 @pytest.fixture
-def binary_problem():
+def binary_problem(linear_model):
     rng = np.random.default_rng(0)
     d = 12
     weights = rng.normal(size=(d, 2)).astype(np.float32)
@@ -63,7 +52,7 @@ def _margin(model_fn, x, y):
     return logits[np.arange(len(y)), 1 - y] - logits[np.arange(len(y)), y]
 
 
-def test_pgd_targeted_reaches_target_on_multiclass_linear_model():
+def test_pgd_targeted_reaches_target_on_multiclass_linear_model(linear_model):
     rng = np.random.default_rng(1)
     weights = rng.normal(size=(8, 5)).astype(np.float32) * 3
     model_fn = linear_model(weights, np.zeros(5, np.float32))
@@ -102,7 +91,7 @@ def test_pgd_is_deterministic_under_a_seed_and_varies_with_it(binary_problem):
     assert not np.array_equal(a.numpy(), c.numpy())
 
 
-def test_restarts_keep_the_worst_case_per_point():
+def test_restarts_keep_the_worst_case_per_point(linear_model):
     # A model whose loss is highest at one corner: more restarts can only keep or raise the loss.
     model_fn = linear_model(np.array([[1.0, -1.0]] * 4, np.float32), np.zeros(2, np.float32))
     x = np.full((8, 4), 0.5, np.float32)

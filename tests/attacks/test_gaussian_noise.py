@@ -1,33 +1,25 @@
-"""Gaussian noise: σ = 0 is the identity, the noise has the right scale, seeds, worst-of-k, σ-sweep."""
+"""Gaussian noise: σ = 0 is the identity, the noise has the right scale, seeds, worst-of-k."""
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfrobust.attacks.gaussian_noise import GaussianNoise, noise_sweep
+from tfrobust.attacks.gaussian_noise import GaussianNoise
 from tfrobust.errors import TfrobustError
 
 
-def binary_problem(n=64, d=12, seed=0):
-    """A binary linear model centred on 0.5 and interior points near its boundary."""
-    rng = np.random.default_rng(seed)
-    weights = rng.normal(size=(d, 2)).astype(np.float32)
-    w, b = tf.constant(weights), tf.constant(-0.5 * weights.sum(axis=0))
-
-    def model_fn(x):
-        return tf.matmul(tf.reshape(x, [tf.shape(x)[0], -1]), w) + b
-
-    x = rng.uniform(0.45, 0.55, size=(n, d)).astype(np.float32)
-    y = np.argmax(model_fn(x).numpy(), axis=1)
-    return model_fn, x, y
+@pytest.fixture
+def binary_problem(centred_binary_problem):
+    """A binary linear model centred on 0.5 and 64 interior points [64, 12] near its boundary."""
+    return lambda: centred_binary_problem(n=64, low=0.45, high=0.55, image=False)[:3]
 
 
-def test_sigma_zero_returns_x():
+def test_sigma_zero_returns_x(binary_problem):
     model_fn, x, y = binary_problem()
     np.testing.assert_array_equal(GaussianNoise(sigma=0.0)(model_fn, x, y).numpy(), x)
 
 
-def test_noise_has_standard_deviation_sigma_on_interior_points():
+def test_noise_has_standard_deviation_sigma_on_interior_points(binary_problem):
     model_fn, x, y = binary_problem()
     attack = GaussianNoise(sigma=0.02)
     delta = attack(model_fn, x, y).numpy() - x  # 768 draws, 0.45–0.55 ± 0.1 never clips
@@ -36,7 +28,7 @@ def test_noise_has_standard_deviation_sigma_on_interior_points():
     assert attack.last_counts == {"forward": 0, "backward": 0}  # one sample: no model evaluation
 
 
-def test_deterministic_under_a_seed_fresh_per_call_and_varies_with_seed():
+def test_deterministic_under_a_seed_fresh_per_call_and_varies_with_seed(binary_problem):
     model_fn, x, y = binary_problem()
     make = lambda seed: GaussianNoise(sigma=0.1, seed=seed)  # noqa: E731
     a, b, c = make(5), make(5), make(6)
@@ -46,7 +38,7 @@ def test_deterministic_under_a_seed_fresh_per_call_and_varies_with_seed():
     assert not np.array_equal(first_a, a(model_fn, x, y).numpy())  # a new draw on the next batch
 
 
-def test_output_is_clipped_to_the_range():
+def test_output_is_clipped_to_the_range(binary_problem):
     model_fn, x, y = binary_problem()
     x_adv = GaussianNoise(sigma=2.0)(model_fn, x, y).numpy()
     assert x_adv.dtype == np.float32 and x_adv.min() >= 0.0 and x_adv.max() <= 1.0
@@ -61,7 +53,7 @@ def test_eps_is_sigma_unless_sigma_is_given():
     assert config["name"] == "GaussianNoise" and config["sigma"] == 0.01 and config["samples"] == 3
 
 
-def test_worst_of_several_samples_breaks_more_points():
+def test_worst_of_several_samples_breaks_more_points(binary_problem):
     model_fn, x, y = binary_problem()
     one = GaussianNoise(sigma=0.05, seed=1)
     many = GaussianNoise(sigma=0.05, samples=8, seed=1)
@@ -71,20 +63,7 @@ def test_worst_of_several_samples_breaks_more_points():
     assert many.last_counts == {"forward": 8 * len(x), "backward": 0}
 
 
-def test_noise_sweep_reports_accuracy_per_sigma():
-    model_fn, x, y = binary_problem()
-    y_wrong = y.copy()
-    y_wrong[:8] = 1 - y_wrong[:8]  # 8 of 64 misclassified clean
-    result = noise_sweep(model_fn, x, y_wrong, [0.0, 0.05, 1.0], seed=3)
-    assert list(result) == [0.0, 0.05, 1.0]
-    assert result[0.0] == pytest.approx(56 / 64)  # σ = 0: clean accuracy
-    assert result[1.0] < result[0.05] <= result[0.0]
-    assert noise_sweep(model_fn, x, y_wrong, [0.05], seed=3) == {0.05: result[0.05]}  # reproducible
-    conditional = noise_sweep(model_fn, x, y_wrong, [0.0, 0.05], seed=3, among_correct=True)
-    assert conditional[0.0] == 1.0 and conditional[0.05] == pytest.approx(result[0.05] * 64 / 56)
-
-
-def test_no_retracing_across_batch_sizes():
+def test_no_retracing_across_batch_sizes(binary_problem):
     model_fn, x, y = binary_problem()
     for samples in (1, 3):
         attack = GaussianNoise(sigma=0.1, samples=samples)

@@ -9,25 +9,16 @@ from tfrobust.attacks.threat_model import per_example_norm
 from tfrobust.errors import TfrobustError
 
 
-def linear_problem(n=16, d=12, seed=0):
+@pytest.fixture
+def linear_problem(centred_binary_problem):
     """Binary linear model and interior points: every gradient is a positive multiple of
     g = w_other − w_y, so the momentum keeps that direction and the iterates walk straight to the
     worst case x + ε·sign(g) (L∞) or x + ε·g/‖g‖₂ (L2)."""
-    rng = np.random.default_rng(seed)
-    weights = rng.normal(size=(d, 2)).astype(np.float32)
-    w, b = tf.constant(weights), tf.constant(-0.5 * weights.sum(axis=0))
-
-    def model_fn(x):
-        return tf.matmul(tf.reshape(x, [tf.shape(x)[0], -1]), w) + b
-
-    x = rng.uniform(0.4, 0.6, size=(n, 2, 2, d // 4)).astype(np.float32)
-    y = np.argmax(model_fn(x).numpy(), axis=1)
-    g = (weights[:, 1 - y] - weights[:, y]).T.reshape(x.shape)
-    return model_fn, x, y, g
+    return centred_binary_problem
 
 
 @pytest.mark.parametrize("loss", ["ce", "margin"])
-def test_linf_reaches_the_corner_solution(loss):
+def test_linf_reaches_the_corner_solution(linear_problem, loss):
     model_fn, x, y, g = linear_problem()
     attack = MIFGSM(eps=0.05, steps=5, loss=loss)
     x_adv = attack(model_fn, x, y).numpy()
@@ -35,14 +26,14 @@ def test_linf_reaches_the_corner_solution(loss):
     assert attack.last_counts == {"forward": 5 * len(x), "backward": 5 * len(x)}
 
 
-def test_l2_reaches_the_exact_worst_case():
+def test_l2_reaches_the_exact_worst_case(linear_problem):
     model_fn, x, y, g = linear_problem()
     x_adv = MIFGSM(norm="l2", eps=0.3, steps=4)(model_fn, x, y).numpy()
     unit_g = g / np.linalg.norm(g.reshape(len(x), -1), axis=1).reshape(-1, 1, 1, 1)
     np.testing.assert_allclose(x_adv, x + 0.3 * unit_g, atol=1e-5)
 
 
-def test_targeted_moves_toward_the_target():
+def test_targeted_moves_toward_the_target(linear_problem):
     model_fn, x, y, g = linear_problem()
     x_adv = MIFGSM(eps=0.05, steps=3, targeted=True)(model_fn, x, 1 - y).numpy()
     np.testing.assert_allclose(x_adv, x + 0.05 * np.sign(g), atol=1e-5)
@@ -75,7 +66,7 @@ def test_invariants_ball_range_and_no_accuracy_gain(norm, eps):
     assert np.mean(np.argmax(model(x_adv).numpy(), axis=1) == y) < 1.0
 
 
-def test_no_retracing_across_batch_sizes():
+def test_no_retracing_across_batch_sizes(linear_problem):
     model_fn, x, y, _ = linear_problem()
     attack = MIFGSM(eps=0.05, steps=2)
     for n in (16, 7, 16, 5):

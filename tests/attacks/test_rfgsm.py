@@ -10,20 +10,11 @@ from tfrobust.attacks.threat_model import per_example_norm
 from tfrobust.errors import TfrobustError
 
 
-def linear_problem(n=16, d=12, seed=0):
+@pytest.fixture
+def linear_problem(centred_binary_problem):
     """A binary linear model centred on 0.5 and interior points: the loss gradient at any point is a
     positive multiple of g = w_other − w_y, so the FGSM step is known in closed form."""
-    rng = np.random.default_rng(seed)
-    weights = rng.normal(size=(d, 2)).astype(np.float32)
-    w, b = tf.constant(weights), tf.constant(-0.5 * weights.sum(axis=0))
-
-    def model_fn(x):
-        return tf.matmul(tf.reshape(x, [tf.shape(x)[0], -1]), w) + b
-
-    x = rng.uniform(0.4, 0.6, size=(n, 2, 2, d // 4)).astype(np.float32)
-    y = np.argmax(model_fn(x).numpy(), axis=1)
-    g = (weights[:, 1 - y] - weights[:, y]).T.reshape(x.shape)
-    return model_fn, x, y, g
+    return centred_binary_problem
 
 
 def adversary_margin(model_fn, x, y):
@@ -31,7 +22,7 @@ def adversary_margin(model_fn, x, y):
     return logits[np.arange(len(y)), 1 - y] - logits[np.arange(len(y)), y]
 
 
-def test_linf_is_a_random_sign_step_then_the_fgsm_step():
+def test_linf_is_a_random_sign_step_then_the_fgsm_step(linear_problem):
     model_fn, x, y, g = linear_problem()
     eps, alpha = 0.06, 0.02
     x_adv = RFGSM(eps=eps, alpha=alpha)(model_fn, x, y).numpy()
@@ -44,7 +35,7 @@ def test_linf_is_a_random_sign_step_then_the_fgsm_step():
     assert np.all(gain >= (eps - 2 * alpha) * l1 - 1e-4)
 
 
-def test_default_alpha_is_half_eps_and_margin_never_drops():
+def test_default_alpha_is_half_eps_and_margin_never_drops(linear_problem):
     model_fn, x, y, g = linear_problem()
     attack = RFGSM(eps=0.05)
     assert attack.alpha == pytest.approx(0.025)
@@ -54,13 +45,13 @@ def test_default_alpha_is_half_eps_and_margin_never_drops():
     assert attack.last_counts == {"forward": len(x), "backward": len(x)}
 
 
-def test_alpha_zero_is_fgsm():
+def test_alpha_zero_is_fgsm(linear_problem):
     model_fn, x, y, _ = linear_problem()
     np.testing.assert_allclose(RFGSM(eps=0.05, alpha=0.0)(model_fn, x, y).numpy(),
                                FGSM(eps=0.05)(model_fn, x, y).numpy(), atol=1e-6)
 
 
-def test_l2_analogue_stays_in_the_ball_and_takes_the_gradient_step():
+def test_l2_analogue_stays_in_the_ball_and_takes_the_gradient_step(linear_problem):
     model_fn, x, y, g = linear_problem()
     eps, alpha = 0.5, 0.2
     x_adv = RFGSM(norm="l2", eps=eps, alpha=alpha)(model_fn, x, y).numpy()
@@ -70,7 +61,7 @@ def test_l2_analogue_stays_in_the_ball_and_takes_the_gradient_step():
     np.testing.assert_allclose(per_example_norm(random_part, "l2").numpy(), alpha, rtol=1e-4)
 
 
-def test_deterministic_under_a_seed_and_varies_with_it():
+def test_deterministic_under_a_seed_and_varies_with_it(linear_problem):
     model_fn, x, y, _ = linear_problem()
     a, b, c = (RFGSM(eps=0.05, seed=s)(model_fn, x, y).numpy() for s in (1, 1, 2))
     np.testing.assert_array_equal(a, b)
@@ -92,7 +83,7 @@ def test_invariants_ball_range_and_no_accuracy_gain(norm, eps):
     assert np.mean(np.argmax(model(x_adv).numpy(), axis=1) == y) < 1.0
 
 
-def test_no_retracing_across_batch_sizes():
+def test_no_retracing_across_batch_sizes(linear_problem):
     model_fn, x, y, _ = linear_problem()
     attack = RFGSM(eps=0.05)
     for n in (16, 7, 16, 5):
