@@ -57,7 +57,7 @@ import tensorflow as tf
 from tfrobust.attacks import losses
 from tfrobust.attacks.compiled_attack import CompiledAttack
 from tfrobust.attacks.threat_model import expand_like, per_example_norm
-from tfrobust.errors import TfrobustError, check_range
+from tfrobust.errors import TfrobustError, check_int, check_number
 
 #: Momentum weight a of the reference (a = 1 at the first step).
 MOMENTUM = 0.75
@@ -102,9 +102,9 @@ class _APGDCore(CompiledAttack):
 
     def __init__(self, *, steps, restarts, rho, **threat):
         super().__init__(**threat)
-        check_range("steps", steps, 1)
-        check_range("restarts", restarts, 1)
-        check_range("rho", rho, 0.0, 1.0, low_inclusive=False, high_inclusive=False)
+        check_int("steps", steps, 1)
+        check_int("restarts", restarts, 1)
+        check_number("rho", rho, 0.0, 1.0, low_inclusive=False, high_inclusive=False)
         self.steps = int(steps)
         self.restarts = int(restarts)
         self.rho = float(rho)
@@ -308,7 +308,7 @@ class APGDT(_APGDCore):
 
     def __init__(self, *, steps=100, num_target_classes=9, restarts=1, rho=0.75, **threat):
         super().__init__(steps=steps, restarts=restarts, rho=rho, **threat)
-        check_range("num_target_classes", num_target_classes, 1)
+        check_int("num_target_classes", num_target_classes, 1)
         if self.threat.targeted:
             raise TfrobustError("APGDT is targeted by construction (top-k non-true classes of each "
                                 "point): pass the true labels with targeted=False")

@@ -22,7 +22,7 @@ import tensorflow as tf
 
 from tfrobust.attacks import losses
 from tfrobust.attacks.threat_model import ThreatModel
-from tfrobust.errors import TfrobustError, check_choice, check_int
+from tfrobust.errors import TfrobustError, check_choice, check_int, check_number
 
 # Tolerance for "inside the valid range" when validating user inputs.
 RANGE_TOLERANCE = 1e-6
@@ -56,6 +56,10 @@ class Attack:
         cls.needs_gradients = cls.kind == WHITE_BOX
 
     def __init__(self, *, norm="linf", eps=0.3, clip_min=0.0, clip_max=1.0, targeted=False, seed=0):
+        # Checked before the float() below, which would turn eps=True into 1.0.
+        check_number("eps", eps, 0.0)
+        check_number("clip_min", clip_min)
+        check_number("clip_max", clip_max)
         self.threat = ThreatModel(norm=norm, eps=float(eps), clip_min=float(clip_min),
                                   clip_max=float(clip_max), targeted=bool(targeted))
         check_int("seed", seed, 0)

@@ -22,7 +22,7 @@ from tfrobust.attacks import losses
 from tfrobust.attacks.compiled_attack import CompiledAttack
 from tfrobust.attacks.pgd import PGD
 from tfrobust.attacks.threat_model import expand_like, per_example_norm
-from tfrobust.errors import TfrobustError, check_range
+from tfrobust.errors import TfrobustError, check_int, check_number
 
 # Adam's constants, as in the reference implementation (TensorFlow 1's AdamOptimizer defaults).
 _ADAM_BETA1, _ADAM_BETA2, _ADAM_EPSILON = 0.9, 0.999, 1e-8
@@ -124,11 +124,11 @@ class CarliniWagnerL2(MinimumNormAttack):
         if self.threat.norm != "l2":
             raise TfrobustError(f"CarliniWagnerL2 minimises the L2 norm; got "
                                 f"norm={self.threat.norm!r} (use CarliniWagnerLinf for L∞)")
-        check_range("confidence", confidence, 0.0, math.inf, high_inclusive=False)
-        check_range("learning_rate", learning_rate, 0.0, low_inclusive=False)
-        check_range("binary_search_steps", binary_search_steps, 1)
-        check_range("max_iterations", max_iterations, 1)
-        check_range("initial_const", initial_const, 0.0, low_inclusive=False)
+        check_number("confidence", confidence, 0.0)
+        check_number("learning_rate", learning_rate, 0.0, low_inclusive=False)
+        check_int("binary_search_steps", binary_search_steps, 1)
+        check_int("max_iterations", max_iterations, 1)
+        check_number("initial_const", initial_const, 0.0, low_inclusive=False)
         self.confidence = float(confidence)
         self.learning_rate = float(learning_rate)
         self.binary_search_steps = int(binary_search_steps)
@@ -227,7 +227,7 @@ class CarliniWagnerLinf(PGD):
     """
 
     def __init__(self, *, steps=10, step_size=None, kappa=50.0, random_start=True, restarts=1, **threat):
-        check_range("kappa", kappa, 0.0)
+        check_number("kappa", kappa, 0.0)
         super().__init__(steps=steps, step_size=step_size, random_start=random_start, restarts=restarts,
                          loss=losses.CWMarginLoss(kappa, threat.get("targeted", False)), **threat)
         if self.threat.norm != "linf":

@@ -7,7 +7,7 @@ import tensorflow as tf
 from tfrobust.attacks import losses
 from tfrobust.attacks.carlini_wagner import MinimumNormAttack
 from tfrobust.attacks.threat_model import expand_like, per_example_norm
-from tfrobust.errors import TfrobustError, check_range
+from tfrobust.errors import TfrobustError, check_int, check_number
 
 
 class DeepFool(MinimumNormAttack):
@@ -66,9 +66,9 @@ class DeepFool(MinimumNormAttack):
         super().__init__(**threat)
         if self.threat.targeted:
             raise TfrobustError("DeepFool is untargeted; targeted=True is not supported")
-        check_range("steps", steps, 1)
-        check_range("overshoot", overshoot, 0.0)
-        check_range("num_classes", num_classes, 2)
+        check_int("steps", steps, 1)
+        check_number("overshoot", overshoot, 0.0)
+        check_int("num_classes", num_classes, 2)
         self.steps = int(steps)
         self.overshoot = float(overshoot)
         self.num_classes = int(num_classes)

@@ -8,7 +8,7 @@ direction; the gradient of the expectation, estimated by averaging ``samples`` p
 import tensorflow as tf
 
 from tfrobust.attacks import losses
-from tfrobust.errors import check_choice, check_range
+from tfrobust.errors import check_choice, check_int
 
 
 class EOT:
@@ -30,7 +30,7 @@ class EOT:
     """
 
     def __init__(self, model_fn, samples=10, average="logits"):
-        check_range("samples", samples, 1)
+        check_int("samples", samples, 1)
         check_choice("average", average, ("logits", "log_probabilities"))
         self.model_fn = model_fn
         self.samples = int(samples)

@@ -51,7 +51,7 @@ from tfrobust.attacks import losses
 from tfrobust.attacks.apgd import check_num_classes, ranked_targets
 from tfrobust.attacks.compiled_attack import CompiledAttack
 from tfrobust.attacks.threat_model import expand_like, per_example_norm
-from tfrobust.errors import TfrobustError, check_range
+from tfrobust.errors import TfrobustError, check_int, check_number
 
 
 def project_onto_hyperplane_box(t, w, b, norm, low=0.0, high=1.0):
@@ -132,12 +132,12 @@ class FABT(CompiledAttack):
     def __init__(self, *, steps=100, num_target_classes=9, restarts=1, alpha_max=0.1, eta=1.05, beta=0.9,
                  **threat):
         super().__init__(**threat)
-        check_range("steps", steps, 1)
-        check_range("num_target_classes", num_target_classes, 1)
-        check_range("restarts", restarts, 1)
-        check_range("alpha_max", alpha_max, 0.0, 1.0)
-        check_range("eta", eta, 1.0)
-        check_range("beta", beta, 0.0, 1.0, low_inclusive=False)
+        check_int("steps", steps, 1)
+        check_int("num_target_classes", num_target_classes, 1)
+        check_int("restarts", restarts, 1)
+        check_number("alpha_max", alpha_max, 0.0, 1.0)
+        check_number("eta", eta, 1.0)
+        check_number("beta", beta, 0.0, 1.0, low_inclusive=False)
         if self.threat.targeted:
             raise TfrobustError("FABT is targeted by construction (top-k non-true classes of each "
                                 "point): pass the true labels with targeted=False")

@@ -10,7 +10,7 @@ from tfrobust.attacks import losses
 from tfrobust.attacks.base import QUERY_BASED
 from tfrobust.attacks.compiled_attack import CompiledAttack
 from tfrobust.attacks.threat_model import expand_like
-from tfrobust.errors import check_range
+from tfrobust.errors import check_int, check_number
 
 
 class GaussianNoise(CompiledAttack):
@@ -44,8 +44,8 @@ class GaussianNoise(CompiledAttack):
         super().__init__(**threat)
         if sigma is None:
             sigma = self.threat.eps
-        check_range("sigma", sigma, 0.0)
-        check_range("samples", samples, 1)
+        check_number("sigma", sigma, 0.0)
+        check_int("samples", samples, 1)
         self.sigma = float(sigma)
         self.samples = int(samples)
 

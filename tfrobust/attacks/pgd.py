@@ -9,7 +9,7 @@ from tfrobust.attacks import losses
 from tfrobust.attacks.compiled_attack import CompiledAttack
 from tfrobust.attacks.projected_ascent import projected_ascent, start_point
 from tfrobust.attacks.threat_model import expand_like
-from tfrobust.errors import check_range
+from tfrobust.errors import check_int, check_number
 
 
 class PGD(CompiledAttack):
@@ -35,10 +35,10 @@ class PGD(CompiledAttack):
 
     def __init__(self, *, steps=10, step_size=None, random_start=True, restarts=1, loss="ce", **threat):
         super().__init__(**threat)
-        check_range("steps", steps, 1)
-        check_range("restarts", restarts, 1)
+        check_int("steps", steps, 1)
+        check_int("restarts", restarts, 1)
         if step_size is not None:
-            check_range("step_size", step_size, 0.0, low_inclusive=False)
+            check_number("step_size", step_size, 0.0, low_inclusive=False)
         self.steps = int(steps)
         self.restarts = int(restarts)
         self.step_size = float(step_size) if step_size is not None else 2.5 * self.threat.eps / self.steps

@@ -4,7 +4,7 @@ import tensorflow as tf
 
 from tfrobust.attacks import losses
 from tfrobust.attacks.compiled_attack import CompiledAttack
-from tfrobust.errors import check_range
+from tfrobust.errors import check_number
 
 
 class RFGSM(CompiledAttack):
@@ -44,7 +44,7 @@ class RFGSM(CompiledAttack):
         eps = self.threat.eps
         if alpha is None:
             alpha = eps / 2
-        check_range("alpha", alpha, 0.0, eps)
+        check_number("alpha", alpha, 0.0, eps)
         self.alpha = float(alpha)
         self.loss = losses.describe(loss)
         self._loss_fn = losses.get(loss)

@@ -3,7 +3,7 @@
 import numpy as np
 
 from tfrobust.attacks.score_based import ScoreBasedAttack
-from tfrobust.errors import check_range
+from tfrobust.errors import check_int, check_number
 
 # Adam's constants (as in CleverHans' SPSA optimiser).
 BETA_1, BETA_2, ADAM_EPSILON = 0.9, 0.999, 1e-9
@@ -57,11 +57,11 @@ class SPSA(ScoreBasedAttack):
     def __init__(self, *, steps=100, learning_rate=0.01, delta=0.01, samples=128, loss="margin",
                  batch_size=1024, **threat):
         super().__init__(loss=loss, **threat)
-        check_range("steps", steps, 1)
-        check_range("learning_rate", learning_rate, 0.0, low_inclusive=False)
-        check_range("delta", delta, 0.0, low_inclusive=False)
-        check_range("samples", samples, 1)
-        check_range("batch_size", batch_size, 1)
+        check_int("steps", steps, 1)
+        check_number("learning_rate", learning_rate, 0.0, low_inclusive=False)
+        check_number("delta", delta, 0.0, low_inclusive=False)
+        check_int("samples", samples, 1)
+        check_int("batch_size", batch_size, 1)
         self.steps = int(steps)
         self.learning_rate = float(learning_rate)
         self.delta = float(delta)

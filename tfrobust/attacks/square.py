@@ -5,7 +5,7 @@ import math
 import numpy as np
 
 from tfrobust.attacks.score_based import ScoreBasedAttack, per_example_l2
-from tfrobust.errors import TfrobustError, check_range
+from tfrobust.errors import TfrobustError, check_int, check_number
 
 
 class Square(ScoreBasedAttack):
@@ -68,9 +68,9 @@ class Square(ScoreBasedAttack):
     def __init__(self, *, queries=5000, p_init=0.8, restarts=1, loss="margin", rescale_schedule=False,
                  **threat):
         super().__init__(loss=loss, **threat)
-        check_range("queries", queries, 1)
-        check_range("p_init", p_init, 0.0, 1.0, low_inclusive=False)
-        check_range("restarts", restarts, 1)
+        check_int("queries", queries, 1)
+        check_number("p_init", p_init, 0.0, 1.0, low_inclusive=False)
+        check_int("restarts", restarts, 1)
         self.queries = int(queries)
         self.p_init = float(p_init)
         self.restarts = int(restarts)

@@ -9,7 +9,7 @@ import dataclasses
 
 import tensorflow as tf
 
-from tfrobust.errors import TfrobustError, check_choice, check_range
+from tfrobust.errors import TfrobustError, check_choice, check_number
 
 NORMS = ("linf", "l2")
 
@@ -35,7 +35,9 @@ class ThreatModel:
 
     def __post_init__(self):
         check_choice("norm", self.norm, NORMS)
-        check_range("eps", self.eps, 0.0)
+        check_number("eps", self.eps, 0.0)
+        check_number("clip_min", self.clip_min)
+        check_number("clip_max", self.clip_max)
         if not self.clip_min < self.clip_max:
             raise TfrobustError(
                 f"clip_min must be < clip_max, got {self.clip_min} and {self.clip_max}")
