@@ -62,9 +62,12 @@ def check_int(name: str, value, low=None, high=None) -> None:
 
 
 def check_number(name: str, value, low=None, high=None, *, low_inclusive=True,
-                 high_inclusive=True) -> None:
-    """``value`` is a finite real number (bools rejected) in the given range."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+                 high_inclusive=True, finite=True) -> None:
+    """``value`` is a finite real number (bools rejected) in the given range; ``finite=False`` also admits
+    ±inf (e.g. an unbounded attack radius), never NaN."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or math.isnan(value):
+        raise TfrobustError(f"{name} must be a {'finite ' if finite else ''}number, got {value!r}")
+    if finite and not math.isfinite(value):
         raise TfrobustError(f"{name} must be a finite number, got {value!r}")
     check_range(name, value, low, high, low_inclusive=low_inclusive, high_inclusive=high_inclusive)
 

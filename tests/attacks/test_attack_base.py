@@ -57,8 +57,12 @@ def test_integer_arguments_accept_numpy_integers_and_eot_checks_its_samples():
 
 
 @pytest.mark.parametrize("cls, name, bad", [
-    (PGD, "eps", True), (PGD, "eps", float("nan")), (PGD, "clip_max", "1"), (PGD, "step_size", True),
+    (PGD, "eps", True), (PGD, "eps", float("nan")), (PGD, "clip_min", float("-inf")), (PGD, "clip_max", "1"), (PGD, "step_size", True),
     (RFGSM, "alpha", "0.1"), (Square, "p_init", float("inf")), (APGD, "rho", True)])
 def test_real_arguments_reject_bools_strings_and_non_finite_values(cls, name, bad):
-    with pytest.raises(TfrobustError, match=f"^{name} must be a finite number, got "):
+    with pytest.raises(TfrobustError, match=f"^{name} must be a (finite )?number, got "):
         cls(**{name: bad})
+
+
+def test_an_infinite_radius_is_allowed():
+    assert PGD(eps=float("inf")).threat.eps == float("inf")

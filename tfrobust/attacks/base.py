@@ -57,7 +57,7 @@ class Attack:
 
     def __init__(self, *, norm="linf", eps=0.3, clip_min=0.0, clip_max=1.0, targeted=False, seed=0):
         # Checked before the float() below, which would turn eps=True into 1.0.
-        check_number("eps", eps, 0.0)
+        check_number("eps", eps, 0.0, finite=False)
         check_number("clip_min", clip_min)
         check_number("clip_max", clip_max)
         self.threat = ThreatModel(norm=norm, eps=float(eps), clip_min=float(clip_min),

@@ -35,7 +35,7 @@ class ThreatModel:
 
     def __post_init__(self):
         check_choice("norm", self.norm, NORMS)
-        check_number("eps", self.eps, 0.0)
+        check_number("eps", self.eps, 0.0, finite=False)
         check_number("clip_min", self.clip_min)
         check_number("clip_max", self.clip_max)
         if not self.clip_min < self.clip_max:
