@@ -23,8 +23,10 @@ $(STAMP): requirements.txt pyproject.toml
 fashion-mnist:
 	@test -f $(FASHION_MNIST) || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q dataset-fashion-mnist; }
 
-# Fast suite (< 10 minutes on 2 CPU cores); slow tests are marked `slow`.
+# Lint (ruff, configured in pyproject.toml), then the fast suite (< 10 minutes on 2 CPU cores); slow
+# tests are marked `slow`.
 test: install
+	$(PY) -m ruff check .
 	$(PY) -m pytest -q
 
 test-all: install

@@ -1,8 +1,9 @@
 """Our PGD against the TF peers at the same ε, steps and step size, on the same model and points.
 
-(b) PGD-20 L∞ (random start, or none with --norandom_start): tfrobust (fp32 and mixed_bfloat16), IBM ART (TensorFlowV2Classifier PGD),
-    CleverHans 4 (tf2 projected_gradient_descent) and Foolbox 3 (LinfPGD). Prints robust accuracy and the
-    median wall time of each, and our time ratio to each peer. Needs `pip install -r requirements-bench.txt`.
+(b) PGD-20 L∞ (random start, or none with --norandom_start): tfrobust (fp32 and mixed_bfloat16), IBM ART
+    (TensorFlowV2Classifier PGD), CleverHans 4 (tf2 projected_gradient_descent) and Foolbox 3 (LinfPGD).
+    Prints robust accuracy and the median wall time of each, and our time ratio to each peer.
+    Needs `pip install -r requirements-bench.txt`.
 
   .venv/bin/python benchmarks/attack_peers.py [--points=1000] [--eps=0.1] [--steps=20] [--step_size=0.01]
 """
@@ -13,13 +14,13 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-from absl import app, flags  # noqa: E402
+import keras
+import numpy as np
+import tensorflow as tf
+from absl import app, flags
 
-from tfrobust import data, models  # noqa: E402
-from tfrobust.attacks import PGD  # noqa: E402
+from tfrobust import data, models
+from tfrobust.attacks import PGD
 
 flags.DEFINE_integer("points", 1000, "Fashion-MNIST test points.")
 flags.DEFINE_float("eps", 0.1, "L∞ budget.")
@@ -66,22 +67,22 @@ def main(argv):
 
     results = {}
     ours = PGD(eps=eps, steps=steps, step_size=step, random_start=FLAGS.random_start, seed=0)
-    model_fn = lambda images: model(images, training=False)  # noqa: E731
+    model_fn = lambda images: model(images, training=False)
     x_adv, seconds = timed(lambda: ours(model_fn, x, labels).numpy(), FLAGS.repeats)
     results["tfrobust fp32"] = (accuracy(x_adv), seconds)
     ours_bf16 = PGD(eps=eps, steps=steps, step_size=step, random_start=FLAGS.random_start, seed=0)
-    bf16_fn = lambda images: bf16(images, training=False)  # noqa: E731
+    bf16_fn = lambda images: bf16(images, training=False)
     x_adv, seconds = timed(lambda: ours_bf16(bf16_fn, x, labels).numpy(), FLAGS.repeats)
     results["tfrobust mixed_bfloat16"] = (accuracy(x_adv), seconds)
 
-    from cleverhans.tf2.attacks.projected_gradient_descent import projected_gradient_descent  # noqa: E501 pylint: disable=import-outside-toplevel
+    from cleverhans.tf2.attacks.projected_gradient_descent import projected_gradient_descent
 
     x_adv, seconds = timed(lambda: projected_gradient_descent(
         model_fn, tf.constant(x), eps, step, steps, np.inf, clip_min=0.0, clip_max=1.0, y=tf.constant(labels),
         rand_init=FLAGS.random_start, sanity_checks=False).numpy(), FLAGS.repeats)
     results["CleverHans 4"] = (accuracy(x_adv), seconds)
 
-    import foolbox  # pylint: disable=import-outside-toplevel
+    import foolbox
 
     fmodel = foolbox.TensorFlowModel(model, bounds=(0, 1))
     fb_attack = foolbox.attacks.LinfPGD(abs_stepsize=step, steps=steps, random_start=FLAGS.random_start)
@@ -89,8 +90,8 @@ def main(argv):
                            FLAGS.repeats)
     results["Foolbox 3"] = (accuracy(x_adv), seconds)
 
-    from art.attacks.evasion import ProjectedGradientDescent  # pylint: disable=import-outside-toplevel
-    from art.estimators.classification import TensorFlowV2Classifier  # pylint: disable=import-outside-toplevel
+    from art.attacks.evasion import ProjectedGradientDescent
+    from art.estimators.classification import TensorFlowV2Classifier
 
     classifier = TensorFlowV2Classifier(model=model, nb_classes=10, input_shape=(28, 28, 1), clip_values=(0.0, 1.0),
                                         loss_object=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
@@ -100,12 +101,14 @@ def main(argv):
     results["IBM ART"] = (accuracy(x_adv), seconds)
 
     clean = accuracy(x)
-    print(f"(b) PGD-{steps} L∞ ε={eps} step {step}, random start {FLAGS.random_start}, {len(x)} Fashion-MNIST points, clean {100 * clean:.2f}%")
+    print(f"(b) PGD-{steps} L∞ ε={eps} step {step}, random start {FLAGS.random_start}, {len(x)} Fashion-MNIST "
+          f"points, clean {100 * clean:.2f}%")
     print("| implementation | robust acc. (%) | median time (s) | tfrobust fp32 speed-up | tfrobust bf16 speed-up |")
     print("|---|---|---|---|---|")
     ours_fp32, ours_bf16_t = results["tfrobust fp32"][1], results["tfrobust mixed_bfloat16"][1]
     for name, (acc, seconds) in results.items():
-        print(f"| {name} | {100 * acc:.2f} | {seconds:.2f} | {seconds / ours_fp32:.2f}× | {seconds / ours_bf16_t:.2f}× |")
+        print(f"| {name} | {100 * acc:.2f} | {seconds:.2f} | {seconds / ours_fp32:.2f}× | "
+              f"{seconds / ours_bf16_t:.2f}× |")
 
 
 if __name__ == "__main__":

@@ -17,13 +17,13 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import keras  # noqa: E402
-import tensorflow as tf  # noqa: E402
-from absl import app, flags  # noqa: E402
+import keras
+import tensorflow as tf
+from absl import app, flags
 
-from tfrobust import data, models  # noqa: E402
-from tfrobust.attacks import PGD  # noqa: E402
-from tfrobust.evaluation import robust_accuracy  # noqa: E402
+from tfrobust import data, models
+from tfrobust.attacks import PGD
+from tfrobust.evaluation import robust_accuracy
 
 flags.DEFINE_integer("points", 1000, "Test points for the PGD ratio.")
 flags.DEFINE_integer("steps", 20, "PGD iterations k.")
@@ -49,7 +49,7 @@ def interleaved_medians(fns, repeats):
 
 def demo_model(x_train, y_train):
     if FLAGS.model_source:
-        from tfrobust.export.source import load_source_model  # pylint: disable=import-outside-toplevel
+        from tfrobust.export.source import load_source_model
 
         return load_source_model(FLAGS.model_source)[0]
     keras.utils.set_random_seed(0)
@@ -64,7 +64,7 @@ def main(argv):
     (x_train, y_train), (x, y) = data.load_splits("fashion_mnist", test_size=max(FLAGS.points,
                                                                                FLAGS.autoattack_points))
     model = demo_model(x_train, y_train)
-    model_fn = lambda images: model(images, training=False)  # noqa: E731
+    model_fn = lambda images: model(images, training=False)
     images = tf.constant(x[:FLAGS.points])
     labels = tf.constant(y[:FLAGS.points].astype("int64"))
     k = FLAGS.steps
@@ -87,7 +87,7 @@ def main(argv):
           f"{t_grad:.3f} s; ratio {t_pgd / t_grad:.3f} (target ≤ 1.10)")
 
     if FLAGS.autoattack_points:
-        from tfrobust.attacks.autoattack import AutoAttack  # pylint: disable=import-outside-toplevel
+        from tfrobust.attacks.autoattack import AutoAttack
 
         n = FLAGS.autoattack_points
         clean = robust_accuracy(None, model_fn, x[:n], y[:n])["accuracy"]

@@ -29,18 +29,18 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-from absl import app, flags  # noqa: E402
+import keras
+import numpy as np
+from absl import app, flags
 
-from tfrobust import data, models  # noqa: E402
-from tfrobust.attacks import FGSM, PGD, GaussianNoise  # noqa: E402
-from tfrobust.attacks.losses import AuxiliaryLoss  # noqa: E402
-from tfrobust.evaluation import defense_analyses as analyses  # noqa: E402
-from tfrobust.evaluation.robustness import robust_accuracy  # noqa: E402
-from tfrobust.layers.cifs import probe_keys, probed_model  # noqa: E402
-from tfrobust.training.adversarial import AdversarialModel  # noqa: E402
-from tfrobust.training.methods import make_method  # noqa: E402
+from tfrobust import data, models
+from tfrobust.attacks import FGSM, PGD, GaussianNoise
+from tfrobust.attacks.losses import AuxiliaryLoss
+from tfrobust.evaluation import defense_analyses as analyses
+from tfrobust.evaluation.robustness import robust_accuracy
+from tfrobust.layers.cifs import probe_keys, probed_model
+from tfrobust.training.adversarial import AdversarialModel
+from tfrobust.training.methods import make_method
 
 flags.DEFINE_string("out_dir", "docs/results", "Where the JSON, Markdown table and PNGs go.")
 flags.DEFINE_integer("batch_size", 64, "Training batch size.")
@@ -70,7 +70,7 @@ SIGMAS = [50 / 255, 75 / 255, 100 / 255]
 
 
 def _accuracy(attack, model, x, y):
-    fn = lambda images: model(images, training=False)  # noqa: E731
+    fn = lambda images: model(images, training=False)
     return robust_accuracy(attack, fn, x, y, batch_size=250)
 
 
@@ -159,7 +159,7 @@ def cifs_study(splits, out_dir):
             row["adaptive"] = {"rows": sweep["rows"], "worst_case": sweep["worst_case"],
                                "strongest": sweep["strongest"]}
         row["top_k under pgd20"] = analyses.top_k_accuracy(net, x, y, pgd, ks=(1, 2, 3, 5))
-        x_adv = np.concatenate([np.asarray(pgd(lambda images: net(images, training=False), x[i:i + 250],
+        x_adv = np.concatenate([np.asarray(pgd(lambda images, net=net: net(images, training=False), x[i:i + 250],
                                                y[i:i + 250])) for i in range(0, len(x), 250)])
         label = int(np.bincount(y).argmax())  # the best-represented class of the subset
         channels = analyses.channel_activations(net, x, y, label, x_adv=x_adv, layer="features",
@@ -196,8 +196,8 @@ def table(results):
     if "cifs" in results:
         eps = f"{FLAGS.eps:g}"
         lines += [f"### B. Vanilla vs CIFS ResNet-10 (PGD-AT ε={eps}; thesis Table 4.12 protocol, shortened)", "",
-                  f"| model | clean | FGSM | PGD-20 CE (full mask path) | PGD-20 CE, detached mask path | "
-                  f"strongest adaptive (β sweep worst case) | top-1/2/3/5 under PGD-20 |",
+                  "| model | clean | FGSM | PGD-20 CE (full mask path) | PGD-20 CE, detached mask path | "
+                  "strongest adaptive (β sweep worst case) | top-1/2/3/5 under PGD-20 |",
                   "|---|---|---|---|---|---|---|"]
         for name, row in results["cifs"].items():
             adaptive = row.get("adaptive")

@@ -31,18 +31,18 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-from absl import app, flags  # noqa: E402
+import keras
+import numpy as np
+from absl import flags
 
-from tfrobust import data, models  # noqa: E402
-from tfrobust.attacks import FGSM, PGD  # noqa: E402
-from tfrobust.cli import run  # noqa: E402
-from tfrobust.errors import TfrobustError  # noqa: E402
-from tfrobust.evaluation import analyses  # noqa: E402
-from tfrobust.evaluation.robustness import robust_accuracy  # noqa: E402
-from tfrobust.evaluation.sanity import gradient_health  # noqa: E402
-from tfrobust.training.recipe import make_optimizer, make_schedule  # noqa: E402
+from tfrobust import data, models
+from tfrobust.attacks import FGSM, PGD
+from tfrobust.cli import run
+from tfrobust.errors import TfrobustError
+from tfrobust.evaluation import analyses
+from tfrobust.evaluation.robustness import robust_accuracy
+from tfrobust.evaluation.sanity import gradient_health
+from tfrobust.training.recipe import make_optimizer, make_schedule
 
 #: Variant name → (pdog, trelu, pnl), the rows of EVPNet Table 1 we can afford (all off = SE-ResNet).
 VARIANTS = {
@@ -103,7 +103,7 @@ def evaluate_variant(variant, splits, out_dir, transfer):
     keras.utils.set_random_seed(FLAGS.seed)
     net = build(variant)
     train_seconds, logs = train(net, x_train, y_train)
-    fn = lambda images: net(images, training=False)  # noqa: E731
+    fn = lambda images: net(images, training=False)
     eps = FLAGS.eps
     pgd = PGD(eps=eps, steps=20, seed=FLAGS.seed)
     start = time.perf_counter()
@@ -145,8 +145,8 @@ def analyses_predict(net, images, batch_size=250):
 
 
 def table(rows):
-    tick = lambda on: "✓" if on else ""  # noqa: E731
-    pct = lambda v: "" if v is None else f"{100 * v:.1f}"  # noqa: E731
+    tick = lambda on: "✓" if on else ""
+    pct = lambda v: "" if v is None else f"{100 * v:.1f}"
     lines = [f"| variant | +pDoG | +tReLU | +PNL | params | clean | FGSM ε={FLAGS.eps:g} | PGD-20 ε={FLAGS.eps:g} | "
              f"PGD-20 transfer from se | worst case | zero-grad % | γ last block | unchanged @ ε={FLAGS.eps:g} | "
              "train s |",

@@ -23,14 +23,14 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-from absl import app, flags  # noqa: E402
+import keras
+import numpy as np
+from absl import app, flags
 
-from tfrobust import cli, data, models  # noqa: E402
-from tfrobust.attacks import PGD  # noqa: E402
-from tfrobust.evaluation import robust_accuracy  # noqa: E402
-from tfrobust.training import AdversarialModel, set_precision  # noqa: E402
+from tfrobust import cli, data, models
+from tfrobust.attacks import PGD
+from tfrobust.evaluation import robust_accuracy
+from tfrobust.training import AdversarialModel, set_precision
 
 flags.DEFINE_string("model", "small_cnn", "Model name.")
 flags.DEFINE_multi_string("model_option", ["width=0.5", "downsample=stride"], "Builder option key=value.")

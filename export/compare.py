@@ -17,12 +17,12 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from absl import flags  # noqa: E402
+from absl import flags
 
-from tfrobust import cli, data, export  # noqa: E402
-from tfrobust.errors import TfrobustError  # noqa: E402
-from tfrobust.evaluation import SUITES, evaluate, label_of, markdown, write_report  # noqa: E402
-from tfrobust.evaluation.suite import suite_entries  # noqa: E402
+from tfrobust import cli, data, export
+from tfrobust.errors import TfrobustError
+from tfrobust.evaluation import SUITES, evaluate, label_of, markdown, write_report
+from tfrobust.evaluation.suite import suite_entries
 
 flags.DEFINE_list("artifacts", None, "Exported artifacts: SavedModel dirs (or TF-Serving bases), "
                   ".keras or .tflite files, served models (http://…/v1/models/<name>, grpc://host:port/<name>).")

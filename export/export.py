@@ -10,12 +10,12 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from absl import flags  # noqa: E402
+from absl import flags
 
-from tfrobust import cli, data  # noqa: E402
-from tfrobust.errors import TfrobustError  # noqa: E402
-from tfrobust.export import EXPORT_FORMATS, export_all  # noqa: E402
-from tfrobust.export.source import load_source_model  # noqa: E402
+from tfrobust import cli, data
+from tfrobust.errors import TfrobustError
+from tfrobust.export import EXPORT_FORMATS, export_all
+from tfrobust.export.source import load_source_model
 
 flags.DEFINE_string("source", None, "Training run folder or .keras file.")
 flags.DEFINE_string("export_dir", None, "Base folder of the exports.")

@@ -195,7 +195,9 @@ def check_layer(layer_factory, input_shape, *, expected_output_shape=None, batch
         assert facts["tflite_error"] <= tflite_atol, f"TFLite output differs by {facts['tflite_error']:.3g}"
     else:
         facts["tflite_error"] = None
-        with pytest.raises(Exception):  # the documented reason must still hold
+        # The documented reason must still hold; the converter and interpreter fail with several exception
+        # types depending on the layer, and any failure keeps the reason true.
+        with pytest.raises(Exception):  # noqa: B017
             export.convert_tflite(saved_model_dir, tflite_path, "fp32")
             export.load(tflite_path).predict(x)
 

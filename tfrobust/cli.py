@@ -40,7 +40,7 @@ class _QuietRetracing:
 
 def run(main):
     """``app.run(main)`` where flag errors and library errors end in one line and exit code 2."""
-    import logging  # pylint: disable=import-outside-toplevel
+    import logging
 
     for name in ("tensorflow", "absl"):
         logging.getLogger(name).addFilter(_QuietRetracing())

@@ -12,12 +12,12 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from absl import flags  # noqa: E402
+from absl import flags
 
-from tfrobust import cli, data  # noqa: E402
-from tfrobust.evaluation import SUITES, evaluate, markdown, write_report  # noqa: E402
-from tfrobust.evaluation.suite import suite_entries  # noqa: E402
-from tfrobust.export.source import load_source_model  # noqa: E402
+from tfrobust import cli, data
+from tfrobust.evaluation import SUITES, evaluate, markdown, write_report
+from tfrobust.evaluation.suite import suite_entries
+from tfrobust.export.source import load_source_model
 
 flags.DEFINE_string("source", None, "Training run folder or .keras file.")
 flags.DEFINE_string("dataset", None, "Dataset (default: the run's).")

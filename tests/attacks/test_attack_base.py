@@ -33,7 +33,8 @@ def test_an_unknown_kind_fails_when_the_class_is_defined():
 
 def test_autoattack_validates_through_the_public_interface():
     with pytest.raises(TfrobustError, match="images must lie in"):
-        AutoAttack(version="fast")(lambda x: x[:, :2], np.full((1, 3), 2.0, np.float32), np.zeros(1, np.int64))
+        AutoAttack(version="fast")(lambda x: x[:, :2], np.full((1, 3), 2.0, np.float32),
+                                   np.zeros(1, np.int64))
 
 
 INTEGER_ARGUMENTS = [(PGD, "steps"), (PGD, "restarts"), (PGD, "seed"), (MIFGSM, "steps"), (APGD, "steps"),
@@ -57,8 +58,8 @@ def test_integer_arguments_accept_numpy_integers_and_eot_checks_its_samples():
 
 
 @pytest.mark.parametrize("cls, name, bad", [
-    (PGD, "eps", True), (PGD, "eps", float("nan")), (PGD, "clip_min", float("-inf")), (PGD, "clip_max", "1"), (PGD, "step_size", True),
-    (RFGSM, "alpha", "0.1"), (Square, "p_init", float("inf")), (APGD, "rho", True)])
+    (PGD, "eps", True), (PGD, "eps", float("nan")), (PGD, "clip_min", float("-inf")), (PGD, "clip_max", "1"),
+    (PGD, "step_size", True), (RFGSM, "alpha", "0.1"), (Square, "p_init", float("inf")), (APGD, "rho", True)])
 def test_real_arguments_reject_bools_strings_and_non_finite_values(cls, name, bad):
     with pytest.raises(TfrobustError, match=f"^{name} must be a (finite )?number, got "):
         cls(**{name: bad})

@@ -3,7 +3,6 @@
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from tfrobust.attacks import PGD, AutoAttack, per_example_norm
 from tfrobust.errors import TfrobustError

@@ -77,7 +77,7 @@ def test_l2_targeted_reaches_the_target_on_a_multiclass_linear_model(linear_mode
 
 def test_l2_failure_returns_x_and_infinite_norm():
     # A model that ignores its input cannot be fooled.
-    model_fn = lambda x: tf.zeros([tf.shape(x)[0], 2]) + tf.constant([1.0, 0.0])  # noqa: E731
+    model_fn = lambda x: tf.zeros([tf.shape(x)[0], 2]) + tf.constant([1.0, 0.0])
     x = np.full((3, 4), 0.5, np.float32)
     attack = CarliniWagnerL2(binary_search_steps=2, max_iterations=5)
     x_adv, norms = attack.minimal(model_fn, x, np.zeros(3, int))

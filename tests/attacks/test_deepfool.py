@@ -87,7 +87,7 @@ def test_call_keeps_only_results_inside_the_ball(binary_problem):
 
 
 def test_failure_gives_x_and_infinite_norm_and_misclassified_points_norm_zero():
-    constant = lambda x: tf.zeros([tf.shape(x)[0], 3]) + tf.constant([1.0, 0.0, 0.0])  # noqa: E731
+    constant = lambda x: tf.zeros([tf.shape(x)[0], 3]) + tf.constant([1.0, 0.0, 0.0])
     x = np.full((4, 6), 0.5, np.float32)
     y = np.array([0, 0, 1, 2])  # the last two are already misclassified
     attack = DeepFool(steps=3)

@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from tfrobust.attacks.gaussian_noise import GaussianNoise
 from tfrobust.errors import TfrobustError
@@ -30,7 +29,7 @@ def test_noise_has_standard_deviation_sigma_on_interior_points(binary_problem):
 
 def test_deterministic_under_a_seed_fresh_per_call_and_varies_with_seed(binary_problem):
     model_fn, x, y = binary_problem()
-    make = lambda seed: GaussianNoise(sigma=0.1, seed=seed)  # noqa: E731
+    make = lambda seed: GaussianNoise(sigma=0.1, seed=seed)
     a, b, c = make(5), make(5), make(6)
     first_a, first_b, first_c = (attack(model_fn, x, y).numpy() for attack in (a, b, c))
     np.testing.assert_array_equal(first_a, first_b)

@@ -48,7 +48,7 @@ def test_momentum_carries_past_a_kink_where_plain_iterates_oscillate():
 
     x = np.array([[0.5, 0.5]], np.float32)
     y = np.array([0])
-    make = lambda decay: MIFGSM(eps=0.2, steps=4, step_size=0.05, decay=decay, loss="margin")  # noqa: E731
+    make = lambda decay: MIFGSM(eps=0.2, steps=4, step_size=0.05, decay=decay, loss="margin")
     np.testing.assert_allclose(make(0.0)(model_fn, x, y).numpy(), [[0.60, 0.5]], atol=1e-6)
     np.testing.assert_allclose(make(1.0)(model_fn, x, y).numpy(), [[0.65, 0.5]], atol=1e-6)
 

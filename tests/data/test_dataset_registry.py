@@ -57,12 +57,14 @@ def test_register_and_size_checks():
 def test_loader_output_is_checked():
     data.register(_toy_info("toy_bad"), lambda s, d: (np.zeros((2, 3, 3, 1), np.uint8), [0, 1]),
                   overwrite=True)
-    with pytest.raises(TfrobustError, match=r"toy_bad train split: images have shape \(2, 3, 3, 1\), expected \(N, 2, 2, 1\)"):
+    with pytest.raises(TfrobustError,
+                       match=r"toy_bad train split: images have shape \(2, 3, 3, 1\), expected \(N, 2, 2, 1\)"):
         data.load("toy_bad")
 
 
 def test_dataset_info_validation():
     with pytest.raises(TfrobustError, match="3 class_names for 2 classes"):
         _toy_info(class_names=("a", "b", "c"))
-    with pytest.raises(TfrobustError, match=r"unknown DatasetInfo 'toy' augment 'mixup'; valid choices: None, flip_crop, crop"):
+    with pytest.raises(TfrobustError,
+                       match=r"unknown DatasetInfo 'toy' augment 'mixup'; valid choices: None, flip_crop, crop"):
         _toy_info(augment="mixup")

@@ -23,7 +23,7 @@ def linear_fn(weights):
 def test_robust_accuracy_matches_the_exact_answer_on_a_linear_model():
     # Binary linear model on 1-D inputs: logits (0.5, x). A point with label 1 (x > 0.5) survives an
     # L∞ attack of radius ε iff its margin x − 0.5 exceeds ε (margin 0.5 − x for label 0).
-    model_fn = lambda x: tf.concat([tf.fill([tf.shape(x)[0], 1], 0.5), tf.reshape(x, [-1, 1])], 1)  # noqa
+    model_fn = lambda x: tf.concat([tf.fill([tf.shape(x)[0], 1], 0.5), tf.reshape(x, [-1, 1])], 1)
     x = np.linspace(0.005, 0.995, 100, dtype=np.float32).reshape(-1, 1)  # no point exactly at ±ε
     y = (x[:, 0] > 0.5).astype(np.int64)
     eps = 0.2

@@ -36,7 +36,7 @@ def test_plain_model_raises_no_flag(plain_model):
 def test_quantised_input_masks_gradients_and_is_flagged(plain_model):
     model, x, y = plain_model
     # A non-differentiable quantisation before the classifier: no input gradient reaches the attacker.
-    masked = lambda images: model(tf.round(images * 4.0) / 4.0, training=False)  # noqa: E731
+    masked = lambda images: model(tf.round(images * 4.0) / 4.0, training=False)
     result = sanity_checks(masked, x, y, norm="linf", eps=0.1)
     assert {"zero_gradients", "unbounded_not_zero"} <= flagged(result), result["flags"]
     assert result["gradients"]["zero"] == 1.0
@@ -44,7 +44,7 @@ def test_quantised_input_masks_gradients_and_is_flagged(plain_model):
 
 def test_transfer_from_the_unmasked_model_beats_white_box_and_is_flagged(plain_model):
     model, x, y = plain_model
-    masked = lambda images: model(tf.round(images * 4.0) / 4.0, training=False)  # noqa: E731
+    masked = lambda images: model(tf.round(images * 4.0) / 4.0, training=False)
     attacks = build_suite("fgsm,pgd", norm="linf", eps=0.1)
     white = run_suite(masked, x, y, attacks)
     # The same attacks crafted on the unmasked model, evaluated on the masked one (a transfer row).
@@ -59,7 +59,7 @@ def test_transfer_from_the_unmasked_model_beats_white_box_and_is_flagged(plain_m
 
 def test_random_model_is_flagged_stochastic_and_eot_averages_it(plain_model):
     model, x, y = plain_model
-    noisy = lambda images: model(images + tf.random.normal(tf.shape(images), stddev=0.05), training=False)  # noqa
+    noisy = lambda images: model(images + tf.random.normal(tf.shape(images), stddev=0.05), training=False)
     result = sanity_checks(noisy, x[:50], y[:50], norm="linf", eps=0.1)
     assert "stochastic" in flagged(result)
     averaged = EOT(noisy, samples=32)

@@ -159,7 +159,7 @@ def test_reloaded_savedmodel_gives_the_same_gradients_and_attack(exported):
 def test_tflite_has_no_gradients_and_says_what_to_use(exported):
     artifact = export.load(exported[2]["tflite_fp32"])
     with pytest.raises(ArtifactError, match="gradient-free .* transfer"):
-        artifact.logits_fn  # noqa: B018
+        artifact.logits_fn  # noqa: B018  (reading the property is what raises)
 
 
 def test_savedmodel_serves_in_a_process_without_tfrobust(exported, tmp_path):

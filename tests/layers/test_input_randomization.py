@@ -129,7 +129,7 @@ def _confidently_wrong(model):
 
 def test_the_stochastic_sanity_flag_fires_on_ird_and_only_on_it():
     y = np.ones(3, np.int64)
-    flags_of = lambda result: {flag["check"]: flag["flagged"] for flag in result["flags"]}  # noqa: E731
+    flags_of = lambda result: {flag["check"]: flag["flagged"] for flag in result["flags"]}
     randomised = _confidently_wrong(models.build("odenet_cnn", (6, 6, 2), 3, width=0.0625, input_randomization=(6, 9),
                                                  input_randomization_seed=0))
     result = sanity_checks(randomised, X, y, norm="linf", eps=0.1, steps=2, batch_size=3)

@@ -73,7 +73,8 @@ def test_float32_export_copy_of_a_mixed_precision_ode_net_computes_in_float32():
 
 def test_keras_fit_adds_the_steady_state_loss():
     model = models.build("tisode", (8, 8, 1), 3, width=0.0625, steps=2)
-    model.compile(optimizer=keras.optimizers.SGD(0.0), loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.compile(optimizer=keras.optimizers.SGD(0.0),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     x = tf.random.stateless_uniform([4, 8, 8, 1], [8, 8])
     y = tf.constant([0, 1, 2, 0])
     ce = float(tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(y, model(x, training=True))))
@@ -84,7 +85,8 @@ def test_keras_fit_adds_the_steady_state_loss():
 
 def test_nfe_is_logged_as_a_metric_by_fit():
     model = models.build("tisode", (8, 8, 1), 3, width=0.0625, solver="rk4", steps=3)
-    model.compile(optimizer=keras.optimizers.SGD(0.0), loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.compile(optimizer=keras.optimizers.SGD(0.0),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     x = np.random.default_rng(0).uniform(size=(4, 8, 8, 1)).astype(np.float32)
     history = model.fit(x, np.array([0, 1, 2, 0]), batch_size=2, epochs=1, verbose=0, callbacks=[DiagnosticsLogger()])
     assert history.history["nfe"] == [12.0]  # 3 RK4 steps × 4 stages, every batch

@@ -12,17 +12,17 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import tensorflow as tf  # noqa: E402
+import tensorflow as tf
 
 tf.config.set_logical_device_configuration(
     tf.config.list_physical_devices("CPU")[0],
     [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()])
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
+import keras
+import numpy as np
 
-from tfrobust.training import AdversarialModel  # noqa: E402
-from tfrobust.training.distribute import make_strategy  # noqa: E402
+from tfrobust.training import AdversarialModel
+from tfrobust.training.distribute import make_strategy
 
 
 def separable_images(n=64, seed=0):

@@ -267,7 +267,7 @@ def test_evaluation_without_adversaries_logs_only_what_it_measured():
 
 def test_alp_feeds_each_training_call_its_own_labels_to_cifs():
     # ALP runs the clean and crafted batches as one 2N-row call; a CIFS layer must see 2N labels there.
-    from tfrobust import models  # pylint: disable=import-outside-toplevel
+    from tfrobust import models
     keras.utils.set_random_seed(0)
     net = models.build("cifs_resnet10", (8, 8, 1), 2, width=0.125)
     adv = AdversarialModel(net, "alp", eps=EPS, steps=1)

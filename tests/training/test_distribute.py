@@ -91,7 +91,7 @@ def free_ports(count):
 
 
 def h5_arrays(path):
-    import h5py  # pylint: disable=import-outside-toplevel
+    import h5py
 
     arrays = {}
     with h5py.File(path, "r") as handle:

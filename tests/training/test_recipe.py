@@ -64,7 +64,7 @@ def test_precision_policies():
 def test_history_csv_keeps_one_row_per_epoch_across_a_resume(tmp_path):
     """A run killed after writing epoch 2's row (and half of epoch 3's) but before backing up epoch 2
     resumes at epoch 2: the rerun replaces those rows instead of duplicating or losing them."""
-    from tfrobust.training.recipe import ResumableCSVLogger  # pylint: disable=import-outside-toplevel
+    from tfrobust.training.recipe import ResumableCSVLogger
 
     path = tmp_path / "history.csv"
     path.write_text("epoch,loss,val_loss\n0,0.9,1\n1,0.8,1\n2,0.75,1\n3,0.7")  # the last row was cut off mid-write
@@ -83,7 +83,7 @@ def test_history_csv_keeps_one_row_per_epoch_across_a_resume(tmp_path):
 
 
 def test_fresh_history_csv_gets_a_header(tmp_path):
-    from tfrobust.training.recipe import ResumableCSVLogger  # pylint: disable=import-outside-toplevel
+    from tfrobust.training.recipe import ResumableCSVLogger
 
     path = tmp_path / "history.csv"
     logger = ResumableCSVLogger(str(path))
@@ -97,7 +97,7 @@ def test_fresh_history_csv_gets_a_header(tmp_path):
 def test_backup_survives_a_kill_during_the_weights_write(tmp_path):
     """A kill while the backup's weights are written leaves only a partial temporary file: the backup
     of the previous epoch still loads and names the epoch to resume at."""
-    from tfrobust.training.recipe import GoodBackupAndRestore  # pylint: disable=import-outside-toplevel
+    from tfrobust.training.recipe import GoodBackupAndRestore
 
     def model():
         net = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
@@ -120,6 +120,6 @@ def test_backup_survives_a_kill_during_the_weights_write(tmp_path):
     resume = GoodBackupAndRestore(str(tmp_path / "backup"))
     resume.set_model(restored)
     resume.on_train_begin()
-    assert restored._initial_epoch == 2  # pylint: disable=protected-access
+    assert restored._initial_epoch == 2  # Keras keeps the resume epoch private
     for a, b in zip(restored.get_weights(), saved.get_weights()):
         np.testing.assert_array_equal(a, b)

@@ -1,6 +1,5 @@
 """FGSM (L∞) and its L2 form FGM: one step of size ε along the steepest-ascent direction."""
 
-import tensorflow as tf
 
 from tfrobust.attacks import losses
 from tfrobust.attacks.compiled_attack import CompiledAttack

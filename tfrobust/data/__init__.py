@@ -22,9 +22,9 @@ from tfrobust.data.registry import SPLITS, DatasetInfo, info, load, load_splits,
 from tfrobust.data.validation import validate_images, validate_labels
 
 # Importing the loader modules registers the built-in datasets (fashion_mnist first: the default).
-from tfrobust.data import mnist as _mnist  # noqa: E402,F401  isort: skip
-from tfrobust.data import cifar as _cifar  # noqa: E402,F401  isort: skip
-from tfrobust.data import svhn as _svhn  # noqa: E402,F401  isort: skip
+from tfrobust.data import mnist as _mnist  # noqa: F401  isort: skip
+from tfrobust.data import cifar as _cifar  # noqa: F401  isort: skip
+from tfrobust.data import svhn as _svhn  # noqa: F401  isort: skip
 
 __all__ = [
     "AUGMENTATIONS", "SPLITS", "DatasetInfo", "clear_cache", "info", "load", "load_splits",

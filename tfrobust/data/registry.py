@@ -13,7 +13,7 @@ so loaders stay small and every dataset obeys the same contract. New datasets ar
 """
 
 import dataclasses
-from typing import Callable, Optional
+from collections.abc import Callable
 
 import numpy as np
 
@@ -23,8 +23,8 @@ from tfrobust.errors import TfrobustError, check_choice, check_int, check_number
 
 SPLITS = ("train", "test")
 
-Loader = Callable[[str, Optional[str]], tuple]
-ClassNamesReader = Callable[[Optional[str]], Optional[tuple]]
+Loader = Callable[[str, str | None], tuple]
+ClassNamesReader = Callable[[str | None], tuple | None]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,7 +53,7 @@ class DatasetInfo:
     eps_l2: float
     train_size: int
     test_size: int
-    augment: Optional[str] = None
+    augment: str | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "image_shape", tuple(int(d) for d in self.image_shape))
@@ -76,7 +76,7 @@ class DatasetInfo:
 class _Entry:
     info: DatasetInfo
     loader: Loader
-    class_names_reader: Optional[ClassNamesReader]
+    class_names_reader: ClassNamesReader | None
 
 
 _REGISTRY = Registry("dataset", callable_entries=False)

@@ -74,7 +74,7 @@ def load_svhn(split, data_dir=None):
             raise TfrobustError(f"svhn: {path} not found; download {mat_file(split)} from {URL}")
         return _read_mat(*stamp(path, "SVHN file"))
     try:
-        import tensorflow_datasets  # noqa: F401
+        import tensorflow_datasets  # noqa: F401  (only probing whether it is installed)
     except ImportError:
         raise TfrobustError(
             f"svhn needs data_dir= a folder with train_32x32.mat and test_32x32.mat (from {URL}) "

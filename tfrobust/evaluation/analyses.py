@@ -141,7 +141,7 @@ def unchanged_prediction_ratio(model, images, epsilons, *, attack_factory=defaul
     §V-B "Anti-perturbation ability", Table II.
     """
     x = np.asarray(images, np.float32)
-    model_fn = lambda t: model(t, training=False)  # noqa: E731
+    model_fn = lambda t: model(t, training=False)
     clean = np.concatenate([np.argmax(model_fn(x[p]), axis=-1) for p in _batches(len(x), batch_size)])
     ratios, config = [], None
     for eps in epsilons:

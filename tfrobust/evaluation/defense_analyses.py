@@ -79,7 +79,7 @@ def cifs_adaptive_evaluation(model, x, y, make_attack, *, betas=BETAS, per_probe
     view = probed_model(attack_model)
     keys = probe_keys(attack_model)
     target = as_target(model)
-    craft_fn = lambda images: view(images, training=False)  # noqa: E731
+    craft_fn = lambda images: view(images, training=False)
     losses = [(f"beta={beta:g}", beta, AuxiliaryLoss.beta(beta, keys, base=base_loss)) for beta in betas]
     if per_probe and len(keys) > 1:
         losses += [(f"beta=inf:{key}", float("inf"), AuxiliaryLoss({key: 1.0}, base_loss, logits_weight=0.0))

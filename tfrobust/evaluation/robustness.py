@@ -42,7 +42,7 @@ def robust_accuracy(attack, craft_fn, x, y, *, predict_fn=None, batch_size=256, 
       and ``counts``: per-example model evaluations the attack made (summed ``attack.last_counts``).
     """
     if predict_fn is None:
-        predict_fn = lambda batch: logits_of(craft_fn(tf.constant(batch))).numpy()  # noqa: E731
+        predict_fn = lambda batch: logits_of(craft_fn(tf.constant(batch))).numpy()
     start = time.perf_counter()
     x = np.asarray(x, np.float32)
     y = np.asarray(y).astype(np.int64)
@@ -67,9 +67,10 @@ def noise_sweep(model_fn, x, y, sigmas, *, samples=1, seed=0, clip_min=0.0, clip
                 among_correct=False):
     """Accuracy under Gaussian noise for each σ: ``{sigma: accuracy}``.
 
-    Uses ``robust_accuracy``, so the convention is the evaluation engine's: every point counts, and a point is correct only if it is classified correctly both clean
-    and noisy (σ = 0 gives clean accuracy; accuracy never exceeds it). Each σ uses a fresh
-    ``GaussianNoise(sigma=σ, samples=samples, seed=seed)``, so the sweep is reproducible.
+    Uses ``robust_accuracy``, so the convention is the evaluation engine's: every point counts, and a point
+    is correct only if it is classified correctly both clean and noisy (σ = 0 gives clean accuracy;
+    accuracy never exceeds it). Each σ uses a fresh ``GaussianNoise(sigma=σ, samples=samples, seed=seed)``,
+    so the sweep is reproducible.
 
     ``among_correct=True`` reports instead the fraction of the clean-correct points that stay correct
     (accuracy(σ) / clean accuracy), the convention of the TisODE/ODEnet robustness tables (Yan et al.,

@@ -26,8 +26,8 @@ class Target:
 
     name: str
     predict: typing.Callable
-    logits_fn: typing.Optional[typing.Callable] = None
-    query_count: typing.Optional[typing.Callable] = None
+    logits_fn: typing.Callable | None = None
+    query_count: typing.Callable | None = None
 
     @property
     def differentiable(self):
@@ -42,7 +42,7 @@ def as_target(model, name=None):
         return Target(name or model.path, model.predict, model.logits_fn if model.differentiable else None,
                       lambda: model.queries)
     if isinstance(model, keras.Model):
-        logits_fn = lambda x: model(x, training=False)  # noqa: E731  inference mode: BN stats, no dropout
+        logits_fn = lambda x: model(x, training=False)  # inference mode: BN stats, no dropout
         name = name or model.name
     elif callable(model):
         logits_fn = model

@@ -146,7 +146,7 @@ class KerasArtifact(DifferentiableArtifact):
 
     def __init__(self, path):
         super().__init__(path)
-        import keras  # pylint: disable=import-outside-toplevel
+        import keras
         import tfrobust.models  # noqa: F401  registers tfrobust's serializable layers
 
         self._model = keras.saving.load_model(path)
@@ -164,7 +164,7 @@ class TFLiteArtifact(Artifact):
 
     def __init__(self, path, num_threads=None):
         super().__init__(path)
-        from ai_edge_litert.interpreter import Interpreter  # pylint: disable=import-outside-toplevel
+        from ai_edge_litert.interpreter import Interpreter
 
         self._interpreter = Interpreter(model_path=path, num_threads=num_threads or os.cpu_count())
         signatures = self._interpreter.get_signature_list()
@@ -206,8 +206,8 @@ def resolve_saved_model(path):
     """``path`` itself if it holds ``saved_model.pb``; for a TF-Serving model base, its newest version."""
     if os.path.isfile(os.path.join(path, "saved_model.pb")):
         return path
-    versions = sorted((int(entry) for entry in os.listdir(path)
-                       if entry.isdigit() and os.path.isfile(os.path.join(path, entry, "saved_model.pb"))))
+    versions = sorted(int(entry) for entry in os.listdir(path)
+                       if entry.isdigit() and os.path.isfile(os.path.join(path, entry, "saved_model.pb")))
     if not versions:
         raise ArtifactError(f"{path} is neither a SavedModel (no saved_model.pb) nor a TF-Serving model "
                             "base with numbered version directories")
@@ -244,7 +244,7 @@ def load(path, **client_options):
         return loader(path)
     except ArtifactError:
         raise
-    except Exception as error:  # pylint: disable=broad-except
+    except Exception as error:  # see below: re-raised as one ArtifactError
         # Loaders raise many types (protobuf DecodeError, ValueError, OSError, RuntimeError …) for a
         # corrupted file; what the user needs is the path and the first line of the cause.
         raise ArtifactError(f"cannot load {loader.format} artifact {path}: {first_line(error)}") from error

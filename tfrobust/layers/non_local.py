@@ -82,7 +82,7 @@ class NonLocalDenoising(keras.layers.Layer):
         theta, phi = (self.theta(x), self.phi(x)) if self.embed else (x, x)
         height, width = tf.shape(x)[1], tf.shape(x)[2]
         positions = height * width
-        flat = lambda t: tf.reshape(t, [tf.shape(t)[0], positions, t.shape[-1]])  # noqa: E731
+        flat = lambda t: tf.reshape(t, [tf.shape(t)[0], positions, t.shape[-1]])
         theta, phi, values = flat(theta), flat(phi), flat(x)
         if self.mode == "softmax":
             scale = tf.cast(tf.math.rsqrt(float(theta.shape[-1])), x.dtype)

@@ -35,7 +35,7 @@ def madry_cnn(input_shape, num_classes, *, width=1.0,
     """
     components.check_positive_int("num_classes", num_classes)
     components.check_positive_float("width", width)
-    scaled = lambda c: components.scale_width(c, width)  # noqa: E731
+    scaled = lambda c: components.scale_width(c, width)
     inputs, x = stem.inputs_and_stem(input_shape, mean=mean, std=std, upsample=upsample,
                                      upsample_interpolation=upsample_interpolation)
     for i, channels in enumerate((32, 64), 1):

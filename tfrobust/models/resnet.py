@@ -18,7 +18,7 @@ are the block's options (``block_options=`` of the builder). A block registered 
 
 import dataclasses
 import functools
-from typing import Callable
+from collections.abc import Callable
 
 import keras
 

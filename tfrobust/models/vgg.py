@@ -106,7 +106,7 @@ def alexnet(input_shape, num_classes, *, strides="2-2-2-2", width=1.0, norm="non
     head_fn, units = _check_common(num_classes, width, pooling, fc_units, dropout)
     norm_fn = components.resolve("norm", NORMS, norm)
     conv_fn = components.conv_factory(conv, norm)
-    scaled = lambda c: components.scale_width(c, width)  # noqa: E731
+    scaled = lambda c: components.scale_width(c, width)
     inputs, x = stem.inputs_and_stem(input_shape, mean=mean, std=std, upsample=upsample,
                                      upsample_interpolation=upsample_interpolation)
     x = _conv_norm_relu(x, conv_fn, norm_fn, scaled(64), 5, s1, "", 1)

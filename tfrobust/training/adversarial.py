@@ -331,7 +331,7 @@ class AdversarialModel(keras.Model):
 def _multi_worker(strategy):
     """Whether ``strategy`` is a MultiWorkerMirroredStrategy over more than one worker."""
     return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and \
-        strategy.extended._in_multi_worker_mode()  # pylint: disable=protected-access
+        strategy.extended._in_multi_worker_mode()  # private: TF 2.21 has no public equivalent
 
 
 __all__ = ["AdversarialModel"]

@@ -73,7 +73,7 @@ def cluster_spec(required=False):
     try:
         config = json.loads(raw)
         task = config["task"]
-        config["cluster"][task["type"]][int(task["index"])]  # pylint: disable=expression-not-assigned
+        config["cluster"][task["type"]][int(task["index"])]  # the lookup is the check: it raises if absent
     except (ValueError, KeyError, IndexError, TypeError) as error:
         raise TfrobustError(f"TF_CONFIG must be JSON with cluster and task (type, index) naming one of the "
                             f"cluster's tasks, got {raw!r}") from error

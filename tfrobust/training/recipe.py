@@ -156,7 +156,7 @@ class DiagnosticsLogger(keras.callbacks.Callback):
 
 def served_model(model):
     """The model that is saved and exported: the wrapped model of an ``AdversarialModel``, else itself."""
-    from tfrobust.training.adversarial import AdversarialModel  # pylint: disable=import-outside-toplevel
+    from tfrobust.training.adversarial import AdversarialModel
 
     return model.model if isinstance(model, AdversarialModel) else model
 

@@ -19,7 +19,7 @@ import sys
 # disables pytest's on-disk assertion-rewrite cache).
 sys.dont_write_bytecode = True
 
-import pytest  # noqa: E402  (imported after setting dont_write_bytecode)
+import pytest  # after setting dont_write_bytecode (E402 allowed in pyproject)
 
 # pytest exit code for "no tests were collected", e.g. a file whose tests are
 # all marked `slow` (deselected by the default addopts). A Bazel target for

@@ -36,7 +36,7 @@ class AWP(Method):
     name = "awp"
 
     def __init__(self, *, gamma=5e-3, base="pgd_at", **base_params):
-        from tfrobust.training.methods import make_method  # pylint: disable=import-outside-toplevel
+        from tfrobust.training.methods import make_method
 
         check_number("gamma", gamma, 0.0)
         if base in ("awp", "free"):

@@ -23,7 +23,6 @@ float32 logits, and gradients w.r.t. the float32 input are float32.
 
 import dataclasses
 import inspect
-from typing import Optional
 
 import tensorflow as tf
 
@@ -50,8 +49,8 @@ class LossRecord:
 
     total: tf.Tensor
     components: dict
-    crafted_logits: Optional[tf.Tensor] = None
-    clean_logits: Optional[tf.Tensor] = None
+    crafted_logits: tf.Tensor | None = None
+    clean_logits: tf.Tensor | None = None
 
 
 class Method:
