@@ -1,58 +1,6 @@
-"""Evaluate a trained model (a training run folder or a .keras file) under an attack suite.
+"""Runs ``tfrobust.scripts.evaluate`` (console script ``tfrobust-evaluate``); ``--help`` shows its usage."""
 
-  python trainers/evaluate.py --source=runs/cnn --suite=standard --eps=0.1 --test_size=1000 \
-      --out_dir=runs/cnn/eval
-
-White-box attacks use the live model's gradients; the gradient-masking sanity checks run on the first
-``--sanity_size`` points. Writes report.md, report.json and curves.png. To attack exported artifacts
-(SavedModel, TFLite) use export/compare.py.
-"""
-
-import os
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-from absl import flags
-
-from tfrobust import cli, data
-from tfrobust.evaluation import SUITES, evaluate, markdown, write_report
-from tfrobust.evaluation.suite import suite_entries
-from tfrobust.export.source import load_source_model
-
-flags.DEFINE_string("source", None, "Training run folder or .keras file.")
-flags.DEFINE_string("dataset", None, "Dataset (default: the run's).")
-flags.DEFINE_string("data_dir", None, "Dataset folder, if not the default location.")
-flags.DEFINE_integer("test_size", 1000, "First N test points.", lower_bound=1)
-flags.DEFINE_enum("norm", "linf", ["linf", "l2"], "Threat model norm.")
-flags.DEFINE_float("eps", None, "Budget ε on [0,1] images (default: the dataset's customary ε).", lower_bound=0.0)
-flags.DEFINE_string("suite", "quick", f"Attack suite: {', '.join(SUITES)}, or comma-separated attack names.")
-flags.DEFINE_integer("sanity_size", 200, "Points for the gradient-masking checks (0: skip).", lower_bound=0)
-flags.DEFINE_integer("batch_size", 250, "Attack batch size.", lower_bound=1)
-flags.DEFINE_integer("seed", 0, "Attack seed.", lower_bound=0)
-flags.DEFINE_string("out_dir", None, "Where the report goes (default: <source>/eval or ./eval).")
-flags.mark_flag_as_required("source")
-
-FLAGS = flags.FLAGS
-
-
-def main(argv):
-    del argv
-    suite_entries(FLAGS.suite)  # fail on an unknown attack before loading anything
-    model, summary = load_source_model(FLAGS.source)
-    dataset = FLAGS.dataset or (summary or {}).get("dataset") or "fashion_mnist"
-    info = data.info(dataset)
-    eps = FLAGS.eps if FLAGS.eps is not None else (info.eps_linf if FLAGS.norm == "linf" else info.eps_l2)
-    x, y = data.load(dataset, "test", size=FLAGS.test_size, data_dir=FLAGS.data_dir)
-    name = os.path.basename(os.path.normpath(FLAGS.source))
-    report = evaluate({name: model}, x, y, eps=eps, norm=FLAGS.norm, suite=FLAGS.suite,
-                      sanity_size=FLAGS.sanity_size, batch_size=FLAGS.batch_size, seed=FLAGS.seed,
-                      title=f"Robustness of {name} on {dataset}")
-    report["dataset"] = dataset
-    default_out = os.path.join(FLAGS.source, "eval") if os.path.isdir(FLAGS.source) else "eval"
-    path = write_report(report, FLAGS.out_dir or default_out)
-    print(markdown(report))
-    print(f"report: {path}")
-
+from tfrobust.scripts.evaluate import run
 
 if __name__ == "__main__":
-    cli.run(main)
+    run()

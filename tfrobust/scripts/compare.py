@@ -1,0 +1,88 @@
+"""Attack exported artifacts themselves and compare them under one attack suite.
+
+  python export/compare.py --artifacts=runs/export/cnn,runs/export/cnn_int8.tflite \
+      --dataset=fashion_mnist --eps=0.1 --test_size=1000 --suite=quick --out_dir=runs/compare
+
+(or ``tfrobust-compare`` with the same flags, the console script installed with the package)
+
+SavedModel and .keras artifacts are attacked white-box and get the gradient-masking sanity checks;
+TFLite artifacts and served models (``http://host:8501/v1/models/cnn[/versions/2]``,
+``grpc://host:8500/cnn``, see docs/SERVING.md) are attacked by prediction-only attacks on themselves
+(Square, also inside AutoAttack) and by transfer from a differentiable surrogate for the gradient attacks
+(``--transfer_from``, default the same model's SavedModel). Labels are ``<model>[@<version>]:<format>``
+(e.g. ``cnn@2:saved_model``, ``cnn@2:served_grpc``) unless ``--labels`` names the artifacts. Writes
+``report.md``, ``report.json``, ``curves.png``, ``correct.npz`` (per-point masks) and ``agreement.png``
+into ``--out_dir`` and prints the table.
+"""
+
+from absl import flags
+
+from tfrobust import cli, data, export
+from tfrobust.errors import TfrobustError
+from tfrobust.evaluation import SUITES, evaluate, label_of, markdown, write_report
+from tfrobust.evaluation.suite import suite_entries
+from tfrobust.scripts import run_program
+
+FLAGS = flags.FLAGS
+
+
+def define_flags():
+    """Defines this program's flags (once, when it runs)."""
+    flags.DEFINE_list("artifacts", None, "Exported artifacts: SavedModel dirs (or TF-Serving bases), "
+                      ".keras or .tflite files, served models (http://…/v1/models/<name>, grpc://host:port/<name>).")
+    flags.DEFINE_list("labels", None, "One label per artifact, in order (default: <model>[@<version>]:<format>).")
+    flags.DEFINE_integer("serving_max_batch", 128, "Most images per request to a served model.", lower_bound=1)
+    flags.DEFINE_float("serving_timeout", 30.0, "Seconds a request to a served model may take.", lower_bound=0.001)
+    flags.DEFINE_string("dataset", "fashion_mnist", "Dataset whose test split is attacked.")
+    flags.DEFINE_string("data_dir", None, "Dataset folder, if not the default location.")
+    flags.DEFINE_integer("test_size", 1000, "First N test points.", lower_bound=1)
+    flags.DEFINE_enum("norm", "linf", ["linf", "l2"], "Threat model norm.")
+    flags.DEFINE_float("eps", None, "Budget ε on [0,1] images (default: the dataset's customary ε).",
+                       lower_bound=0.0)
+    flags.DEFINE_string("suite", "quick", f"Attack suite: {', '.join(SUITES)}, or a comma-separated list of "
+                        "attack names (tfrobust.attacks.registry.names()).")
+    flags.DEFINE_integer("sanity_size", 200, "Points used by the gradient-masking checks (0: skip them).",
+                         lower_bound=0)
+    flags.DEFINE_string("transfer_from", None, "Label of the surrogate for TFLite and served artifacts.")
+    flags.DEFINE_integer("batch_size", 250, "Attack batch size.", lower_bound=1)
+    flags.DEFINE_integer("seed", 0, "Attack seed.", lower_bound=0)
+    flags.DEFINE_string("out_dir", "runs/compare", "Where report.md and report.json go.")
+    flags.mark_flag_as_required("artifacts")
+
+
+def main(argv):
+    del argv
+    suite_entries(FLAGS.suite)  # fail on an unknown attack before loading anything
+    if FLAGS.labels is not None and len(FLAGS.labels) != len(FLAGS.artifacts):
+        raise TfrobustError(f"--labels names {len(FLAGS.labels)} artifacts but --artifacts lists "
+                            f"{len(FLAGS.artifacts)}")
+    artifacts = {}
+    for i, path in enumerate(FLAGS.artifacts):
+        served = path.startswith(("http://", "https://", "grpc://"))
+        options = {"max_batch": FLAGS.serving_max_batch, "timeout": FLAGS.serving_timeout} if served else {}
+        artifact = export.load(path, **options)
+        label = FLAGS.labels[i] if FLAGS.labels else label_of(artifact)
+        if label in artifacts:
+            raise TfrobustError(f"two artifacts share the label {label}: {artifacts[label].path} and {path}")
+        artifacts[label] = artifact
+    info = data.info(FLAGS.dataset)
+    eps = info.eps_linf if FLAGS.eps is None and FLAGS.norm == "linf" else FLAGS.eps
+    eps = info.eps_l2 if eps is None else eps
+    x, y = data.load(FLAGS.dataset, "test", size=FLAGS.test_size, data_dir=FLAGS.data_dir)
+    for label, artifact in artifacts.items():
+        if tuple(artifact.input_shape) != tuple(info.image_shape):
+            raise TfrobustError(f"{label} takes images of shape {artifact.input_shape}, "
+                                f"but {FLAGS.dataset} has {info.image_shape}")
+    report = evaluate(artifacts, x, y, eps=eps, norm=FLAGS.norm, suite=FLAGS.suite,
+                      transfer_from=FLAGS.transfer_from, sanity_size=FLAGS.sanity_size,
+                      batch_size=FLAGS.batch_size, seed=FLAGS.seed,
+                      title=f"Robustness of exported artifacts on {FLAGS.dataset}")
+    report["dataset"] = FLAGS.dataset
+    path = write_report(report, FLAGS.out_dir, images=x)
+    print(markdown(report))
+    print(f"report: {path}")
+
+
+def run():
+    """The ``tfrobust-compare`` console script."""
+    run_program(define_flags, main, __doc__)
