@@ -83,3 +83,79 @@ def boundary_problem():
         return model_fn, weights, x, y, distance, g
 
     return make
+
+
+@pytest.fixture(scope="session")
+def small_convnet():
+    """The factory ``(classes=3, seed=None) -> keras.Sequential``: Conv2D(4, 3, relu) → Flatten →
+    Dense(classes) on 6×6×1 images, a small non-linear model for the attacks' invariants. ``seed`` reseeds
+    Keras first; None builds from the current state (reseeded to 0 before every test)."""
+    def make(classes=3, seed=None):
+        if seed is not None:
+            keras.utils.set_random_seed(seed)
+        return keras.Sequential([keras.Input((6, 6, 1)), keras.layers.Conv2D(4, 3, activation="relu"),
+                                 keras.layers.Flatten(), keras.layers.Dense(classes)])
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def border_images():
+    """The factory ``(n, seed=2) -> float32 [n, 6, 6, 1]`` with pixels in {0, 0.02, 0.5, 0.98, 1}: points
+    on and next to the range border exercise the clip."""
+    def make(n, seed=2):
+        rng = np.random.default_rng(seed)
+        return rng.choice([0.0, 0.02, 0.5, 0.98, 1.0], size=(n, 6, 6, 1)).astype(np.float32)
+
+    return make
+
+
+class CountingPredict:
+    """A pure-NumPy ``predict`` (logits = flatten(x)·W + b) that counts the images it scores and checks
+    that every probe is a float32 array inside [0, 1]."""
+
+    def __init__(self, weights, bias):
+        self.weights, self.bias = weights, bias
+        self.count, self.largest_call = 0, 0
+
+    def __call__(self, x):
+        assert isinstance(x, np.ndarray) and x.dtype == np.float32
+        assert x.min() >= 0.0 and x.max() <= 1.0  # probes stay in the valid range
+        self.count += len(x)
+        self.largest_call = max(self.largest_call, len(x))
+        return x.reshape(len(x), -1).astype(np.float64) @ self.weights + self.bias
+
+
+@pytest.fixture(scope="session")
+def counting_predict():
+    """The class ``CountingPredict(weights, bias)`` (prediction-only attacks' model)."""
+    return CountingPredict
+
+
+@pytest.fixture(scope="session")
+def query_problem():
+    """The factory ``(norm, eps, ratios, seed=0, size=5, dead_border=False) -> (predict, x, y)``.
+
+    A binary linear model (a ``CountingPredict``) on ``size``×``size``×1 images and points whose distance
+    to its decision boundary is ``ratio · eps`` in the attack's norm (|margin| / ‖w_diff‖₁ for L∞,
+    / ‖w_diff‖₂ for L2). The points sit near 0.5 so the ε-ball never reaches the [0, 1] border and the
+    distances are exact. ``dead_border`` zeroes the weights on the last row and column (see
+    test_square.py: Square never moves those pixels once its squares are smaller than the image).
+    """
+    def make(norm, eps, ratios, seed=0, size=5, dead_border=False):
+        rng = np.random.default_rng(seed)
+        w_diff = rng.normal(size=(size, size, 1))
+        if dead_border:
+            w_diff[-1, :] = w_diff[:, -1] = 0.0
+        w_diff = w_diff.reshape(-1)
+        # z_0 − z_1 = ⟨w_diff, x − 0.5⟩: the boundary passes through the constant 0.5 image.
+        predict = CountingPredict(np.stack([w_diff, np.zeros_like(w_diff)], axis=1),
+                                  np.array([-0.5 * w_diff.sum(), 0.0]))
+        dual = np.abs(w_diff).sum() if norm == "linf" else np.linalg.norm(w_diff)
+        ratios = np.asarray(ratios, np.float64)
+        y = np.arange(len(ratios)) % 2
+        margin = np.where(y == 0, 1.0, -1.0) * ratios * eps * dual  # z_0 − z_1 at each point
+        x = 0.5 + margin[:, None] * w_diff[None] / w_diff.dot(w_diff)
+        return predict, x.reshape(-1, size, size, 1).astype(np.float32), y
+
+    return make

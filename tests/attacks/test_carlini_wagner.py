@@ -124,11 +124,8 @@ def test_margin_loss_is_capped_on_the_success_side_when_targeted():
 @pytest.mark.parametrize("attack", [
     CarliniWagnerL2(eps=1.0, binary_search_steps=3, max_iterations=30, learning_rate=0.05),
     CarliniWagnerLinf(eps=0.1, steps=5)])
-def test_invariants_ball_range_and_no_accuracy_gain(attack):
-    rng = np.random.default_rng(2)
-    model = tf.keras.Sequential([tf.keras.Input((6, 6, 1)), tf.keras.layers.Conv2D(4, 3, activation="relu"),
-                                 tf.keras.layers.Flatten(), tf.keras.layers.Dense(3)])
-    x = rng.choice([0.0, 0.02, 0.5, 0.98, 1.0], size=(32, 6, 6, 1)).astype(np.float32)
+def test_invariants_ball_range_and_no_accuracy_gain(small_convnet, border_images, attack):
+    model, x = small_convnet(), border_images(32)
     y = np.argmax(model(x).numpy(), axis=1)
     x_adv = attack(model, x, y)
     assert x_adv.dtype == tf.float32

@@ -138,12 +138,9 @@ def test_fab_t_finds_the_minimal_adversarial_distance_on_a_linear_model(binary_p
 
 
 @pytest.fixture(scope="module")
-def tiny_convnet():
-    rng = np.random.default_rng(2)
-    tf.keras.utils.set_random_seed(2)
-    model = tf.keras.Sequential([tf.keras.Input((6, 6, 1)), tf.keras.layers.Conv2D(4, 3, activation="relu"),
-                                 tf.keras.layers.Flatten(), tf.keras.layers.Dense(5)])
-    x = rng.choice([0.0, 0.02, 0.5, 0.98, 1.0], size=(12, 6, 6, 1)).astype(np.float32)
+def tiny_convnet(small_convnet, border_images):
+    model = small_convnet(classes=5, seed=2)
+    x = border_images(12)  # points on the range border exercise the clip
     y = np.argmax(model(x).numpy(), axis=1)
     y[:2] = (y[:2] + 1) % 5  # clean mistakes are returned unchanged
     return model, x, y

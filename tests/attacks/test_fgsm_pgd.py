@@ -66,12 +66,8 @@ def test_pgd_targeted_reaches_target_on_multiclass_linear_model(linear_model):
 @pytest.mark.parametrize("attack", [
     FGSM(norm="linf", eps=0.1), FGSM(norm="l2", eps=0.5),
     PGD(norm="linf", eps=0.1, steps=5, restarts=2), PGD(norm="l2", eps=0.5, steps=5)])
-def test_invariants_ball_range_and_no_accuracy_gain(attack):
-    rng = np.random.default_rng(2)
-    model = tf.keras.Sequential([tf.keras.Input((6, 6, 1)), tf.keras.layers.Conv2D(4, 3, activation="relu"),
-                                 tf.keras.layers.Flatten(), tf.keras.layers.Dense(3)])
-    # Points on the range boundary exercise the clip.
-    x = rng.choice([0.0, 0.02, 0.5, 0.98, 1.0], size=(32, 6, 6, 1)).astype(np.float32)
+def test_invariants_ball_range_and_no_accuracy_gain(small_convnet, border_images, attack):
+    model, x = small_convnet(), border_images(32)  # points on the range boundary exercise the clip
     y = np.argmax(model(x).numpy(), axis=1)  # all correctly classified clean
     x_adv = attack(model, x, y)
     delta = x_adv - x

@@ -1,7 +1,6 @@
 """SPSA: known worst cases on NumPy-only linear models, invariants on a Keras net, batching, query
 counting, determinism and configuration errors."""
 
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -11,35 +10,10 @@ from tfrobust.attacks.spsa import SPSA
 from tfrobust.errors import TfrobustError
 
 
-class CountingPredict:
-    """A pure-NumPy ``predict`` (logits = flatten(x)·W + b) that counts the images it scores."""
-
-    def __init__(self, weights, bias):
-        self.weights, self.bias = weights, bias
-        self.count, self.largest_call = 0, 0
-
-    def __call__(self, x):
-        assert isinstance(x, np.ndarray) and x.dtype == np.float32
-        assert x.min() >= 0.0 and x.max() <= 1.0  # probes stay in the valid range
-        self.count += len(x)
-        self.largest_call = max(self.largest_call, len(x))
-        return x.reshape(len(x), -1).astype(np.float64) @ self.weights + self.bias
-
-
-def binary_linear_problem(norm, eps, ratios, seed=0, size=5):
-    """A binary linear model on ``size``×``size``×1 images and points at distance ``ratio · eps`` from
-    its decision boundary in the attack's norm (|margin| / ‖w_diff‖₁ for L∞, / ‖w_diff‖₂ for L2), near
-    0.5 so that the ε-ball stays inside [0, 1] and the distances are exact."""
-    rng = np.random.default_rng(seed)
-    w_diff = rng.normal(size=size * size)
-    predict = CountingPredict(np.stack([w_diff, np.zeros_like(w_diff)], axis=1),
-                              np.array([-0.5 * w_diff.sum(), 0.0]))
-    dual = np.abs(w_diff).sum() if norm == "linf" else np.linalg.norm(w_diff)
-    ratios = np.asarray(ratios, np.float64)
-    y = np.arange(len(ratios)) % 2
-    margin = np.where(y == 0, 1.0, -1.0) * ratios * eps * dual  # z_0 − z_1 at each point
-    x = 0.5 + margin[:, None] * w_diff[None] / w_diff.dot(w_diff)
-    return predict, x.reshape(-1, size, size, 1).astype(np.float32), y
+@pytest.fixture
+def binary_linear_problem(query_problem):
+    """The shared ``query_problem`` (tests/conftest.py)."""
+    return query_problem
 
 
 def fooled(predict, x_adv, y):
@@ -48,7 +22,7 @@ def fooled(predict, x_adv, y):
 
 @pytest.mark.parametrize("loss", ["margin", "ce"])
 @pytest.mark.parametrize("norm,eps", [("linf", 0.05), ("l2", 0.1)])
-def test_finds_points_within_half_eps_of_the_boundary_and_never_beyond_eps(norm, eps, loss):
+def test_finds_points_within_half_eps_of_the_boundary_and_never_beyond_eps(binary_linear_problem, norm, eps, loss):
     inside, outside = [0.1, 0.3, 0.45, 0.49], [1.02, 1.2, 2.0]
     predict, x, y = binary_linear_problem(norm, eps, inside + outside)
     attack = SPSA(norm=norm, eps=eps, steps=30, samples=8, loss=loss, seed=0)
@@ -57,7 +31,7 @@ def test_finds_points_within_half_eps_of_the_boundary_and_never_beyond_eps(norm,
     np.testing.assert_array_equal(fooled(predict, x_adv, y), [True] * len(inside) + [False] * len(outside))
 
 
-def test_linf_approaches_the_worst_case_margin_of_a_linear_model():
+def test_linf_approaches_the_worst_case_margin_of_a_linear_model(binary_linear_problem):
     # The margin is linear, so Adam on the SPSA estimate walks toward the vertex x + ε·sign(∇margin);
     # coordinates with tiny weights converge last, so compare the margin drop, not the vertex.
     eps = 0.05
@@ -70,29 +44,22 @@ def test_linf_approaches_the_worst_case_margin_of_a_linear_model():
     assert np.all(drop <= eps * np.abs(w_diff).sum() + 1e-5)
 
 
-def test_targeted_spsa_reaches_the_target_on_a_multiclass_linear_model():
+def test_targeted_spsa_reaches_the_target_on_a_multiclass_linear_model(counting_predict):
     rng = np.random.default_rng(1)
-    predict = CountingPredict(rng.normal(size=(12, 4)), np.zeros(4))
+    predict = counting_predict(rng.normal(size=(12, 4)), np.zeros(4))
     x = rng.uniform(0.3, 0.7, size=(8, 12)).astype(np.float32)  # any input rank works
     targets = (np.argmax(predict(x), axis=1) + 1) % 4
     x_adv = SPSA(norm="linf", eps=0.3, steps=30, samples=8, targeted=True)(predict, x, targets).numpy()
     assert np.mean(np.argmax(predict(x_adv), axis=1) == targets) >= 0.75
 
 
-def tiny_net():
-    keras.utils.set_random_seed(0)
-    return keras.Sequential([keras.Input((6, 6, 1)), keras.layers.Conv2D(4, 3, activation="relu"),
-                             keras.layers.Flatten(), keras.layers.Dense(3)])
-
-
 @pytest.mark.parametrize("call", ["keras", "tf_function", "numpy"])
 @pytest.mark.parametrize("norm,eps", [("linf", 0.2), ("l2", 0.5)])
-def test_invariants_ball_range_and_no_accuracy_gain(call, norm, eps):
-    model = tiny_net()
+def test_invariants_ball_range_and_no_accuracy_gain(small_convnet, border_images, call, norm, eps):
+    model = small_convnet(seed=0)
     model_fn = {"keras": model, "tf_function": tf.function(lambda t: model(t)),
                 "numpy": lambda a: np.asarray(model(a))}[call]
-    rng = np.random.default_rng(2)
-    x = rng.choice([0.0, 0.02, 0.5, 0.98, 1.0], size=(12, 6, 6, 1)).astype(np.float32)  # range border
+    x = border_images(12)  # range border
     y = np.argmax(model(x).numpy(), axis=1)
     y[:2] = (y[:2] + 1) % 3  # two points misclassified from the start
     attack = SPSA(norm=norm, eps=eps, steps=10, samples=8, learning_rate=0.05)
@@ -106,7 +73,7 @@ def test_invariants_ball_range_and_no_accuracy_gain(call, norm, eps):
     assert attack.last_counts["backward"] == 0
 
 
-def test_deterministic_under_a_seed_and_varies_with_it():
+def test_deterministic_under_a_seed_and_varies_with_it(binary_linear_problem):
     predict, x, y = binary_linear_problem("linf", 0.05, [3.0] * 3)
     make = lambda seed: SPSA(norm="linf", eps=0.05, steps=3, samples=4, seed=seed)
     a, b, c = make(3)(predict, x, y).numpy(), make(3)(predict, x, y).numpy(), make(4)(predict, x, y).numpy()
@@ -114,7 +81,7 @@ def test_deterministic_under_a_seed_and_varies_with_it():
     assert not np.array_equal(a, c)
 
 
-def test_counts_are_the_queries_made_and_calls_respect_the_batch_size():
+def test_counts_are_the_queries_made_and_calls_respect_the_batch_size(counting_predict, binary_linear_problem):
     predict, x, y = binary_linear_problem("linf", 0.05, [3.0, 3.0, 0.3, 3.0, 0.2])
     attack = SPSA(norm="linf", eps=0.05, steps=6, samples=5, batch_size=4)  # 10 probes: 3 calls
     attack(predict, x, y)
@@ -122,10 +89,10 @@ def test_counts_are_the_queries_made_and_calls_respect_the_batch_size():
     assert attack.last_counts == {"forward": predict.count, "backward": 0}
     assert predict.count < n * (1 + 6 * (2 * 5 + 1))  # two points stop early
     assert predict.largest_call == len(x)  # the clean query; every later call holds ≤ 4 images
-    later = CountingPredict(predict.weights, predict.bias)
+    later = counting_predict(predict.weights, predict.bias)
     attack(later, x[2:3], y[2:3])
     assert later.largest_call == 4
-    far = CountingPredict(predict.weights, predict.bias)
+    far = counting_predict(predict.weights, predict.bias)
     attack(far, x[:2], y[:2])  # never adversarial: clean query, then per step 2·samples probes + 1
     assert attack.last_counts["forward"] == far.count == 2 * (1 + 6 * (2 * 5 + 1))
     wrong = (y + 1) % 2

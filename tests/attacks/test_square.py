@@ -1,7 +1,8 @@
 """Square Attack: known worst cases on NumPy-only linear models, AutoAttack's schedule, invariants on a
 Keras net and a TFLite artifact, query counting, determinism and configuration errors."""
 
-import keras
+import functools
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -12,21 +13,8 @@ from tfrobust.attacks.square import Square, eta, eta_rectangles
 from tfrobust.errors import TfrobustError
 
 
-class CountingPredict:
-    """A pure-NumPy ``predict`` (logits = flatten(x)·W + b) that counts the images it scores."""
-
-    def __init__(self, weights, bias):
-        self.weights, self.bias = weights, bias
-        self.count, self.largest_call = 0, 0
-
-    def __call__(self, x):
-        assert isinstance(x, np.ndarray) and x.dtype == np.float32
-        self.count += len(x)
-        self.largest_call = max(self.largest_call, len(x))
-        return x.reshape(len(x), -1).astype(np.float64) @ self.weights + self.bias
-
-
-def binary_linear_problem(norm, eps, ratios, seed=0, size=5):
+@pytest.fixture
+def binary_linear_problem(query_problem):
     """A binary linear model on ``size``×``size``×1 images and points whose distance to its decision
     boundary is ``ratio · eps`` in the attack's norm (|margin| / ‖w_diff‖₁ for L∞, / ‖w_diff‖₂ for L2).
 
@@ -35,19 +23,7 @@ def binary_linear_problem(norm, eps, ratios, seed=0, size=5):
     from {0, …, h − s − 1}, so once the squares are smaller than the image those pixels keep the value
     of the start; on the remaining pixels the search can reach the exact worst case.
     """
-    rng = np.random.default_rng(seed)
-    w_diff = rng.normal(size=(size, size, 1))
-    w_diff[-1, :] = w_diff[:, -1] = 0.0
-    w_diff = w_diff.reshape(-1)
-    # z_0 − z_1 = ⟨w_diff, x − 0.5⟩: the boundary passes through the constant 0.5 image.
-    predict = CountingPredict(np.stack([w_diff, np.zeros_like(w_diff)], axis=1),
-                              np.array([-0.5 * w_diff.sum(), 0.0]))
-    dual = np.abs(w_diff).sum() if norm == "linf" else np.linalg.norm(w_diff)
-    ratios = np.asarray(ratios, np.float64)
-    y = np.arange(len(ratios)) % 2
-    margin = np.where(y == 0, 1.0, -1.0) * ratios * eps * dual  # z_0 − z_1 at each point
-    x = 0.5 + margin[:, None] * w_diff[None] / w_diff.dot(w_diff)
-    return predict, x.reshape(-1, size, size, 1).astype(np.float32), y
+    return functools.partial(query_problem, dead_border=True)
 
 
 def fooled(predict, x_adv, y):
@@ -55,7 +31,7 @@ def fooled(predict, x_adv, y):
 
 
 @pytest.mark.parametrize("loss", ["margin", "ce"])
-def test_linf_reaches_the_exact_worst_case_region_on_a_binary_linear_model(loss):
+def test_linf_reaches_the_exact_worst_case_region_on_a_binary_linear_model(binary_linear_problem, loss):
     eps = 0.05
     inside, outside = [0.2, 0.6, 0.9, 0.95, 0.98], [1.02, 1.2, 2.0]
     predict, x, y = binary_linear_problem("linf", eps, inside + outside)
@@ -64,7 +40,7 @@ def test_linf_reaches_the_exact_worst_case_region_on_a_binary_linear_model(loss)
     np.testing.assert_array_equal(fooled(predict, x_adv, y), [True] * len(inside) + [False] * len(outside))
 
 
-def test_l2_finds_points_well_inside_the_ball_and_never_outside_it():
+def test_l2_finds_points_well_inside_the_ball_and_never_outside_it(binary_linear_problem):
     # Square's L2 proposals are structured (mass moved between windows, ±η patterns), so on a random
     # linear model its margin drop plateaus at about 75–85 % of the worst case ε·‖w_diff‖₂ on these
     # 5×5 images; points within 0.6 ε must be found, points beyond ε never.
@@ -76,9 +52,9 @@ def test_l2_finds_points_well_inside_the_ball_and_never_outside_it():
     np.testing.assert_array_equal(fooled(predict, x_adv, y), [True] * len(inside) + [False] * len(outside))
 
 
-def test_targeted_square_reaches_the_target_on_a_multiclass_linear_model():
+def test_targeted_square_reaches_the_target_on_a_multiclass_linear_model(counting_predict):
     rng = np.random.default_rng(1)
-    predict = CountingPredict(rng.normal(size=(48, 4)), np.zeros(4))
+    predict = counting_predict(rng.normal(size=(48, 4)), np.zeros(4))
     x = rng.uniform(0.3, 0.7, size=(8, 4, 4, 3)).astype(np.float32)
     targets = (np.argmax(predict(x), axis=1) + 1) % 4
     x_adv = Square(norm="linf", eps=0.3, queries=300, targeted=True)(predict, x, targets).numpy()
@@ -116,21 +92,14 @@ def test_eta_is_the_centred_double_square():
     assert pattern[3, 2] == pattern.min() and pattern[1, 2] == pattern[:2].max()  # peaks at the centres
 
 
-def tiny_net():
-    keras.utils.set_random_seed(0)
-    return keras.Sequential([keras.Input((6, 6, 1)), keras.layers.Conv2D(4, 3, activation="relu"),
-                             keras.layers.Flatten(), keras.layers.Dense(3)])
-
-
 @pytest.mark.parametrize("call", ["keras", "tf_dict", "numpy"])
 @pytest.mark.parametrize("norm,eps", [("linf", 0.2), ("l2", 0.5)])
-def test_invariants_ball_range_and_no_accuracy_gain(call, norm, eps):
-    model = tiny_net()
+def test_invariants_ball_range_and_no_accuracy_gain(small_convnet, border_images, call, norm, eps):
+    model = small_convnet(seed=0)
     model_fn = {"keras": model,
                 "tf_dict": lambda t: {"logits": model(t), "features": tf.reduce_mean(t, axis=[1, 2])},
                 "numpy": lambda a: np.asarray(model(a))}[call]
-    rng = np.random.default_rng(2)
-    x = rng.choice([0.0, 0.02, 0.5, 0.98, 1.0], size=(12, 6, 6, 1)).astype(np.float32)  # range border
+    x = border_images(12)  # range border
     y = np.argmax(model(x).numpy(), axis=1)
     y[:2] = (y[:2] + 1) % 3  # two points misclassified from the start
     attack = Square(norm=norm, eps=eps, queries=60)
@@ -145,7 +114,7 @@ def test_invariants_ball_range_and_no_accuracy_gain(call, norm, eps):
     assert attack.last_counts["backward"] == 0
 
 
-def test_deterministic_under_a_seed_and_varies_with_it_and_across_calls():
+def test_deterministic_under_a_seed_and_varies_with_it_and_across_calls(binary_linear_problem):
     predict, x, y = binary_linear_problem("linf", 0.05, [1.5] * 4)
     make = lambda seed: Square(norm="linf", eps=0.05, queries=20, seed=seed)
     a, b, c = make(3)(predict, x, y).numpy(), make(3)(predict, x, y).numpy(), make(4)(predict, x, y).numpy()
@@ -158,7 +127,7 @@ def test_deterministic_under_a_seed_and_varies_with_it_and_across_calls():
 
 
 @pytest.mark.parametrize("norm", ["linf", "l2"])
-def test_counts_are_the_queries_made_and_respect_the_budget(norm):
+def test_counts_are_the_queries_made_and_respect_the_budget(counting_predict, binary_linear_problem, norm):
     predict, x, y = binary_linear_problem(norm, 0.05, [0.3, 1.5, 2.0, 0.5])
     attack = Square(norm=norm, eps=0.05, queries=30, restarts=2)
     attack(predict, x, y)
@@ -166,12 +135,12 @@ def test_counts_are_the_queries_made_and_respect_the_budget(norm):
     assert attack.last_counts == {"forward": predict.count, "backward": 0}
     assert predict.count <= n * (1 + 2 * (1 + 30))
     # Points that never succeed use the whole budget: clean query, then per restart start + 30.
-    far = CountingPredict(predict.weights, predict.bias)
+    far = counting_predict(predict.weights, predict.bias)
     attack(far, x[1:3], y[1:3])
     assert attack.last_counts["forward"] == far.count == 2 * (1 + 2 * (1 + 30))
 
 
-def test_successful_points_stop_querying():
+def test_successful_points_stop_querying(binary_linear_problem):
     predict, x, y = binary_linear_problem("linf", 0.05, [1.5, 1.5])
     attack = Square(norm="linf", eps=0.05, queries=25)
     wrong = (y + 1) % 2
@@ -206,7 +175,7 @@ def test_bad_configuration_fails_at_construction(kwargs, message):
         Square(**kwargs)
 
 
-def test_bad_inputs_fail_with_one_clear_error():
+def test_bad_inputs_fail_with_one_clear_error(binary_linear_problem):
     predict, x, y = binary_linear_problem("linf", 0.05, [1.5, 1.5])
     attack = Square(eps=0.05, queries=5)
     with pytest.raises(TfrobustError, match="must lie in"):
@@ -220,8 +189,8 @@ def test_bad_inputs_fail_with_one_clear_error():
 
 
 @pytest.fixture(scope="module")
-def tflite_artifact(tmp_path_factory):
-    model = tiny_net()
+def tflite_artifact(small_convnet, tmp_path_factory):
+    model = small_convnet(seed=0)
     base = str(tmp_path_factory.mktemp("square"))
     paths = export.export_all(model, base, "m", ["saved_model", "tflite_fp32"])
     return export.load(paths["tflite_fp32"])
