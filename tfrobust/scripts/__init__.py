@@ -19,10 +19,16 @@ def run_program(define_flags, main, doc):
     ``doc`` (the program module's docstring) becomes ``__main__``'s, which absl prints for ``--help``: the
     same text whether the program was started as a console script or as ``python export/export.py``.
     """
+    from absl import flags
+
     from tfrobust import cli  # absl and the library load only when a program runs
 
     main_module = sys.modules.get("__main__")
     if main_module is not None:
         main_module.__doc__ = doc
     define_flags()
+    # absl's --help lists the key flags of the program started (sys.argv[0]); these were defined in the
+    # program's module, so they are declared key flags of the started file as well.
+    for flag in flags.FLAGS.flags_by_module_dict().get(define_flags.__module__, []):
+        flags.FLAGS.register_key_flag_for_module(sys.argv[0], flag)
     cli.run(main)
