@@ -6,7 +6,6 @@ returned model (``tfrobust.export.export_all``) and records the exports with ``r
 """
 
 import dataclasses
-from typing import Optional
 
 from tfrobust.errors import TfrobustError, check_int, check_number
 
@@ -37,9 +36,9 @@ class TrainingConfig:
     model_dir: str
     epochs: int
     batch_size: int
-    data_dir: Optional[str] = None
-    train_size: Optional[int] = None
-    test_size: Optional[int] = None
+    data_dir: str | None = None
+    train_size: int | None = None
+    test_size: int | None = None
     model_options: dict = dataclasses.field(default_factory=dict)
     method: str = "standard"
     method_params: dict = dataclasses.field(default_factory=dict)
@@ -50,11 +49,11 @@ class TrainingConfig:
     schedule: str = "cosine"
     lr_boundaries: tuple = ()
     lr_factor: float = 0.1
-    augment: Optional[str] = None
+    augment: str | None = None
     mixed_precision: str = "none"
     seed: int = 0
     distribute: str = "none"
-    tpu: Optional[str] = None
+    tpu: str | None = None
     verbose: object = "auto"
 
     def __post_init__(self):
