@@ -14,7 +14,8 @@ from packaging.requirements import Requirement
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 #: Console script -> the repository file that runs the same program.
-SHELLS = {"tfrobust-export": "export/export.py", "tfrobust-compare": "export/compare.py",
+SHELLS = {"tfrobust-train": "trainers/train.py",
+          "tfrobust-export": "export/export.py", "tfrobust-compare": "export/compare.py",
           "tfrobust-evaluate": "trainers/evaluate.py"}
 
 

@@ -1,5 +1,6 @@
-"""The command-line programs: ``tfrobust-export``, ``tfrobust-compare``, ``tfrobust-evaluate`` (console
-scripts declared in pyproject.toml) and the files under ``trainers/`` and ``export/`` that run them.
+"""The command-line programs: ``tfrobust-train``, ``tfrobust-evaluate``, ``tfrobust-export``,
+``tfrobust-compare`` (console scripts declared in pyproject.toml) and the files under ``trainers/`` and
+``export/`` that run them.
 
 Each module defines its absl flags in ``define_flags()``, its work in ``main(argv)``, and ``run()``, the
 console-script entry point. Flags are defined when a program runs rather than on import, so the modules

@@ -1,0 +1,155 @@
+"""Train an image classifier with Keras ``fit`` — standard or robust training — and export it.
+
+Example (Fashion-MNIST, small CNN, 2 epochs, then SavedModel + TFLite):
+
+  python trainers/train.py --dataset=fashion_mnist --model=small_cnn --epochs=2 \
+      --model_dir=runs/cnn --export_dir=runs/export
+
+(or ``tfrobust-train`` with the same flags, the console script installed with the package)
+
+Adversarial training picks a ``--method`` and its parameters (only the flags a method takes are
+accepted; the others must stay unset):
+
+  python trainers/train.py --method=pgd_at --eps=0.1 --attack_steps=10 --model_dir=runs/pgd
+  python trainers/train.py --method=trades --eps=0.1 --beta=6 --model_dir=runs/trades
+  python trainers/train.py --flagfile=trainers/configs/fmnist_fgsm_rs.flags --model_dir=runs/fast
+
+Distributed: ``--distribute=mirrored`` uses every local GPU; ``--distribute=multi_worker`` runs the same
+command on every worker with its ``TF_CONFIG`` (see ``tfrobust.training.distribute``); ``--batch_size``
+is the global batch.
+
+Re-running the same command after an interruption resumes from the last completed epoch
+(BackupAndRestore in ``<model_dir>/backup``). ``--flagfile=trainers/configs/X.flags`` replays a
+recorded experiment.
+"""
+
+import os
+
+from absl import flags
+
+from tfrobust import cli, data
+from tfrobust.errors import TfrobustError
+from tfrobust.scripts import run_program
+from tfrobust.training import METHODS, OPTIMIZERS, PRECISIONS, SCHEDULES
+from tfrobust.training.distribute import STRATEGIES
+from tfrobust.training.methods.base import LABEL_MODES, RANDOM_STARTS
+from tfrobust.export import export_all
+from tfrobust.training.config import TrainingConfig
+from tfrobust.training.standard import record_exports, train
+
+FLAGS = flags.FLAGS
+
+
+def define_flags():
+    """Defines this program's flags (once, when it runs)."""
+    flags.DEFINE_string("dataset", "fashion_mnist", "Dataset name (see tfrobust.data.names()).")
+    flags.DEFINE_string("data_dir", None, "Folder with the dataset's files in its own on-disk format.")
+    flags.DEFINE_integer("train_size", None, "Use the first N training images.", lower_bound=1)
+    flags.DEFINE_integer("test_size", None, "Use the first N test images.", lower_bound=1)
+    flags.DEFINE_string("model", "small_cnn", "Model name (see tfrobust.models.names()).")
+    flags.DEFINE_multi_string("model_option", [], "Builder option key=value, repeatable "
+                              "(e.g. --model_option=strides=1-1-2-2).")
+    flags.DEFINE_enum("method", "standard", METHODS, "Training method (see tfrobust.training.methods).")
+    flags.DEFINE_float("eps", None, "Attack radius of an adversarial method (image units: 0.1, 8/255 …).")
+    flags.DEFINE_string("norm", None, "Threat-model norm of an adversarial method: linf or l2.")
+    flags.DEFINE_integer("attack_steps", None, "Inner-maximisation steps (PGD-k, TRADES, MART, FAT, ALP, AT-id).")
+    flags.DEFINE_float("step_size", None, "Inner-maximisation step size (default: the method's rule).")
+    flags.DEFINE_enum("random_start", None, RANDOM_STARTS, "Random start of the inner maximisation.")
+    flags.DEFINE_enum("label_mode", None, LABEL_MODES, "Craft with true or predicted labels.")
+    flags.DEFINE_float("beta", None, "TRADES β / MART λ: weight of the KL term.")
+    flags.DEFINE_integer("replays", None, "Free-AT: replays (updates) per minibatch.")
+    flags.DEFINE_list("sigma", None, "Gaussian noise: standard deviation(s), comma-separated.")
+    flags.DEFINE_float("noise_probability", None, "Gaussian noise: probability an example is noised.")
+    flags.DEFINE_float("lambda", None, "ALP pairing weight / AT-id denoising weight λ.")
+    flags.DEFINE_float("gamma", None, "AWP: relative weight-perturbation size γ.")
+    flags.DEFINE_integer("tau", None, "FAT: extra PGD steps after misclassification τ.")
+    flags.DEFINE_string("awp_base", None, "AWP: the base method (pgd_at, trades, …).")
+    flags.DEFINE_string("feature_layer", None, "AT-id: the layer whose features are denoised.")
+    flags.DEFINE_integer("epochs", 10, "Training epochs.", lower_bound=1)
+    flags.DEFINE_integer("batch_size", 128, "Global batch size.", lower_bound=1)
+    flags.DEFINE_enum("optimizer", "sgd", OPTIMIZERS, "Optimizer.")
+    flags.DEFINE_float("learning_rate", 0.05, "Initial learning rate.", lower_bound=0.0)
+    flags.DEFINE_float("momentum", 0.9, "SGD momentum.", lower_bound=0.0, upper_bound=0.999)
+    flags.DEFINE_float("weight_decay", 5e-4, "Decoupled weight decay.", lower_bound=0.0)
+    flags.DEFINE_enum("schedule", "cosine", SCHEDULES, "Learning-rate schedule.")
+    flags.DEFINE_list("lr_boundaries", [], "Epochs where 'piecewise' multiplies the rate by --lr_factor.")
+    flags.DEFINE_float("lr_factor", 0.1, "Piecewise decay factor.", lower_bound=0.0)
+    flags.DEFINE_enum("augment", "none", ["none", "crop", "flip_crop"], "Training augmentation.")
+    flags.DEFINE_enum("mixed_precision", "none", list(PRECISIONS), "Compute precision policy.")
+    flags.DEFINE_enum("distribute", "none", STRATEGIES, "tf.distribute strategy: none, mirrored (all local "
+                      "GPUs or logical CPUs), multi_worker (cluster from TF_CONFIG, same command on every "
+                      "worker) or tpu. --batch_size is the global batch.")
+    flags.DEFINE_string("tpu", None, "--distribute=tpu: TPU name or grpc:// address (default: the local TPU).")
+    flags.DEFINE_integer("seed", 0, "Seed for weights, shuffling and augmentation.", lower_bound=0)
+    flags.DEFINE_string("model_dir", None, "Run folder: checkpoints, backup for resume, logs, summary.")
+    flags.DEFINE_string("export_dir", None, "If set, export here when training is done.")
+    flags.DEFINE_string("export_name", None, "Exported model name (default: the model_dir's basename).")
+    flags.DEFINE_list("export_formats", ["saved_model", "keras", "tflite_fp32", "tflite_int8"],
+                      "Formats to export (SavedModel is always written).")
+    flags.mark_flag_as_required("model_dir")
+    flags.register_validator("learning_rate", lambda value: value > 0, "--learning_rate must be > 0")
+    flags.register_validator("lr_boundaries", lambda value: all(v.strip().isdigit() for v in value),
+                             "--lr_boundaries must be a comma-separated list of epoch numbers")
+
+# flag name -> method parameter name
+METHOD_FLAGS = {"eps": "eps", "norm": "norm", "attack_steps": "steps", "step_size": "step_size",
+                "random_start": "random_start", "label_mode": "label_mode", "beta": "beta",
+                "replays": "replays", "sigma": "sigma", "noise_probability": "probability", "lambda": "lam",
+                "gamma": "gamma", "tau": "tau", "awp_base": "base", "feature_layer": "feature_layer"}
+
+
+def method_params():
+    """The method flags that were set, as the method's keyword arguments."""
+    params = {}
+    for flag, parameter in METHOD_FLAGS.items():
+        value = FLAGS[flag].value
+        if value is None:
+            continue
+        if flag == "sigma":
+            try:
+                value = [float(v) for v in value]
+            except ValueError:
+                raise TfrobustError(f"--sigma must be comma-separated numbers, got {','.join(value)}") from None
+        params[parameter] = value
+    return params
+
+
+def training_config():
+    """The ``TrainingConfig`` the flags describe."""
+    return TrainingConfig(
+        dataset=FLAGS.dataset, data_dir=FLAGS.data_dir, train_size=FLAGS.train_size,
+        test_size=FLAGS.test_size, model=FLAGS.model, method=FLAGS.method, method_params=method_params(),
+        model_options=cli.parse_options(FLAGS.model_option, "model_option"), epochs=FLAGS.epochs,
+        batch_size=FLAGS.batch_size, optimizer=FLAGS.optimizer, learning_rate=FLAGS.learning_rate,
+        momentum=FLAGS.momentum, weight_decay=FLAGS.weight_decay, schedule=FLAGS.schedule,
+        lr_boundaries=tuple(int(b) for b in FLAGS.lr_boundaries), lr_factor=FLAGS.lr_factor,
+        augment=None if FLAGS.augment == "none" else FLAGS.augment,
+        mixed_precision=FLAGS.mixed_precision, distribute=FLAGS.distribute, tpu=FLAGS.tpu,
+        seed=FLAGS.seed, model_dir=FLAGS.model_dir)
+
+
+def main(argv):
+    del argv
+    run = train(training_config())
+    summary = run.summary
+    if FLAGS.export_dir and run.chief:  # in multi-worker training only the chief exports
+        name = FLAGS.export_name or os.path.basename(os.path.normpath(FLAGS.model_dir))
+        description = {"class_names": data.info(summary["dataset"]).class_names, "dataset": summary["dataset"],
+                       "method": summary["method"]}  # the export's assets.extra/tfrobust.json
+        summary = record_exports(run, export_all(run.model, FLAGS.export_dir, name, FLAGS.export_formats,
+                                                 representative_images=run.representative_images,
+                                                 description=description))
+    robust = ""
+    for key in ("test_adv_accuracy", "test_noisy_accuracy"):
+        if key in summary:
+            kind = "adversarial (training attack)" if key == "test_adv_accuracy" else "noisy"
+            robust = f", {kind} {100 * summary[key]:.2f}%"
+    print(f"test accuracy {100 * summary['test_accuracy']:.2f}%{robust} after {summary['epochs']} epochs "
+          f"({summary['train_seconds']:.0f} s); summary: {summary['summary_path']}")
+    for fmt, path in summary.get("exports", {}).items():
+        print(f"exported {fmt}: {path}")
+
+
+def run():
+    """The ``tfrobust-train`` console script."""
+    run_program(define_flags, main, __doc__)
