@@ -23,6 +23,8 @@ ALLOWED = {
     "evaluation": {"core", "errors", "data", "layers", "models", "attacks", "export"},
     "serving": {"core", "errors", "export"},
     "cli": {"core", "errors"},
+    # The programs (console scripts; trainers/*.py and export/*.py are shells over them): the top layer.
+    "scripts": {"core", "errors", "cli", "data", "layers", "models", "attacks", "training", "export", "evaluation"},
     "__init__": set(),
 }
 
