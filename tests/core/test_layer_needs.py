@@ -85,7 +85,7 @@ def test_diagnostics_logger_adds_nothing_for_plain_layers():
 
 
 def test_make_callbacks_puts_the_diagnostics_logger_before_the_csv_history(tmp_path):
-    from tfrobust.training import make_callbacks  # pylint: disable=import-outside-toplevel
+    from tfrobust.training import make_callbacks
 
     names = [type(callback).__name__ for callback in make_callbacks(str(tmp_path))]
     assert names.index("DiagnosticsLogger") < names.index("ResumableCSVLogger")

@@ -4,9 +4,9 @@
 def pyplot():
     """``matplotlib.pyplot`` on the Agg backend (imported on first use: matplotlib is slow to import
     and only the plotting functions need it)."""
-    import matplotlib  # pylint: disable=import-outside-toplevel  (optional, slow import)
+    import matplotlib  # optional and slow to import: only when plotting
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
+    import matplotlib.pyplot as plt
 
     return plt

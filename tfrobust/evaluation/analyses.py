@@ -24,7 +24,7 @@ from tfrobust.layers import AttentionPooling, ConvNorm2D, EVPConv
 
 
 def _integer_ticks():
-    from matplotlib.ticker import MaxNLocator  # pylint: disable=import-outside-toplevel
+    from matplotlib.ticker import MaxNLocator
 
     return MaxNLocator(integer=True)
 
@@ -115,7 +115,7 @@ def plot_error_amplification(results, path):
 # -- unchanged-prediction ratio (feature-map paper Table II) --------------------------------------------
 def default_attack(eps):
     """PGD-20, step 0.25·ε, random start (the feature-map paper's evaluation attack)."""
-    from tfrobust.attacks import PGD  # pylint: disable=import-outside-toplevel
+    from tfrobust.attacks import PGD
 
     return PGD(eps=eps, steps=20, step_size=0.25 * eps)
 

@@ -227,7 +227,7 @@ def eot_evaluation(model, x, y, attack, *, samples=10, average="logits", repeats
 
 # -- analyses ---------------------------------------------------------------------------------------------
 def _pooled_features(model, layer, x, batch_size):
-    import keras  # pylint: disable=import-outside-toplevel
+    import keras
 
     features = keras.Model(model.input, model.get_layer(layer).output)
     pooled = [tf.reduce_mean(tf.cast(features(x[i:i + batch_size], training=False), tf.float32), axis=[1, 2]).numpy()

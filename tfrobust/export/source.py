@@ -15,9 +15,9 @@ def load_source_model(source):
     A run folder is rebuilt from its recorded dataset, model name and options, then its last checkpoint
     is loaded, so the exported model is exactly what training left behind.
     """
-    import keras  # pylint: disable=import-outside-toplevel
+    import keras
 
-    from tfrobust import data, models  # pylint: disable=import-outside-toplevel
+    from tfrobust import data, models
 
     if not os.path.exists(source):
         raise ArtifactError(f"no model at {source}")
@@ -26,7 +26,7 @@ def load_source_model(source):
             raise ArtifactError(f"{source}: expected a .keras file or a training run folder")
         try:
             return keras.saving.load_model(source), None
-        except Exception as error:  # pylint: disable=broad-except
+        except Exception as error:  # Keras raises many types for a bad file; re-raised as one
             raise ArtifactError(f"cannot load {source}: {first_line(error)}") from error
     layout = RunLayout(source)
     summary_path, weights_path = layout.summary, layout.last_weights

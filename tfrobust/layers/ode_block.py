@@ -237,7 +237,7 @@ class ODEBlock(keras.layers.Layer):
         if self.solver in STAGES:
             count = max(1, int(round(self.steps * (t1 - t0) / self.t1)))
             return _fixed_grid(f, state, t0, t1, count, self.solver)
-        from tensorflow_probability.python.math import ode  # pylint: disable=import-outside-toplevel
+        from tensorflow_probability.python.math import ode
 
         solver = ode.DormandPrince(rtol=self.rtol, atol=self.atol)
         results = solver.solve(f, t0, state, solution_times=[t1])
