@@ -20,7 +20,8 @@ targets work unchanged with that convention.
 import numpy as np
 import tensorflow as tf
 
-from tfrobust.attacks.base import RANGE_TOLERANCE, Attack
+from tfrobust.attacks.base import QUERY_BASED, RANGE_TOLERANCE
+from tfrobust.attacks.compiled_attack import CompiledAttack
 from tfrobust.attacks.threat_model import expand_like, per_example_norm
 from tfrobust.errors import TfrobustError, check_choice, check_int, check_number
 
@@ -81,7 +82,7 @@ def obsatk_delta(gradient_fn, observed, budget, *, steps, step_size):
     return delta
 
 
-class ObsAtk(Attack):
+class ObsAtk(CompiledAttack):
     """Observation-based zero-mean attack (Algorithm 1) on a denoiser.
 
     Args:
@@ -141,7 +142,7 @@ class ObsAtk(Attack):
     def _config(self):
         return {"eps_unit": self.eps_unit, "steps": self.steps, "step_size": self.step_size}
 
-    def _validate(self, model_fn, x, y):
+    def validate(self, model_fn, x, y):
         observed, clean = validate_pair(x, y, self.threat.clip_min, self.threat.clip_max)
         restored = tf.convert_to_tensor(model_fn(observed[:1]))
         if tuple(restored.shape) != tuple(observed[:1].shape):
@@ -150,7 +151,7 @@ class ObsAtk(Attack):
         return observed, clean
 
 
-class ZeroMeanNoise(Attack):
+class ZeroMeanNoise(CompiledAttack):
     """Random zero-mean noise of norm exactly ε (the budget of ``ObsAtk`` with the same arguments).
 
     δ = ε · P(n)/‖P(n)‖ with n ~ N(0, I) and P the zero-mean projection, then ``clip(y + δ)``: the
@@ -160,7 +161,7 @@ class ZeroMeanNoise(Attack):
     stateless seed stream).
     """
 
-    needs_gradients = False
+    kind = QUERY_BASED
 
     def __init__(self, *, eps, eps_unit="per_pixel", clip_min=0.0, clip_max=1.0, seed=0):
         check_number("eps", eps, 0.0, low_inclusive=False)
@@ -178,7 +179,7 @@ class ZeroMeanNoise(Attack):
     def _config(self):
         return {"eps_unit": self.eps_unit}
 
-    def _validate(self, model_fn, x, y):
+    def validate(self, model_fn, x, y):
         del model_fn
         return validate_pair(x, y, self.threat.clip_min, self.threat.clip_max)
 

@@ -18,7 +18,8 @@ Queries per image: ``steps · (2 · samples + 1) + 1`` (``last_counts["forward"]
 import numpy as np
 import tensorflow as tf
 
-from tfrobust.attacks.base import Attack
+from tfrobust.attacks.base import QUERY_BASED
+from tfrobust.attacks.compiled_attack import CompiledAttack
 from tfrobust.attacks.obsatk import EPS_UNITS, validate_pair
 from tfrobust.errors import TfrobustError, check_choice, check_int, check_number
 
@@ -31,7 +32,7 @@ def project_zero_mean_ball_np(delta, eps):
     return (flat * np.minimum(1.0, np.asarray(eps).reshape(-1, 1) / np.maximum(norms, 1e-12))).reshape(delta.shape)
 
 
-class ObsAtkSPSA(Attack):
+class ObsAtkSPSA(CompiledAttack):
     """Query-only ObsAtk (see the module docstring).
 
     Args:
@@ -47,7 +48,7 @@ class ObsAtkSPSA(Attack):
     to denoised images.
     """
 
-    needs_gradients = False
+    kind = QUERY_BASED
 
     def __init__(self, *, eps, eps_unit="per_pixel", steps=10, samples=16, probe=1.0, step_size=None,
                  clip_min=0.0, clip_max=1.0, seed=0):
