@@ -17,13 +17,13 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from absl import flags  # noqa: E402
+from absl import flags
 
-from tfrobust import cli, export  # noqa: E402
-from tfrobust.data.image_folder import COLORS, load_images  # noqa: E402
-from tfrobust.errors import TfrobustError  # noqa: E402
-from tfrobust.evaluation.compare import artifact_label  # noqa: E402
-from tfrobust.evaluation.denoising import (center_crop, compare_denoisers, markdown_table, picture_grid,  # noqa: E402
+from tfrobust import cli, export
+from tfrobust.data.image_folder import COLORS, load_images
+from tfrobust.errors import TfrobustError
+from tfrobust.evaluation.compare import artifact_label
+from tfrobust.evaluation.denoising import (center_crop, compare_denoisers, markdown_table, picture_grid,
                                           plot_psnr_vs_eps, psnr_vs_eps, write_denoising_report)
 
 flags.DEFINE_list("artifacts", None, "Exported denoisers: SavedModel dirs (or TF-Serving bases), .keras or .tflite.")

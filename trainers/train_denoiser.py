@@ -17,14 +17,14 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from absl import flags  # noqa: E402
+from absl import flags
 
-from tfrobust import cli  # noqa: E402
-from tfrobust.attacks.obsatk import EPS_UNITS  # noqa: E402
-from tfrobust.data.image_folder import COLORS  # noqa: E402
-from tfrobust.export import export_all  # noqa: E402
-from tfrobust.training import OPTIMIZERS, SCHEDULES, record_exports  # noqa: E402
-from tfrobust.training.denoising import train_denoiser  # noqa: E402
+from tfrobust import cli
+from tfrobust.attacks.obsatk import EPS_UNITS
+from tfrobust.data.image_folder import COLORS
+from tfrobust.export import export_all
+from tfrobust.training import OPTIMIZERS, SCHEDULES, record_exports
+from tfrobust.training.denoising import train_denoiser
 
 flags.DEFINE_string("model", "dncnn", "Denoiser name (dncnn, dncnn_b, dncnn_c).")
 flags.DEFINE_multi_string("model_option", [], "Builder option key=value, repeatable (e.g. --model_option=depth=8).")

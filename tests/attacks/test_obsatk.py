@@ -9,7 +9,7 @@ import tensorflow as tf
 from tfrobust.attacks.obsatk import ObsAtk, ZeroMeanNoise, project_zero_mean_ball, zero_mean
 from tfrobust.attacks.obsatk_spsa import ObsAtkSPSA
 from tfrobust.errors import TfrobustError
-from tests.denoising_fixtures import trained_denoiser  # noqa: F401  (fixture)
+from tests.denoising_fixtures import trained_denoiser  # noqa: F401  (a pytest fixture, requested by name below)
 
 
 def exact_projection(delta, eps):
@@ -106,7 +106,7 @@ def test_bad_arguments_raise_one_line(kwargs, message):
 
 def test_bad_images_raise_one_line():
     attack = ObsAtk(eps=0.1)
-    identity = lambda images: images  # noqa: E731
+    identity = lambda images: images
     good = np.full((1, 4, 4, 1), 0.5, np.float32)
     with pytest.raises(TfrobustError, match="must be 4-D"):
         attack(identity, good[0], good[0])
@@ -118,7 +118,7 @@ def test_bad_images_raise_one_line():
         attack(lambda images: images[:, :2], good, good)
 
 
-def test_obsatk_beats_zero_mean_noise_on_a_small_trained_denoiser(trained_denoiser):
+def test_obsatk_beats_zero_mean_noise_on_a_small_trained_denoiser(trained_denoiser):  # noqa: F811  (the fixture)
     model, noisy, clean = trained_denoiser
     eps = 8 / 255
     restored = {
@@ -137,7 +137,7 @@ def test_obsatk_beats_zero_mean_noise_on_a_small_trained_denoiser(trained_denois
 def test_query_attack_respects_the_constraints_and_beats_random_noise():
     rng = np.random.default_rng(2)
     weights = rng.normal(size=(16, 16))
-    predict = lambda images: (images.reshape(len(images), -1) @ weights.T).reshape(images.shape)  # noqa: E731
+    predict = lambda images: (images.reshape(len(images), -1) @ weights.T).reshape(images.shape)
     y = rng.uniform(0.3, 0.7, size=(4, 4, 4, 1)).astype(np.float32)
     x = rng.uniform(0.3, 0.7, size=y.shape).astype(np.float32)
     attack = ObsAtkSPSA(eps=0.2, eps_unit="absolute", steps=5, samples=32, seed=0)
@@ -146,6 +146,6 @@ def test_query_attack_respects_the_constraints_and_beats_random_noise():
     np.testing.assert_allclose(delta.mean(axis=1), 0.0, atol=1e-6)
     assert np.all(np.linalg.norm(delta, axis=1) <= 0.2 + 1e-5)
     assert attack.last_counts == {"forward": 4 * (1 + 5 * (2 * 32 + 1)), "backward": 0}
-    loss = lambda images: np.sum((predict(images) - x) ** 2, axis=(1, 2, 3))  # noqa: E731
+    loss = lambda images: np.sum((predict(images) - x) ** 2, axis=(1, 2, 3))
     random = ZeroMeanNoise(eps=0.2, eps_unit="absolute", seed=0)(None, y, x).numpy()
     assert np.all(loss(y_adv) > loss(random))

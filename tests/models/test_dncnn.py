@@ -11,8 +11,8 @@ from tfrobust.errors import TfrobustError
 def test_variants_depth_and_fully_convolutional_shapes():
     gray = models.build("dncnn_b", (None, None, 1), None, depth=5, width=8)
     color = models.build("dncnn_c", (None, None, 3), 3, depth=4, width=8)
-    assert len([l for l in gray.layers if isinstance(l, keras.layers.Conv2D)]) == 5
-    assert len([l for l in gray.layers if isinstance(l, keras.layers.BatchNormalization)]) == 3
+    assert len([layer for layer in gray.layers if isinstance(layer, keras.layers.Conv2D)]) == 5
+    assert len([layer for layer in gray.layers if isinstance(layer, keras.layers.BatchNormalization)]) == 3
     for net, channels in ((gray, 1), (color, 3)):
         for shape in ((2, 13, 17), (1, 32, 8)):
             x = np.random.default_rng(0).uniform(size=shape + (channels,)).astype(np.float32)

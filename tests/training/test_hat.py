@@ -35,7 +35,7 @@ def test_loss_matches_the_hand_computation(alpha):
     crafted = trainer.method.craft(trainer, noisy, clean, tf.constant([0, 0], tf.int64))
     record = trainer.method.loss(trainer, noisy, clean, crafted, training=False)
     y, x, y_adv = noisy.numpy(), clean.numpy(), crafted.numpy()
-    f = lambda v: np.clip(0.5 * v + 0.25, 0, 1)  # noqa: E731
+    f = lambda v: np.clip(0.5 * v + 0.25, 0, 1)
     reconstruction = np.mean((f(y) - x) ** 2)
     consistency = np.mean((f(y) - f(y_adv)) ** 2)
     expected = 0.5 * (reconstruction / (1 + alpha) + alpha / (1 + alpha) * consistency)
