@@ -24,13 +24,13 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-from absl import app, flags  # noqa: E402
+import keras
+import numpy as np
+from absl import app, flags
 
-from tfrobust import data, export, models  # noqa: E402
-from tfrobust.attacks import Square  # noqa: E402
-from tfrobust.serving import ServingError  # noqa: E402
+from tfrobust import data, export, models
+from tfrobust.attacks import Square
+from tfrobust.serving import ServingError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

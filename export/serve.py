@@ -14,13 +14,13 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import signal  # noqa: E402
-import threading  # noqa: E402
+import signal
+import threading
 
-from absl import flags  # noqa: E402
+from absl import flags
 
-from tfrobust import cli  # noqa: E402
-from tfrobust.serving.server import DEFAULT_MAX_BATCH, DEFAULT_MAX_BODY_BYTES, ModelServer  # noqa: E402
+from tfrobust import cli
+from tfrobust.serving.server import DEFAULT_MAX_BATCH, DEFAULT_MAX_BODY_BYTES, ModelServer
 
 flags.DEFINE_string("export_dir", None, "Export base: <export_dir>/<model>/<version>/saved_model.pb.")
 flags.DEFINE_string("host", "127.0.0.1", "Interface to bind (0.0.0.0 exposes the server to the network).")

@@ -24,7 +24,8 @@ ALLOWED = {
     "serving": {"core", "errors", "export"},
     "cli": {"core", "errors"},
     # The programs (console scripts; trainers/*.py and export/*.py are shells over them): the top layer.
-    "scripts": {"core", "errors", "cli", "data", "layers", "models", "attacks", "training", "export", "evaluation"},
+    "scripts": {"core", "errors", "cli", "data", "layers", "models", "attacks", "training", "export", "evaluation",
+                "serving"},
     "__init__": set(),
 }
 

@@ -17,7 +17,7 @@ into ``--out_dir`` and prints the table.
 
 from absl import flags
 
-from tfrobust import cli, data, export
+from tfrobust import data, export
 from tfrobust.errors import TfrobustError
 from tfrobust.evaluation import SUITES, evaluate, label_of, markdown, write_report
 from tfrobust.evaluation.suite import suite_entries

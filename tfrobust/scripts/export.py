@@ -12,7 +12,7 @@ import os
 
 from absl import flags
 
-from tfrobust import cli, data
+from tfrobust import data
 from tfrobust.errors import TfrobustError
 from tfrobust.export import EXPORT_FORMATS, export_all
 from tfrobust.export.source import load_source_model

@@ -29,12 +29,12 @@ from absl import flags
 
 from tfrobust import cli, data
 from tfrobust.errors import TfrobustError
+from tfrobust.export import export_all
 from tfrobust.scripts import run_program
 from tfrobust.training import METHODS, OPTIMIZERS, PRECISIONS, SCHEDULES
+from tfrobust.training.config import TrainingConfig
 from tfrobust.training.distribute import STRATEGIES
 from tfrobust.training.methods.base import LABEL_MODES, RANDOM_STARTS
-from tfrobust.export import export_all
-from tfrobust.training.config import TrainingConfig
 from tfrobust.training.standard import record_exports, train
 
 FLAGS = flags.FLAGS
@@ -130,14 +130,14 @@ def training_config():
 
 def main(argv):
     del argv
-    run = train(training_config())
-    summary = run.summary
-    if FLAGS.export_dir and run.chief:  # in multi-worker training only the chief exports
+    trained = train(training_config())
+    summary = trained.summary
+    if FLAGS.export_dir and trained.chief:  # in multi-worker training only the chief exports
         name = FLAGS.export_name or os.path.basename(os.path.normpath(FLAGS.model_dir))
         description = {"class_names": data.info(summary["dataset"]).class_names, "dataset": summary["dataset"],
                        "method": summary["method"]}  # the export's assets.extra/tfrobust.json
-        summary = record_exports(run, export_all(run.model, FLAGS.export_dir, name, FLAGS.export_formats,
-                                                 representative_images=run.representative_images,
+        summary = record_exports(trained, export_all(trained.model, FLAGS.export_dir, name, FLAGS.export_formats,
+                                                 representative_images=trained.representative_images,
                                                  description=description))
     robust = ""
     for key in ("test_adv_accuracy", "test_noisy_accuracy"):

@@ -84,7 +84,7 @@ def _grpc_servicers(repository, max_batch):
         """Predict and GetModelMetadata; Classify, Regress and MultiInference stay UNIMPLEMENTED (the
         exported signature is a predict signature)."""
 
-        def Predict(self, request, context):  # noqa: N802  (gRPC method name)
+        def Predict(self, request, context):
             def call():
                 try:
                     inputs = {key: tf.make_ndarray(value) for key, value in request.inputs.items()}
@@ -102,7 +102,7 @@ def _grpc_servicers(repository, max_batch):
                 return response
             return guarded(context, call)
 
-        def GetModelMetadata(self, request, context):  # noqa: N802
+        def GetModelMetadata(self, request, context):
             def call():
                 if list(request.metadata_field) != ["signature_def"]:
                     raise InvalidRequest("Metadata field must be exactly 'signature_def', got "
@@ -116,7 +116,7 @@ def _grpc_servicers(repository, max_batch):
             return guarded(context, call)
 
     class ModelService(model_service_pb2_grpc.ModelServiceServicer):
-        def GetModelStatus(self, request, context):  # noqa: N802
+        def GetModelStatus(self, request, context):
             def call():
                 versions = repository.versions(request.model_spec.name)
                 wanted = version_of(request.model_spec)
