@@ -1,12 +1,32 @@
-"""Evaluation reports: the same numbers as JSON (machines), Markdown (people) and PNG plots; per-point
-masks as ``correct.npz`` (keys ``<model label>/<attack>``) and the agreement grid as ``agreement.png``."""
+"""Evaluation reports: the same numbers as JSON (machines), Markdown and a self-contained HTML page
+(people), PNG plots, RobustBench-shaped leaderboard entries and TensorBoard event files; per-point masks
+as ``correct.npz`` (keys ``<model label>/<attack>``) and the agreement grid as ``agreement.png``.
 
+Every file is written atomically, and ``write_report`` refuses an ``out_dir`` that already holds another
+run's report unless told to overwrite it (``check_out_dir``; the scripts' ``--overwrite``).
+"""
+
+import contextlib
+import datetime
 import os
+import platform
+import shlex
+import shutil
+import sys
 
 import numpy as np
 
-from tfrobust.core.files import write_json, write_text
+import tfrobust
+from tfrobust.core.files import atomic_path, write_json, write_text
 from tfrobust.core.plotting import pyplot
+from tfrobust.errors import TfrobustError
+from tfrobust.evaluation.html_report import html_page
+from tfrobust.evaluation.leaderboard import file_name, leaderboard_entry
+from tfrobust.evaluation.tensorboard_log import write_tensorboard
+
+# Files whose presence means a run already reported into a folder (resume state of a run in progress
+# does not count: only a finished report is protected).
+REPORT_FILES = ("report.json", "report.md", "report.html")
 
 
 def _jsonable(value):
@@ -119,7 +139,8 @@ def plot_agreement(report, images, path, attack="clean"):
         axes[i, 0].text(0, -0.45, f"{section['model']} vs {section['reference']} ({row['attack']}; − lost, + gained)",
                         transform=axes[i, 0].transAxes, fontsize=7)
     figure.subplots_adjust(hspace=0.8)
-    figure.savefig(path, dpi=100)
+    with atomic_path(path) as temp:
+        figure.savefig(temp, dpi=100, format="png")
     plt.close(figure)
     return path
 
@@ -147,24 +168,84 @@ def plot_curves(report, path):
         axis.grid(alpha=0.3)
         axis.legend(fontsize=8)
     figure.tight_layout()
-    figure.savefig(path, dpi=100)
+    with atomic_path(path) as temp:
+        figure.savefig(temp, dpi=100, format="png")
     plt.close(figure)
     return path
 
 
-def write_report(report, out_dir, images=None):
-    """Writes report.json, report.md, curves.png (when there are curves), correct.npz (when the report
-    has per-point masks) and agreement.png (when ``images`` — the evaluated points — are given and an
-    artifact disagrees with its reference) into ``out_dir``; returns the Markdown path."""
+def provenance(argv=None):
+    """Where a report comes from: date (UTC), command line, tfrobust/TensorFlow/Keras/Python versions."""
+    import keras  # pylint: disable=import-outside-toplevel  (already loaded by whoever evaluated)
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+
+    argv = sys.argv if argv is None else argv
+    return {"date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+            "command": shlex.join(argv) if argv else None, "tfrobust": tfrobust.__version__,
+            "tensorflow": tf.__version__, "keras": keras.__version__, "python": platform.python_version()}
+
+
+def check_out_dir(out_dir, overwrite=False):
+    """Raises a TfrobustError when ``out_dir`` already holds a finished report and ``overwrite`` is False.
+
+    Scripts call it before attacking anything, so a long evaluation never ends in this error."""
+    if overwrite or not os.path.isdir(out_dir):
+        return
+    existing = [name for name in REPORT_FILES if os.path.exists(os.path.join(out_dir, name))]
+    if existing:
+        raise TfrobustError(f"{out_dir} already holds another run's report ({', '.join(existing)}); "
+                            "choose another --out_dir or pass --overwrite to replace it")
+
+
+@contextlib.contextmanager
+def _replaced_folder(final):
+    """A temporary folder that replaces ``final`` whole on success (an old run's entry for a model not
+    evaluated now must not stay behind)."""
+    with atomic_path(final, directory=True) as temp:
+        yield temp
+        if os.path.exists(final):  # only reached with overwrite (or after a run that left no report)
+            shutil.rmtree(final)
+
+
+def write_report(report, out_dir, *, images=None, overwrite=False, adversarial=None):
+    """Writes the report into ``out_dir``; returns the Markdown path.
+
+    Files: report.json, report.md, report.html (self-contained: CSS and figures inline), curves.png (when
+    there are curves), correct.npz (when the report has per-point masks), agreement.png (when ``images``
+    are given and an artifact disagrees with its reference), ``leaderboard/<model>.json`` (RobustBench-shaped,
+    one per model) and TensorBoard event files under ``tensorboard/`` (scalars; a strip of ``images``, the
+    evaluated points, and of ``adversarial`` x_adv when given, see ``tensorboard_log``). The report gets a ``provenance`` entry
+    (date, command line, versions) unless it has one.
+
+    Raises:
+      TfrobustError: ``out_dir`` holds another run's report and ``overwrite`` is False.
+    """
+    check_out_dir(out_dir, overwrite)
     os.makedirs(out_dir, exist_ok=True)
+    report = {**report, "provenance": report.get("provenance") or provenance()}
     if report.get("correct"):
-        np.savez_compressed(os.path.join(out_dir, "correct.npz"),
-                            **{f"{label}/{attack}": mask for label, masks in report["correct"].items()
-                               for attack, mask in masks.items()})
-    if images is not None:
-        plot_agreement(report, images, os.path.join(out_dir, "agreement.png"))
+        with atomic_path(os.path.join(out_dir, "correct.npz")) as temp:
+            np.savez_compressed(temp, **{f"{label}/{attack}": mask for label, masks in report["correct"].items()
+                                         for attack, mask in masks.items()})
     write_json(os.path.join(out_dir, "report.json"), _jsonable({k: v for k, v in report.items() if k != "correct"}))
-    plot_curves(report, os.path.join(out_dir, "curves.png"))
+    curves = plot_curves(report, os.path.join(out_dir, "curves.png"))
+    agreement = None if images is None else plot_agreement(report, images, os.path.join(out_dir, "agreement.png"))
+    figures = {}
+    for title, path in (("Sanity curves: PGD accuracy vs ε and vs iterations", curves),
+                        ("Per-point agreement: points lost (−) and gained (+) against the reference", agreement)):
+        if path:
+            with open(path, "rb") as handle:
+                figures[title] = handle.read()
+    write_text(os.path.join(out_dir, "report.html"), html_page(report, figures))
+    with _replaced_folder(os.path.join(out_dir, "leaderboard")) as temp:
+        for model in report["models"]:
+            write_json(os.path.join(temp, file_name(model["model"])), leaderboard_entry(report, model))
+    with _replaced_folder(os.path.join(out_dir, "tensorboard")) as temp:
+        write_tensorboard(report, temp, images=images, adversarial=adversarial)
+    stale = {"correct.npz": not report.get("correct"), "curves.png": not curves, "agreement.png": not agreement}
+    for name in [name for name, is_stale in stale.items() if is_stale]:  # an overwritten run's, not this one's
+        if os.path.exists(os.path.join(out_dir, name)):
+            os.remove(os.path.join(out_dir, name))
     path = os.path.join(out_dir, "report.md")
     write_text(path, markdown(report))
     return path
