@@ -9,7 +9,7 @@ FASHION_MNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEMO_DIR ?= runs/demo
 
-.PHONY: install fashion-mnist test test-all demo bench bazel-build bazel-test clean
+.PHONY: install fashion-mnist chromium test test-all demo bench bazel-build bazel-test clean
 
 install: $(STAMP) fashion-mnist
 
@@ -23,13 +23,17 @@ $(STAMP): requirements.txt pyproject.toml
 fashion-mnist:
 	@test -f $(FASHION_MNIST) || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q dataset-fashion-mnist; }
 
+# Headless Chromium renders report.html in a test.
+chromium:
+	@test -x /usr/bin/chromium || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium; }
+
 # Lint (ruff, configured in pyproject.toml), then the fast suite (< 10 minutes on 2 CPU cores); slow
 # tests are marked `slow`.
-test: install
+test: install chromium
 	$(PY) -m ruff check .
 	$(PY) -m pytest -q
 
-test-all: install
+test-all: install chromium
 	$(PY) -m pytest -q -m "slow or not slow"
 
 # Main job: train four models on Fashion-MNIST — a small CNN, a ResNet-20 with stride shrinking, the EVP
@@ -60,6 +64,7 @@ demo: install
 	    kill -0 $$server 2>/dev/null || { cat $(DEMO_DIR)/serve.log; exit 1; }; sleep 1; done; \
 	$(PY) export/compare.py --dataset=fashion_mnist --test_size=500 --eps=0.1 --suite=quick --out_dir=$(DEMO_DIR)/compare \
 	    --artifacts=$(subst $(space),$(comma),$(strip $(DEMO_ARTIFACTS))),grpc://127.0.0.1:$(DEMO_GRPC_PORT)/cnn
+	@echo "HTML report: $(DEMO_DIR)/compare/report.html"
 
 # Benchmarks print ratios measured in one run; the peers (ART, CleverHans, Foolbox) are bench-only extras.
 bench: install

@@ -132,3 +132,12 @@ def test_evaluate_script_runs_a_suite_on_a_training_run(trained):
     assert [row["mode"] for row in model["rows"]] == ["white-box", "white-box", "query-based"]
     assert {flag["check"] for flag in model["sanity"]["flags"]} >= {"zero_gradients", "stochastic"}
     assert "| run | " in result.stdout
+
+
+def test_compare_refuses_an_out_dir_with_another_runs_report(tmp_path):
+    (tmp_path / "report.json").write_text("{}")
+    result = run("export/compare.py", "--artifacts=/nonexistent/model", f"--out_dir={tmp_path}")
+    assert result.returncode == 2, result.stderr[-2000:]
+    lines = [line for line in result.stderr.strip().splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and "already holds another run's report (report.json)" in lines[0]
+    assert "--overwrite" in lines[0] and (tmp_path / "report.json").read_text() == "{}"

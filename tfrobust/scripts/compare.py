@@ -11,15 +11,18 @@ TFLite artifacts and served models (``http://host:8501/v1/models/cnn[/versions/2
 (Square, also inside AutoAttack) and by transfer from a differentiable surrogate for the gradient attacks
 (``--transfer_from``, default the same model's SavedModel). Labels are ``<model>[@<version>]:<format>``
 (e.g. ``cnn@2:saved_model``, ``cnn@2:served_grpc``) unless ``--labels`` names the artifacts. Writes
-``report.md``, ``report.json``, ``curves.png``, ``correct.npz`` (per-point masks) and ``agreement.png``
-into ``--out_dir`` and prints the table.
+``report.md``, ``report.json``, ``report.html``, ``curves.png``, ``correct.npz`` (per-point masks),
+``agreement.png``, ``leaderboard/`` and ``tensorboard/`` into ``--out_dir`` (refused if another run's report
+is there, unless ``--overwrite``) and prints the table.
 """
+
+import os
 
 from absl import flags
 
 from tfrobust import data, export
 from tfrobust.errors import TfrobustError
-from tfrobust.evaluation import SUITES, evaluate, label_of, markdown, write_report
+from tfrobust.evaluation import SUITES, check_out_dir, evaluate, label_of, markdown, write_report
 from tfrobust.evaluation.suite import suite_entries
 from tfrobust.scripts import run_program
 
@@ -47,6 +50,7 @@ def define_flags():
     flags.DEFINE_integer("batch_size", 250, "Attack batch size.", lower_bound=1)
     flags.DEFINE_integer("seed", 0, "Attack seed.", lower_bound=0)
     flags.DEFINE_string("out_dir", "runs/compare", "Where report.md and report.json go.")
+    flags.DEFINE_bool("overwrite", False, "Replace a report another run left in --out_dir.")
     flags.mark_flag_as_required("artifacts")
 
 
@@ -56,6 +60,7 @@ def main(argv):
     if FLAGS.labels is not None and len(FLAGS.labels) != len(FLAGS.artifacts):
         raise TfrobustError(f"--labels names {len(FLAGS.labels)} artifacts but --artifacts lists "
                             f"{len(FLAGS.artifacts)}")
+    check_out_dir(FLAGS.out_dir, FLAGS.overwrite)  # and on another run's report before attacking
     artifacts = {}
     for i, path in enumerate(FLAGS.artifacts):
         served = path.startswith(("http://", "https://", "grpc://"))
@@ -78,9 +83,10 @@ def main(argv):
                       batch_size=FLAGS.batch_size, seed=FLAGS.seed,
                       title=f"Robustness of exported artifacts on {FLAGS.dataset}")
     report["dataset"] = FLAGS.dataset
-    path = write_report(report, FLAGS.out_dir, images=x)
+    path = write_report(report, FLAGS.out_dir, images=x, overwrite=FLAGS.overwrite)
     print(markdown(report))
     print(f"report: {path}")
+    print(f"html: {os.path.join(FLAGS.out_dir, 'report.html')}")
 
 
 def run():

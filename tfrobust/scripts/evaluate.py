@@ -6,8 +6,9 @@
 (or ``tfrobust-evaluate`` with the same flags, the console script installed with the package)
 
 White-box attacks use the live model's gradients; the gradient-masking sanity checks run on the first
-``--sanity_size`` points. Writes report.md, report.json and curves.png. To attack exported artifacts
-(SavedModel, TFLite) use export/compare.py.
+``--sanity_size`` points. Writes report.md, report.json, report.html, curves.png, leaderboard/ and
+tensorboard/ (refused if another run's report is in --out_dir, unless --overwrite). To attack exported
+artifacts (SavedModel, TFLite) use export/compare.py.
 """
 
 import os
@@ -15,7 +16,7 @@ import os
 from absl import flags
 
 from tfrobust import data
-from tfrobust.evaluation import SUITES, evaluate, markdown, write_report
+from tfrobust.evaluation import SUITES, check_out_dir, evaluate, markdown, write_report
 from tfrobust.evaluation.suite import suite_entries
 from tfrobust.export.source import load_source_model
 from tfrobust.scripts import run_program
@@ -36,12 +37,16 @@ def define_flags():
     flags.DEFINE_integer("batch_size", 250, "Attack batch size.", lower_bound=1)
     flags.DEFINE_integer("seed", 0, "Attack seed.", lower_bound=0)
     flags.DEFINE_string("out_dir", None, "Where the report goes (default: <source>/eval or ./eval).")
+    flags.DEFINE_bool("overwrite", False, "Replace a report another run left in --out_dir.")
     flags.mark_flag_as_required("source")
 
 
 def main(argv):
     del argv
     suite_entries(FLAGS.suite)  # fail on an unknown attack before loading anything
+    default_out = os.path.join(FLAGS.source, "eval") if os.path.isdir(FLAGS.source) else "eval"
+    out_dir = FLAGS.out_dir or default_out
+    check_out_dir(out_dir, FLAGS.overwrite)  # and on another run's report before attacking
     model, summary = load_source_model(FLAGS.source)
     dataset = FLAGS.dataset or (summary or {}).get("dataset") or "fashion_mnist"
     info = data.info(dataset)
@@ -52,10 +57,10 @@ def main(argv):
                       sanity_size=FLAGS.sanity_size, batch_size=FLAGS.batch_size, seed=FLAGS.seed,
                       title=f"Robustness of {name} on {dataset}")
     report["dataset"] = dataset
-    default_out = os.path.join(FLAGS.source, "eval") if os.path.isdir(FLAGS.source) else "eval"
-    path = write_report(report, FLAGS.out_dir or default_out)
+    path = write_report(report, out_dir, images=x, overwrite=FLAGS.overwrite)
     print(markdown(report))
     print(f"report: {path}")
+    print(f"html: {os.path.join(out_dir, 'report.html')}")
 
 
 def run():
