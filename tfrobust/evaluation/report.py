@@ -176,8 +176,8 @@ def plot_curves(report, path):
 
 def provenance(argv=None):
     """Where a report comes from: date (UTC), command line, tfrobust/TensorFlow/Keras/Python versions."""
-    import keras  # pylint: disable=import-outside-toplevel  (already loaded by whoever evaluated)
-    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    import keras  # imported here: only provenance needs the versions (already loaded by the evaluation)
+    import tensorflow as tf
 
     argv = sys.argv if argv is None else argv
     return {"date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
