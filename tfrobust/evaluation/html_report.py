@@ -15,6 +15,8 @@ import html
 import json
 import math
 
+from tfrobust.evaluation.leaderboard import is_standard_autoattack
+
 # Report keys rendered by a section of their own; anything else goes to "Other fields".
 _KNOWN_REPORT_KEYS = {"title", "threat_model", "num_examples", "dataset", "suite", "models", "agreement",
                       "provenance", "correct"}
@@ -79,7 +81,7 @@ def _summary(report):
             "Accuracy in %, every point counted (a point wrong on the clean input counts as broken).</p>")
 
 
-def _main_table(report, upper_bound):
+def _main_table(report):
     models = report["models"]
     first = models[0]["rows"] if models else []
     attacks = [row["attack"] for row in first if _bounded(row)]
@@ -88,7 +90,7 @@ def _main_table(report, upper_bound):
     for model in models:
         by_attack = {row["attack"]: row for row in model["rows"]}
         worst = _pct(model["worst_case"])
-        if upper_bound is not None and upper_bound(model):
+        if not any(is_standard_autoattack(row) for row in model["rows"]):
             worst += " (not AutoAttack — an upper bound)"
         sanity = model.get("sanity")
         flagged = [f["check"] for f in sanity["flags"] if f["flagged"]] if sanity else []
@@ -220,17 +222,17 @@ def _other_fields(report):
     return ("<h2>Other fields</h2>\n" + "\n".join(parts)) if parts else ""
 
 
-def html_page(report, figures=None, upper_bound=None):
+def html_page(report, figures=None):
     """The report as one self-contained HTML document (a string).
 
     Args:
       report: a report dict (``tfrobust.evaluation.evaluate``), optionally with ``provenance``.
       figures: {title: PNG bytes}, embedded inline as base64 images (e.g. the curves).
-      upper_bound: optional predicate on a model entry; True marks its worst case "not AutoAttack — an
-        upper bound".
+
+    A worst case without the standard AutoAttack is marked "not AutoAttack — an upper bound".
     """
     title = report.get("title", "Robustness report")
-    body = [f"<h1>{_e(title)}</h1>", _summary(report), "<h2>Accuracy</h2>", _main_table(report, upper_bound),
+    body = [f"<h1>{_e(title)}</h1>", _summary(report), "<h2>Accuracy</h2>", _main_table(report),
             _model_notes(report), _sanity(report), _figures(figures), _agreement(report),
             _where_attacks_ran(report), _artifacts(report), _configs(report), _provenance(report),
             _other_fields(report)]

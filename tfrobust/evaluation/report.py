@@ -14,7 +14,9 @@ import shlex
 import shutil
 import sys
 
+import keras
 import numpy as np
+import tensorflow as tf
 
 import tfrobust
 from tfrobust.core.files import atomic_path, write_json, write_text
@@ -176,9 +178,6 @@ def plot_curves(report, path):
 
 def provenance(argv=None):
     """Where a report comes from: date (UTC), command line, tfrobust/TensorFlow/Keras/Python versions."""
-    import keras  # imported here: only provenance needs the versions (already loaded by the evaluation)
-    import tensorflow as tf
-
     argv = sys.argv if argv is None else argv
     return {"date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
             "command": shlex.join(argv) if argv else None, "tfrobust": tfrobust.__version__,
