@@ -51,7 +51,10 @@ def synthetic_report(autoattack=False):
     return {"title": "Synthetic <report>", "threat_model": {"norm": "linf", "eps": 0.1}, "num_examples": 64,
             "suite": "standard" if autoattack else "quick", "dataset": "fashion_mnist", "models": models,
             "agreement": [{"model": "cnn:tflite_int8", "reference": "cnn@1:saved_model",
-                           "rows": [{"attack": "clean", "lost": 2, "gained": 1}]}],
+                           "rows": [{"attack": "clean", "lost": 2, "gained": 1, "lost_index": [3, 9],
+                                     "gained_index": [5]}]}],
+            "correct": {"cnn@1:saved_model": {"clean": np.arange(64) % 8 != 0},
+                        "cnn:tflite_int8": {"clean": np.arange(64) % 7 != 0}},
             "provenance": {"date": "2026-11-30T12:00:00+00:00", "command": "compare.py --suite=quick",
                            "tfrobust": "0.1.0"}}
 
@@ -96,8 +99,11 @@ def test_write_report_files_tensorboard_and_overwrite_refusal(tmp_path):
     images = np.random.default_rng(0).uniform(size=(64, 28, 28, 1)).astype(np.float32)
     adversarial = {"cnn@1:saved_model": {"PGD-20": images[:8] * 0.5}}
     write_report(synthetic_report(), out, images=images, adversarial=adversarial)
-    assert {"report.json", "report.md", "report.html", "curves.png", "leaderboard", "tensorboard"} <= set(
-        os.listdir(out))
+    assert {"report.json", "report.md", "report.html", "curves.png", "agreement.png", "correct.npz", "leaderboard",
+            "tensorboard"} <= set(os.listdir(out))
+    assert np.load(os.path.join(out, "correct.npz"))["cnn@1:saved_model/clean"].sum() == 56
+    page = open(os.path.join(out, "report.html"), encoding="utf-8").read()
+    assert page.count("data:image/png;base64,") == 2  # curves and the agreement grid, inline
     assert not [name for name in os.listdir(out) if name.startswith(".tmp")]
     entry = json.load(open(os.path.join(out, "leaderboard", "cnn@1_saved_model.json"), encoding="utf-8"))
     assert entry["clean_acc"] == "87.50"
@@ -119,8 +125,11 @@ def test_write_report_files_tensorboard_and_overwrite_refusal(tmp_path):
         write_report(synthetic_report(), out)
     second = synthetic_report()
     second["models"] = second["models"][:1]
+    del second["agreement"], second["correct"]
     write_report(second, out, overwrite=True)
     assert os.listdir(os.path.join(out, "leaderboard")) == ["cnn@1_saved_model.json"]  # no stale entry
+    assert not os.path.exists(os.path.join(out, "correct.npz")) and not os.path.exists(
+        os.path.join(out, "agreement.png"))  # nor the overwritten run's masks and grid
 
 
 @pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian's chromium is not installed (make test installs it)")
