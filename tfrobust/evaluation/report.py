@@ -213,8 +213,8 @@ def write_report(report, out_dir, *, images=None, overwrite=False, adversarial=N
     there are curves), correct.npz (when the report has per-point masks), agreement.png (when ``images``
     are given and an artifact disagrees with its reference), ``leaderboard/<model>.json`` (RobustBench-shaped,
     one per model) and TensorBoard event files under ``tensorboard/`` (scalars; a strip of ``images``, the
-    evaluated points, and of ``adversarial`` x_adv when given, see ``tensorboard_log``). The report gets a ``provenance`` entry
-    (date, command line, versions) unless it has one.
+    evaluated points, and of ``adversarial`` x_adv when given, see ``tensorboard_log``). The report gets a
+    ``provenance`` entry (date, command line, versions) unless it has one.
 
     Raises:
       TfrobustError: ``out_dir`` holds another run's report and ``overwrite`` is False.
@@ -226,7 +226,8 @@ def write_report(report, out_dir, *, images=None, overwrite=False, adversarial=N
         with atomic_path(os.path.join(out_dir, "correct.npz")) as temp:
             np.savez_compressed(temp, **{f"{label}/{attack}": mask for label, masks in report["correct"].items()
                                          for attack, mask in masks.items()})
-    write_json(os.path.join(out_dir, "report.json"), _jsonable({k: v for k, v in report.items() if k != "correct"}))
+    write_json(os.path.join(out_dir, "report.json"),
+               _jsonable({k: v for k, v in report.items() if k != "correct"}))
     curves = plot_curves(report, os.path.join(out_dir, "curves.png"))
     agreement = None if images is None else plot_agreement(report, images, os.path.join(out_dir, "agreement.png"))
     figures = {}
