@@ -10,4 +10,5 @@ from tfrobust.evaluation.target import Target, as_target
 
 __all__ = ["SUITES", "Target", "agreement", "artifact_label", "as_target", "build_suite", "check_out_dir",
            "choose_surrogate", "curves", "evaluate", "gradient_health", "label_of", "markdown", "noise_sweep",
-           "plot_agreement", "plot_curves", "predict_labels", "robust_accuracy", "run_suite", "sanity_checks", "write_report"]
+           "plot_agreement", "plot_curves", "predict_labels", "robust_accuracy", "run_suite", "sanity_checks",
+           "write_report"]
