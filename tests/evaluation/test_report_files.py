@@ -79,6 +79,7 @@ def test_leaderboard_entry_has_autoattack_only_when_the_suite_ran_it():
     assert entry["clean_acc"] == "87.50" and entry["worst_case_acc"] == "39.06"
     assert (entry["threat_model"], entry["eps"], entry["dataset"]) == ("Linf", "0.1", "fashion_mnist")
     assert entry["attack_queries"] == 6400 and entry["number_forward_passes"] is None
+    assert entry["attack_forward_passes"] == 128  # 64 counted by each of the two rows
     assert entry["artifact"]["fingerprint"] == "fp-1234" and entry["date"] == "2026-11-30"
     standard = synthetic_report(autoattack=True)
     assert leaderboard_entry(standard, standard["models"][0])["autoattack_acc"] == "39.06"

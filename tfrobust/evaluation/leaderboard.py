@@ -7,9 +7,11 @@ prediction of the model costs (1 for a deterministic network, more for randomise
 shape and add what a reader needs to trust the number: ``autoattack_acc`` is set only when the model's
 worst case includes the standard AutoAttack; otherwise it is null and ``worst_case_acc`` /
 ``worst_case_suite`` say which suite produced the worst case (an upper bound on what AutoAttack would
-give). ``number_forward_passes`` is copied from the model entry when the evaluation recorded it and is
-null otherwise (we do not guess it); the forward passes the attacks spent are ``attack_queries`` when the
-rows counted them.
+give). ``number_forward_passes`` keeps RobustBench's meaning (a property of the model, which a
+leaderboard reader compares across entries): it is copied from the model entry when the evaluation
+recorded it and is null otherwise (we do not guess it). What the attacks spent is reported beside it:
+``attack_forward_passes`` (the rows' counted forward passes, the sum over attacks) and ``attack_queries``
+(the images the evaluated model itself scored, when the rows counted them).
 """
 
 import datetime
@@ -57,6 +59,7 @@ def leaderboard_entry(report, model, date=None):
     autoattack = any(is_standard_autoattack(row) for row in model["rows"])
     artifact = model.get("artifact") or {}
     queries = [row["queries"] for row in model["rows"] if row.get("queries") is not None]
+    forward = [row["counts"]["forward"] for row in model["rows"] if "forward" in (row.get("counts") or {})]
     date = date or (report.get("provenance") or {}).get("date") or datetime.datetime.now(datetime.UTC).isoformat()
     return {
         "name": model["model"],
@@ -71,6 +74,7 @@ def leaderboard_entry(report, model, date=None):
         "n_examples": model.get("num_examples", report["num_examples"]),
         "architecture": model.get("architecture") or artifact.get("architecture"),
         "number_forward_passes": model.get("number_forward_passes"),
+        "attack_forward_passes": sum(forward) if forward else None,
         "attack_queries": sum(queries) if queries else None,
         "additional_data": model.get("additional_data"),
         "date": date[:10],
