@@ -54,8 +54,8 @@ def _pct(value):
 
 def _table(header, rows, row_classes=None, numeric=()):
     """An HTML table; ``rows`` hold already formatted cell text (escaped here), ``numeric`` column indices
-    are right-aligned."""
-    lines = ["<table>", "<tr>" + "".join(f"<th>{_e(h)}</th>" for h in header) + "</tr>"]
+    are right-aligned; no header row when ``header`` is None."""
+    lines = ["<table>"] + (["<tr>" + "".join(f"<th>{_e(h)}</th>" for h in header) + "</tr>"] if header else [])
     for i, row in enumerate(rows):
         css = f' class="{_e(row_classes[i])}"' if row_classes and row_classes[i] else ""
         cells = "".join(f'<td class="num">{_e(c)}</td>' if j in numeric else f"<td>{_e(c)}</td>"
@@ -188,10 +188,13 @@ def _agreement(report):
 def _configs(report):
     if not report["models"]:
         return ""
-    parts = ["<h2>Attack configurations</h2>"]
+    rows = []
     for row in report["models"][0]["rows"]:
-        parts.append(f"<h3>{_e(row['attack'])}</h3>{_json(row.get('config'))}")
-    return "\n".join(parts)
+        config = row.get("config") or {}
+        rows.append([row["attack"], config.get("name"),
+                     ", ".join(f"{k}={json.dumps(v, sort_keys=True, default=str) if isinstance(v, (dict, list)) else v}"
+                               for k, v in sorted(config.items()) if k != "name")])
+    return "<h2>Attack configurations</h2>\n" + _table(["attack", "class", "parameters"], rows)
 
 
 def _figures(figures):
@@ -207,7 +210,7 @@ def _provenance(report):
     if not provenance:
         return ""
     rows = [[k, " ".join(v) if isinstance(v, list) else v] for k, v in provenance.items()]
-    return "<h2>Provenance</h2>\n" + _table(["", ""], rows)
+    return "<h2>Provenance</h2>\n" + _table(None, rows)
 
 
 def _other_fields(report):
