@@ -64,7 +64,8 @@ def test_html_escapes_values_and_renders_every_section():
     assert "Synthetic &lt;report&gt;" in page and "<report>" not in page
     assert "&lt;gradient masking&gt;" in page  # explanations escaped too
     for text in ("cnn@1:saved_model", "87.50", "43.75", "39.06", "Gradient-masking sanity checks",
-                 "Per-point agreement", "−2 / +1", "fp-1234", "Attack configurations", "steps=20", "compare.py --suite=quick",
+                 "Per-point agreement", "−2 / +1", "fp-1234", "Attack configurations", "steps=20",
+                 "compare.py --suite=quick",
                  "future_key", "data:image/png;base64,iVBORyBmYWtl", "39.06 (not AutoAttack — an upper bound)"):
         assert text in page, text
     standard = synthetic_report(autoattack=True)
