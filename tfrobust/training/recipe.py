@@ -11,10 +11,12 @@ from tfrobust.core import files
 from tfrobust.core.layer_needs import collect_diagnostics, diagnostic_layers
 from tfrobust.core.run_layout import RunLayout
 from tfrobust.errors import TfrobustError, check_choice, check_int, check_number
+from tfrobust.training.coupled_decay import AdamWithL2, SGDWithL2
 
 PRECISIONS = {"none": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
 SCHEDULES = ("constant", "piecewise", "cosine", "one_cycle")
 OPTIMIZERS = ("sgd", "adam", "adamw")
+WEIGHT_DECAY_MODES = ("decoupled", "coupled")
 
 
 def set_precision(name):
@@ -93,17 +95,42 @@ class OneCycle(keras.optimizers.schedules.LearningRateSchedule):
         return {"peak": self.peak, "total_steps": self.total_steps, "peak_fraction": self.peak_fraction}
 
 
-def make_optimizer(name, learning_rate, *, momentum=0.9, weight_decay=0.0):
-    """SGD (with momentum, Nesterov off), Adam or AdamW; ``weight_decay`` is decoupled (Keras' own)."""
+def make_optimizer(name, learning_rate, *, momentum=0.9, weight_decay=0.0, weight_decay_mode="decoupled",
+                   ema=None):
+    """SGD (with momentum, Nesterov off), Adam or AdamW.
+
+    Args:
+      weight_decay: λ ≥ 0.
+      weight_decay_mode: "decoupled" (Keras' own ``weight_decay``: w ← w − η·λ·w beside the step) or
+        "coupled" (PyTorch's ``weight_decay``: λ·w added to the gradient before momentum / Adam's
+        moments — ``tfrobust.training.coupled_decay``); the references' numbers mean "coupled", which
+        under SGD momentum 0.9 is ≈ 10× the decoupled decay of the same λ. AdamW is decoupled by
+        definition (coupled AdamW is refused: use adam).
+      ema: None, or the momentum in [0, 1) of an exponential moving average of the weights (Keras'
+        ``use_ema``; swap it in for evaluation with ``keras.callbacks.SwapEMAWeights``).
+    """
     check_choice("optimizer", name, OPTIMIZERS)
     check_number("weight_decay", weight_decay, 0.0)
-    decay = weight_decay or None
+    check_choice("weight_decay_mode", weight_decay_mode, WEIGHT_DECAY_MODES)
+    extra = {}
+    if ema is not None:
+        check_number("ema", ema, 0.0, 1.0, high_inclusive=False)
+        extra = {"use_ema": True, "ema_momentum": float(ema)}
+    coupled = weight_decay_mode == "coupled" and weight_decay > 0
+    decay = None if coupled else (weight_decay or None)
     if name == "sgd":
         check_number("momentum", momentum, 0.0, 1.0, high_inclusive=False)
-        return keras.optimizers.SGD(learning_rate, momentum=momentum, weight_decay=decay)
+        if coupled:
+            return SGDWithL2(learning_rate, momentum=momentum, l2=weight_decay, **extra)
+        return keras.optimizers.SGD(learning_rate, momentum=momentum, weight_decay=decay, **extra)
     if name == "adam":
-        return keras.optimizers.Adam(learning_rate, weight_decay=decay)
-    return keras.optimizers.AdamW(learning_rate, weight_decay=weight_decay)
+        if coupled:
+            return AdamWithL2(learning_rate, l2=weight_decay, **extra)
+        return keras.optimizers.Adam(learning_rate, weight_decay=decay, **extra)
+    if coupled:
+        raise TfrobustError("adamw decays decoupled by definition; for coupled (L2) decay use "
+                            "optimizer=adam with weight_decay_mode=coupled")
+    return keras.optimizers.AdamW(learning_rate, weight_decay=weight_decay, **extra)
 
 
 def make_callbacks(model_dir):
