@@ -33,20 +33,22 @@ class AdversarialModel(keras.Model):
         with auxiliary heads (CIFS probes …): it receives the model's raw outputs (e.g. the dict) of
         each training-mode forward pass of the method's loss and its value is added to the loss.
       seed: integer seed (>= 0) of the in-graph random streams (random starts, noise).
-      track_clean_accuracy: report ``clean_accuracy`` during training; for methods whose loss does not
-        see the clean batch (PGD-AT, FGSM-RS, Free-AT, FAT) this costs one inference-mode forward pass
-        per step. Switch off for speed benchmarks.
+      track_clean_accuracy: report ``clean_accuracy`` during training, measured by one rule for every
+        method: an inference-mode forward pass on the clean batch *before* the step's update (one extra
+        forward pass per step). Switch off for speed benchmarks.
       test_adversarial: ``evaluate`` (and validation in ``fit``) crafts with the method's own attack
-        (inference mode, a fixed random stream so evaluations are reproducible) and reports
-        ``adv_accuracy``; False evaluates the clean loss and accuracy only. This is the training attack,
-        not a robustness evaluation (use ``tfrobust.evaluation``: PGD-50, AutoAttack).
+        (inference mode, a fixed random stream so evaluations are reproducible), always against the
+        *true* labels whatever the method's ``label_mode``, and reports ``adv_accuracy``; False
+        evaluates the clean loss and accuracy only. This is the training attack, not a robustness
+        evaluation (use ``tfrobust.evaluation``: PGD-50, AutoAttack).
       name: the Keras model name (default "adversarial_<model name>").
       **params: the method's parameters when ``method`` is a name (``eps=0.1, beta=6.0`` …).
 
     Metrics (logs of ``fit``/``evaluate``): ``loss`` (the method's loss plus auxiliary terms),
-    ``clean_accuracy``, ``adv_accuracy`` (``noisy_accuracy`` for Gaussian noise; accuracy on the crafted
-    training inputs, in training mode, during ``fit``), each loss component of the method (``ce``,
-    ``kl`` …) and ``aux`` when auxiliary terms exist.
+    ``clean_accuracy`` (always inference mode; in ``fit`` before each update), ``adv_accuracy``
+    (``noisy_accuracy`` for Gaussian noise; during ``fit`` the accuracy on the crafted training inputs in
+    training mode, in ``evaluate`` inference mode against true-label crafting), each loss component of
+    the method (``ce``, ``kl`` …) and ``aux`` when auxiliary terms exist.
 
     Auxiliary losses: two sources are added to the method's loss, averaged over the step's
     training-mode forward passes (one for PGD-AT, two for TRADES — so a regulariser keeps its weight
@@ -175,12 +177,14 @@ class AdversarialModel(keras.Model):
         seed = self._step_seed(self.optimizer.iterations, salt=0)
         # Layers that declare uses_training_labels (CIFS replaces its top-1 prediction with the true label)
         # read the labels from this context in training mode, because Keras models take images only.
+        # clean_accuracy has one rule for every method: inference mode, before the update (a method's
+        # own clean logits — TRADES', ALP's — are training-mode and would not be comparable).
+        clean_logits = None
+        if self.track_clean_accuracy:
+            clean_logits = tf.stop_gradient(losses.logits_of(self.forward(x, training=False)))
         with training_labels(y):
             records = self.method.train_step(self, x, y, seed)
         records = records if isinstance(records, (list, tuple)) else [records]
-        clean_logits = next((r.clean_logits for r in records if r.clean_logits is not None), None)
-        if clean_logits is None and self.track_clean_accuracy:
-            clean_logits = losses.logits_of(self.forward(x, training=False))
         return self._update_metrics(y, records, clean_logits)
 
     def test_step(self, data):
@@ -188,11 +192,12 @@ class AdversarialModel(keras.Model):
         x, y = self._unpack(data)
         seed = self._step_seed(tf.constant(0, tf.int64), salt=1)
         if self.test_adversarial:
-            labels, clean_logits = self.method.crafting_labels(self, x, y)
-            x_crafted = tf.stop_gradient(self.method.craft(self, x, labels, seed))
+            # Evaluation always crafts against the true label: with label_mode="predicted" the training
+            # attack would push a misclassified point away from its wrong prediction (an optimistic
+            # adv_accuracy).
+            x_crafted = tf.stop_gradient(self.method.craft(self, x, y, seed))
             record = self._record_loss(lambda: self.method.loss(self, x, y, x_crafted, training=False))
-            if clean_logits is None:
-                clean_logits = record.clean_logits
+            clean_logits = record.clean_logits
             if clean_logits is None:
                 clean_logits = losses.logits_of(self.forward(x, training=False))
         else:

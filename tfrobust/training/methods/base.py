@@ -44,7 +44,8 @@ class LossRecord:
       crafted_logits: float32 logits on the crafted training inputs (adversarial or noisy), for the
         ``adv_accuracy`` / ``noisy_accuracy`` metric; None when the method crafts nothing.
       clean_logits: float32 logits on the clean inputs if the loss computed them anyway (TRADES, ALP …);
-        otherwise the model computes them once in inference mode for ``clean_accuracy``.
+        ``evaluate`` reuses them (inference mode there); during ``fit`` ``clean_accuracy`` is always
+        measured by ``AdversarialModel`` itself (inference mode, before the update).
     """
 
     total: tf.Tensor
