@@ -116,7 +116,7 @@ def test_defaults_follow_the_papers():
     trades = make_method("trades", eps=8 / 255)
     assert (trades.beta, trades.steps, trades.random_start) == (6.0, 10, "normal")
     assert trades.step_size == pytest.approx(2 / 255)  # ε/4 ≈ 0.007 for ε = 0.031
-    assert methods.options("awp")["gamma"] == 5e-3 and methods.options("at_id")["lam"] == 0.01
+    assert make_method("awp", eps=0.1).gamma == 1e-2 and methods.options("at_id")["lam"] == 0.01
     assert make_method("gaussian").sigma == pytest.approx([50 / 255, 75 / 255, 100 / 255])
     config = make_method("awp", eps=0.1, base="trades").get_config()
     assert config["base"]["name"] == "trades" and config["gamma"] == 5e-3

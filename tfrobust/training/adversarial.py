@@ -15,9 +15,11 @@ import tensorflow as tf
 from tfrobust.attacks import losses
 from tfrobust.core.messages import first_line
 from tfrobust.core.training_labels import training_labels
-from tfrobust.errors import TfrobustError, check_int
+from tfrobust.errors import TfrobustError, check_choice, check_int
 from tfrobust.training.methods import make_method
 
+#: Modes of the forward passes a training step makes besides its update (see ``AdversarialModel``).
+ATTACK_BN_MODES = ("inference", "train")
 #: Input-gradient scale under mixed_float16 (see ``methods.base.input_gradient``).
 FLOAT16_GRADIENT_SCALE = 1024.0
 
@@ -41,6 +43,9 @@ class AdversarialModel(keras.Model):
         *true* labels whatever the method's ``label_mode``, and reports ``adv_accuracy``; False
         evaluates the clean loss and accuracy only. This is the training attack, not a robustness
         evaluation (use ``tfrobust.evaluation``: PGD-50, AutoAttack).
+      attack_bn_mode: "inference" (default) or "train": the mode of every forward pass a training
+        step makes besides the update's own (crafting, predicted labels, TRADES' clean reference) —
+        see "BatchNorm" below. ``clean_accuracy`` is measured in inference mode either way.
       name: the Keras model name (default "adversarial_<model name>").
       **params: the method's parameters when ``method`` is a name (``eps=0.1, beta=6.0`` …).
 
@@ -56,10 +61,13 @@ class AdversarialModel(keras.Model):
     ``aux_loss_fn``. To *craft* through auxiliary heads too, give an adversarial method
     ``attack_loss=tfrobust.attacks.losses.AuxiliaryLoss(...)``.
 
-    BatchNorm and other train/inference-dependent layers: adversarial inputs are crafted in inference
-    mode (``training=False``: moving statistics, no updates) and the update is computed on the
-    adversarial batch in training mode, as the Madry and TRADES reference code do (``model.eval()`` for
-    the attack, ``model.train()`` for the step). Free-AT is the exception (its single pass is both).
+    BatchNorm and other train/inference-dependent layers (``attack_bn_mode``): by default adversarial
+    inputs are crafted in inference mode (``training=False``: moving statistics, no updates) and the
+    update is computed on the adversarial batch in training mode, as the TRADES reference code does
+    (``model.eval()`` for the attack, ``model.train()`` for the step). Madry's and Wong et al.'s code
+    craft with the model in *train* mode (batch statistics, and every attack step updates BatchNorm's
+    moving statistics): ``attack_bn_mode="train"`` reproduces that. Free-AT's single pass is both.
+    Evaluation (``test_step``) always crafts in inference mode.
 
     Precision: images are cast to float32 and perturbed and projected in float32; the model computes
     in its own dtype policy (mixed_bfloat16 / mixed_float16) and must return float32 logits (every
@@ -87,10 +95,11 @@ class AdversarialModel(keras.Model):
     """
 
     def __init__(self, model, method="pgd_at", *, aux_loss_fn=None, seed=0, track_clean_accuracy=True,
-                 test_adversarial=True, name=None, **params):
+                 test_adversarial=True, attack_bn_mode="inference", name=None, **params):
         if not isinstance(model, keras.Model):
             raise TfrobustError(f"AdversarialModel wraps a keras.Model, got {type(model).__name__}")
         check_int("seed", seed, 0)
+        check_choice("attack_bn_mode", attack_bn_mode, ATTACK_BN_MODES)
         super().__init__(name=name or f"adversarial_{model.name}")
         # Images reach the wrapped model in float32 (no cast to the compute dtype on the way in).
         self._convert_input_args = False
@@ -100,10 +109,11 @@ class AdversarialModel(keras.Model):
         self.seed = seed
         self.track_clean_accuracy = bool(track_clean_accuracy)
         self.test_adversarial = bool(test_adversarial)
+        self.attack_bn_mode = attack_bn_mode
         self.gradient_scale = FLOAT16_GRADIENT_SCALE if model.dtype_policy.compute_dtype == "float16" else 1.0
         # Python-side state that Keras must not track as layers or weights.
         self._state = types.SimpleNamespace(feature_models={}, aux_terms=None, train_traces=0,
-                                            test_traces=0)
+                                            test_traces=0, train_mode_crafting=False)
         self._trackers = {"loss": keras.metrics.Mean(name="loss"),
                           "clean_accuracy": keras.metrics.SparseCategoricalAccuracy(name="clean_accuracy")}
         if self.method.crafted:
@@ -154,6 +164,11 @@ class AdversarialModel(keras.Model):
     def metrics(self):
         return list(self._trackers.values())
 
+    def fit(self, *args, callbacks=None, **kwargs):
+        """``keras.Model.fit`` plus the method's own callbacks (``Method.callbacks``: warm-ups …)."""
+        callbacks = list(callbacks or []) + list(self.method.callbacks())
+        return super().fit(*args, callbacks=callbacks, **kwargs)
+
     def save(self, *args, **kwargs):
         raise TfrobustError("save the wrapped model instead: adv.model.save(path) (or export it with "
                             "tfrobust.export.export_all(adv.model, ...))")
@@ -182,7 +197,7 @@ class AdversarialModel(keras.Model):
         clean_logits = None
         if self.track_clean_accuracy:
             clean_logits = tf.stop_gradient(losses.logits_of(self.forward(x, training=False)))
-        with training_labels(y):
+        with training_labels(y), self._crafting_mode(self.attack_bn_mode == "train"):
             records = self.method.train_step(self, x, y, seed)
         records = records if isinstance(records, (list, tuple)) else [records]
         return self._update_metrics(y, records, clean_logits)
@@ -216,6 +231,7 @@ class AdversarialModel(keras.Model):
           features: a layer name: also return that layer's output, as ``(outputs, features)``.
         """
         net = self.feature_model(features) if features else self.model
+        training = training or self._state.train_mode_crafting  # attack_bn_mode="train" (trace time)
         # The labels of *this* call for label-reading layers (ALP runs the clean and crafted batch as one 2N call);
         # train_step's context covers calls that pass no labels.
         with training_labels(y) if training and y is not None else contextlib.nullcontext():
@@ -278,6 +294,15 @@ class AdversarialModel(keras.Model):
         return record, grad
 
     # -- internals ------------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _crafting_mode(self, train_mode):
+        """While tracing a training step with ``attack_bn_mode="train"``: every forward pass in train mode."""
+        previous, self._state.train_mode_crafting = self._state.train_mode_crafting, bool(train_mode)
+        try:
+            yield
+        finally:
+            self._state.train_mode_crafting = previous
+
     def _record_loss(self, loss_fn):
         """Calls ``loss_fn`` collecting auxiliary terms; the record's total includes their mean."""
         self._state.aux_terms = []

@@ -1,10 +1,14 @@
 """Adversarial weight perturbation (Wu, Xia & Wang): the training step is taken at worst-case perturbed
 weights, then the weights are restored."""
 
+import keras
 import tensorflow as tf
 
-from tfrobust.errors import TfrobustError, check_number
+from tfrobust.errors import TfrobustError, check_int, check_number
 from tfrobust.training.methods.base import Method
+
+#: γ of the released AWP code per base method (AT_AWP: 1e-2; TRADES_AWP: 5e-3); other bases use 1e-2.
+DEFAULT_GAMMA = {"trades": 5e-3}
 
 
 class AWP(Method):
@@ -23,9 +27,14 @@ class AWP(Method):
     copy before the step is the same update without the rounding error of (w + v) − v.
 
     Args:
-      gamma: γ ≥ 0, the relative size of the weight perturbation (default 5e-3, the paper's value for
-        AT-AWP and TRADES-AWP on CIFAR-10). γ = 0 is the base method.
+      gamma: γ ≥ 0, the relative size of the weight perturbation. Default (None): the released code's
+        value for the base — 1e-2 for PGD-AT (``AT_AWP``, ``--awp-gamma 0.01``), 5e-3 for TRADES
+        (``TRADES_AWP``), 1e-2 for any other base. γ = 0 is the base method.
       base: the base method's name (default "pgd_at"); any method with one update per minibatch.
+      warmup: epochs ≥ 0 trained with the base method alone before the perturbation starts (the
+        reference's ``if epoch >= awp_warmup``; 0 for AT-AWP, 10 for TRADES-AWP on CIFAR-10). A
+        callback (``callbacks()``, added by ``AdversarialModel.fit``) switches it on; during warm-up
+        the ascent pass still runs, scaled by 0 (one trace for the whole run).
       **base_params: the base method's parameters (eps, steps, beta, …).
 
     Reports the base method's components, measured at the perturbed weights. Costs one extra
@@ -35,14 +44,19 @@ class AWP(Method):
 
     name = "awp"
 
-    def __init__(self, *, gamma=5e-3, base="pgd_at", **base_params):
+    def __init__(self, *, gamma=None, base="pgd_at", warmup=0, **base_params):
         from tfrobust.training.methods import make_method
 
+        if gamma is None:
+            gamma = DEFAULT_GAMMA.get(base, 1e-2)
         check_number("gamma", gamma, 0.0)
+        check_int("warmup", warmup, 0)
         if base in ("awp", "free"):
             raise TfrobustError(f"awp cannot wrap {base!r}: the base method must make one update per "
                                 "minibatch")
         self.gamma = float(gamma)
+        self.warmup = warmup
+        self._active = None  # 0/1 multiplier of γ while warming up (a variable, set per epoch)
         self.base = make_method(base, **base_params)
         self.components = self.base.components
         self.crafted = self.base.crafted
@@ -52,6 +66,11 @@ class AWP(Method):
         if tf.distribute.get_strategy().num_replicas_in_sync > 1:
             raise TfrobustError("method 'awp' does not support multi-replica distribution strategies yet")
         self.base.build(adv)
+        if self.warmup:
+            self._active = tf.Variable(0.0, trainable=False, name="awp_active")
+
+    def callbacks(self):
+        return [_WarmupSwitch(self)] if self.warmup else []
 
     def craft(self, adv, x, labels, seed):
         return self.base.craft(adv, x, labels, seed)
@@ -89,6 +108,8 @@ class AWP(Method):
         for variable, grad in zip(kernels, grads):
             grad = tf.where(tf.math.is_finite(grad), grad, tf.zeros_like(grad))
             scale = self.gamma * tf.norm(variable.value) / (tf.norm(grad) + 1e-12)
+            if self._active is not None:
+                scale = scale * self._active
             variable.assign_add(scale * grad)
 
         def restore():
@@ -98,10 +119,22 @@ class AWP(Method):
         return restore
 
     def get_config(self):
-        return {"name": self.name, "gamma": self.gamma, "base": self.base.get_config()}
+        return {"name": self.name, "gamma": self.gamma, "warmup": self.warmup, "base": self.base.get_config()}
 
     def __repr__(self):
-        return f"AWP(gamma={self.gamma!r}, base={self.base!r})"
+        return f"AWP(gamma={self.gamma!r}, warmup={self.warmup!r}, base={self.base!r})"
+
+
+class _WarmupSwitch(keras.callbacks.Callback):
+    """Turns AWP's perturbation on from epoch ``warmup`` (0-based, so after ``warmup`` full epochs),
+    also when a run resumes past it."""
+
+    def __init__(self, method):
+        super().__init__()
+        self.method = method
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.method._active.assign(1.0 if epoch >= self.method.warmup else 0.0)  # pylint: disable=protected-access
 
 
 def perturbed_variables(model):

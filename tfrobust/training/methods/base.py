@@ -97,6 +97,11 @@ class Method:
         del adv, x
         return y, None
 
+    def callbacks(self):
+        """Keras callbacks the method needs during ``fit`` (epoch-dependent settings such as AWP's
+        warm-up); ``AdversarialModel.fit`` adds them."""
+        return []
+
     def get_config(self):
         """The method's name and every constructor argument (for run summaries)."""
         config = {"name": self.name}
@@ -176,9 +181,11 @@ def ascend(adv, threat, x, start, objective_fn, *, steps, step_size):
     """``steps`` projected steepest-ascent steps on ``Σ objective_fn(outputs)`` from ``start``.
 
     The model runs in inference mode (``training=False``): BatchNorm uses its moving statistics and
-    does not update them, dropout is off — as in the Madry and TRADES reference code, which craft in
-    ``model.eval()``. The loop is ``attacks.projected_ascent`` (the core ``attacks.PGD`` runs too):
-    ``x' ← Π(x' + α · d(∇ₓ'))``, a ``tf.while_loop``, so the graph size does not grow with ``steps``.
+    does not update them, dropout is off — as the TRADES reference code, which crafts in
+    ``model.eval()`` (Madry's and Wong's code craft in train mode: ``AdversarialModel(…,
+    attack_bn_mode="train")`` turns these passes into training-mode ones). The loop is
+    ``attacks.projected_ascent`` (the core ``attacks.PGD`` runs too): ``x' ← Π(x' + α · d(∇ₓ'))``, a
+    ``tf.while_loop``, so the graph size does not grow with ``steps``.
     """
     return projected_ascent(lambda x_adv: input_gradient(adv, x_adv, objective_fn), threat, x, start,
                             steps=steps, step_size=step_size)

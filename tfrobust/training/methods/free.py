@@ -16,8 +16,10 @@ class FreeAT(AdversarialMethod):
         θ ← optimizer step with g_θ
         δ ← Π_ε(δ + α · sign(g_δ))
 
-    δ starts at 0 and is *carried across minibatches* (it is not reset per batch). As in the released
-    code, δ has the shape of a full batch; a smaller last batch uses (and updates) its first rows.
+    δ starts at 0 and is *carried across minibatches* (it is not reset per batch) — Algorithm 1 and
+    Shafahi et al.'s code. As in the released code, δ has the shape of a full batch; a smaller last
+    batch uses (and updates) its first rows. ``carry_delta=False`` resets δ to 0 at every minibatch
+    (carried across its replays only), as ConvNorm's Free-AT trainer does.
 
     Args:
       eps: radius (required), > 0.
@@ -27,6 +29,8 @@ class FreeAT(AdversarialMethod):
       step_size: α, default ε (the paper's FGSM step equals the clip ε).
       norm: "linf" (sign step, the paper) or "l2" (normalised-gradient step).
       clip_min, clip_max: valid input range.
+      carry_delta: True (default, the paper) carries δ across minibatches; False starts each minibatch
+        at δ = 0 (the ConvNorm repository's trainer).
 
     Not supported: ``label_mode="predicted"`` (the same backward pass serves the weights, which must see
     the true labels) and random starts (δ starts at 0, then carries). Crafting here happens in
@@ -41,8 +45,12 @@ class FreeAT(AdversarialMethod):
     name = "free"
     components = ("ce",)
 
-    def __init__(self, *, eps=None, replays=4, step_size=None, norm="linf", clip_min=0.0, clip_max=1.0):
+    def __init__(self, *, eps=None, replays=4, step_size=None, norm="linf", clip_min=0.0, clip_max=1.0,
+                 carry_delta=True):
         check_int("replays", replays, 1)
+        if not isinstance(carry_delta, bool):
+            raise TfrobustError(f"carry_delta must be True or False, got {carry_delta!r}")
+        self.carry_delta = carry_delta
         super().__init__(eps=eps, norm=norm, steps=1, step_size=step_size, random_start="none",
                          label_mode="true", attack_loss="ce", clip_min=clip_min, clip_max=clip_max,
                          default_step_size=eps)
@@ -75,6 +83,8 @@ class FreeAT(AdversarialMethod):
         delta = tf.pad(delta, tf.concat([[[0, n - tf.shape(delta)[0]]],
                                          tf.zeros([tf.rank(x) - 1, 2], tf.int32)], 0))
         delta = tf.ensure_shape(delta, x.shape)
+        if not self.carry_delta:
+            delta = tf.zeros_like(x)
         records = []
         for _ in range(self.replays):  # unrolled: each replay is an optimizer update (m is small)
             record, grad = adv.minimize(lambda d=delta: self._replay_loss(adv, x, y, d), extra=delta)

@@ -17,8 +17,10 @@ class TRADES(AdversarialMethod):
     KL between the softmax outputs, summed over classes and averaged over the batch (the reference's
     ``KLDivLoss(size_average=False) / batch_size``). The inner maximum: start at x + 0.001·N(0, I), then
     k sign-gradient steps on KL(p(x) ‖ p(x′)) with p(x) fixed (computed once, inference mode).
-    In the outer loss the gradient flows through both f(x) and f(x′), each a training-mode forward pass
-    (two BatchNorm updates per step, as in the reference).
+    In the outer loss the gradient flows through both f(x) and f(x′), each a training-mode forward pass:
+    two BatchNorm moving-statistics updates per step. The reference makes three train-mode passes
+    (``model(x_natural)`` for the CE, then ``model(x_adv)`` and ``model(x_natural)`` again inside the KL) —
+    the same loss and gradient, one more moving-statistics update on the clean batch.
 
     Args:
       eps: radius (required), > 0.
