@@ -100,7 +100,8 @@ def test_steady_state_loss_matches_the_analytic_integral(solver):
 @pytest.mark.parametrize("kwargs, message", [
     ({"t1": 0}, "t1"), ({"t1": -1.0}, "t1"), ({"solver": "adams"}, "solver"), ({"steps": 0}, "steps"),
     ({"rtol": 0}, "rtol"), ({"steady_state_weight": -0.1}, "steady_state_weight"),
-    ({"steady_state_interval": (0.5, 2.0)}, "steady_state_interval"), ({"steady_state_norm": "l1"}, "norm"),
+    ({"steady_state_interval": (0.5, 0.8)}, "steady_state_interval"),
+    ({"steady_state_interval": (-0.1, 2.0)}, "steady_state_interval"), ({"steady_state_norm": "l1"}, "norm"),
 ])
 def test_bad_arguments_fail_at_construction(kwargs, message):
     with pytest.raises(TfrobustError, match=message) as error:
@@ -114,3 +115,15 @@ def test_dopri5_block_layer_contract(tmp_path):
                 tflite="skip: DormandPrince's TensorListReserve needs a static batch size for builtin TFLite ops, "
                        "and SELECT_TF_OPS models cannot run in the ai_edge_litert runtime",
                 tmp_path=tmp_path)
+
+
+def test_a_steady_state_interval_may_start_before_t1_as_released():
+    """TisODE's released code integrates |f| over [0.9, 1.5] with T = 1: the interval may start before t1;
+    the prediction is unchanged (same fixed grid) and the loss is the integral over the whole interval."""
+    block = ODEBlock(LinearDynamics(A), solver="rk4", steps=8, steady_state_weight=1.0, steady_state_norm="mean",
+                     steady_state_interval=(0.5, 1.5))  # 0.5 is a point of the 1/8 grid
+    prediction = block(Z0, training=False).numpy()
+    np.testing.assert_allclose(block(Z0, training=True).numpy(), prediction, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(float(block.losses[0]), np.mean(_steady_state_integral(0.5, 1.5, 201)), rtol=2e-3)
+    with pytest.raises(TfrobustError, match="starts before t1"):
+        block.steady_state_loss(prediction)

@@ -107,10 +107,12 @@ class ODEBlock(keras.layers.Layer):
     ``tfrobust.training.DiagnosticsLogger`` (part of ``make_callbacks``) logs it as the ``nfe`` metric of
     each epoch, and the evaluation reads it after a forward pass.
 
-    TisODE steady-state loss (eq. 3.5): with ``steady_state_weight`` w > 0, in training mode the
-    trajectory is continued from z(t1) and ``∫ |f(z(t))| dt`` over ``steady_state_interval`` (default
-    [t1, 2·t1], the thesis' [T, 2T]) is accumulated element-wise with the same solver (an augmented
-    state); ``w · mean over the batch of ‖·‖₂`` ("l2", eq. 3.5 per sample) or ``w · mean of all
+    TisODE steady-state loss (eq. 3.5): with ``steady_state_weight`` w > 0, in training mode
+    ``∫ |f(z(t))| dt`` over ``steady_state_interval`` (default [t1, 2·t1], the thesis' [T, 2T]; the
+    released code integrates over [0.9, 1.5] with T = 1) is accumulated element-wise along the
+    prediction's own trajectory, continued past t1, with the same solver (an augmented state). An
+    interval starting before t1 splits the prediction's integration at its start (on a fixed grid
+    that is the same grid when the start is a grid point, e.g. 0.9 with step 0.1); ``w · mean over the batch of ‖·‖₂`` ("l2", eq. 3.5 per sample) or ``w · mean of all
     elements`` ("mean", the released code's reduction) goes to ``add_loss``. Any Keras training loop
     that adds ``model.losses`` picks it up (``AdversarialModel`` does, averaged over its training-mode
     forward passes). Thesis weight 0.1 with "l2"; the released code used 0.01 with "mean" — on a
@@ -134,7 +136,7 @@ class ODEBlock(keras.layers.Layer):
       steps: fixed-grid steps ≥ 1 on [0, t1] (the thesis' Euler step 0.1 is ``steps=10``).
       rtol, atol: DormandPrince tolerances (> 0).
       steady_state_weight: w ≥ 0 of the steady-state loss (0 = off, plain ODEnet).
-      steady_state_interval: (start, end) with t1 ≤ start < end; default (t1, 2·t1).
+      steady_state_interval: (start, end) with 0 ≤ start < end and end ≥ t1; default (t1, 2·t1).
       steady_state_norm: "l2" (eq. 3.5) or "mean".
 
     Call arguments:
@@ -168,9 +170,9 @@ class ODEBlock(keras.layers.Layer):
         if steady_state_interval is None:
             steady_state_interval = (float(t1), 2.0 * float(t1))
         interval = tuple(float(v) for v in steady_state_interval)
-        if len(interval) != 2 or not float(t1) <= interval[0] < interval[1]:
-            raise TfrobustError(f"steady_state_interval must be (start, end) with t1={t1} <= start < end, "
-                                f"got {steady_state_interval!r}")
+        if len(interval) != 2 or not 0.0 <= interval[0] < interval[1] or interval[1] < float(t1):
+            raise TfrobustError(f"steady_state_interval must be (start, end) with 0 <= start < end and "
+                                f"end >= t1={t1}, got {steady_state_interval!r}")
         check_choice("steady_state_norm", steady_state_norm, STEADY_STATE_NORMS)
         self.dynamics = dynamics
         self.t1 = float(t1)
@@ -215,10 +217,29 @@ class ODEBlock(keras.layers.Layer):
     def call(self, inputs, training=None):
         z0 = tf.cast(inputs, tf.float32)
         f = self.ode_fn(training)
+        if training and self.steady_state_weight > 0 and self.steady_state_interval[0] < self.t1:
+            z1, loss = self._prediction_and_early_steady_state(f, z0)
+            self.add_loss(self.steady_state_weight * loss)
+            return tf.cast(z1, self.compute_dtype)
         z1 = self.integrate(f, z0, 0.0, self.t1)
         if training and self.steady_state_weight > 0:
             self.add_loss(self.steady_state_weight * self.steady_state_loss(z1, training=training))
         return tf.cast(z1, self.compute_dtype)
+
+    def _prediction_and_early_steady_state(self, f, z0):
+        """z(t1) and the reduced steady-state integral for an interval starting before t1: integrate
+        to the start, then carry ∫|f| along [start, t1] (the prediction's path) and on to the end."""
+        start, end = self.steady_state_interval
+
+        def augmented(t, state):
+            derivative = f(t, state[0])
+            return derivative, tf.abs(derivative)
+
+        z = self.integrate(f, z0, 0.0, start) if start > 0 else z0
+        z1, integral = self.integrate(augmented, (z, tf.zeros_like(z)), start, self.t1, record_nfe=False)
+        if end > self.t1:
+            _, integral = self.integrate(augmented, (z1, integral), self.t1, end, record_nfe=False)
+        return z1, self._reduce_steady_state(integral)
 
     def ode_fn(self, training=None):
         """f(t, z) → dz/dt in the state's dtype (float32)."""
@@ -249,6 +270,9 @@ class ODEBlock(keras.layers.Layer):
         """The reduced ∫|f(z(t))| dt over ``steady_state_interval``, continuing from z(t1) (before ×w)."""
         f = self.ode_fn(training)
         start, end = self.steady_state_interval
+        if start < self.t1:
+            raise TfrobustError(f"steady_state_interval {self.steady_state_interval} starts before t1={self.t1}: "
+                                "the loss needs the trajectory before z(t1) (call the block in training mode)")
         z = z1
         if start > self.t1:
             z = self.integrate(f, z, self.t1, start, record_nfe=False)
@@ -258,6 +282,9 @@ class ODEBlock(keras.layers.Layer):
             return derivative, tf.abs(derivative)
 
         _, integral = self.integrate(augmented, (z, tf.zeros_like(z)), start, end, record_nfe=False)
+        return self._reduce_steady_state(integral)
+
+    def _reduce_steady_state(self, integral):
         if self.steady_state_norm == "mean":
             return tf.reduce_mean(integral)
         flat = tf.reshape(integral, [tf.shape(integral)[0], -1])
