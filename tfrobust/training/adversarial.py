@@ -43,6 +43,10 @@ class AdversarialModel(keras.Model):
         *true* labels whatever the method's ``label_mode``, and reports ``adv_accuracy``; False
         evaluates the clean loss and accuracy only. This is the training attack, not a robustness
         evaluation (use ``tfrobust.evaluation``: PGD-50, AutoAttack).
+      validation_attack: None, or a ``Method`` whose ``craft`` ``evaluate`` (and validation in ``fit``)
+        uses instead of the training method's — e.g. a fixed ``make_method("pgd_at", eps=…, steps=10)``
+        so that every training method is selected by the same attack. Its logs are then ``loss``
+        (cross-entropy on the crafted inputs), ``clean_accuracy`` and ``adv_accuracy`` only.
       attack_bn_mode: "inference" (default) or "train": the mode of every forward pass a training
         step makes besides the update's own (crafting, predicted labels, TRADES' clean reference) —
         see "BatchNorm" below. ``clean_accuracy`` is measured in inference mode either way.
@@ -95,7 +99,8 @@ class AdversarialModel(keras.Model):
     """
 
     def __init__(self, model, method="pgd_at", *, aux_loss_fn=None, seed=0, track_clean_accuracy=True,
-                 test_adversarial=True, attack_bn_mode="inference", name=None, **params):
+                 test_adversarial=True, validation_attack=None, attack_bn_mode="inference", name=None,
+                 **params):
         if not isinstance(model, keras.Model):
             raise TfrobustError(f"AdversarialModel wraps a keras.Model, got {type(model).__name__}")
         check_int("seed", seed, 0)
@@ -110,6 +115,10 @@ class AdversarialModel(keras.Model):
         self.track_clean_accuracy = bool(track_clean_accuracy)
         self.test_adversarial = bool(test_adversarial)
         self.attack_bn_mode = attack_bn_mode
+        if validation_attack is not None and not getattr(validation_attack, "crafted", None):
+            raise TfrobustError(f"validation_attack must be a Method that crafts inputs (e.g. "
+                                f"make_method('pgd_at', eps=...)), got {validation_attack!r}")
+        self.validation_attack = validation_attack
         self.gradient_scale = FLOAT16_GRADIENT_SCALE if model.dtype_policy.compute_dtype == "float16" else 1.0
         # Python-side state that Keras must not track as layers or weights.
         self._state = types.SimpleNamespace(feature_models={}, aux_terms=None, train_traces=0,
@@ -124,6 +133,8 @@ class AdversarialModel(keras.Model):
         for component in dict.fromkeys(components):
             self._trackers[component] = keras.metrics.Mean(name=component)
         self._trackers["aux"] = keras.metrics.Mean(name="aux")
+        if validation_attack is not None and "adv_accuracy" not in self._trackers:
+            self._trackers["adv_accuracy"] = keras.metrics.SparseCategoricalAccuracy(name="adv_accuracy")
         if model.built:
             self.built = True
         self.method.build(self)
@@ -206,6 +217,8 @@ class AdversarialModel(keras.Model):
         self._state.test_traces += 1
         x, y = self._unpack(data)
         seed = self._step_seed(tf.constant(0, tf.int64), salt=1)
+        if self.validation_attack is not None:
+            return self._validation_attack_step(x, y, seed)
         if self.test_adversarial:
             # Evaluation always crafts against the true label: with label_mode="predicted" the training
             # attack would push a misclassified point away from its wrong prediction (an optimistic
@@ -294,6 +307,20 @@ class AdversarialModel(keras.Model):
         return record, grad
 
     # -- internals ------------------------------------------------------------------------------------
+    def _validation_attack_step(self, x, y, seed):
+        """``test_step`` with ``validation_attack``: clean and adversarial accuracy (true labels,
+        inference mode) and the cross-entropy on the crafted inputs as ``loss``."""
+        x_crafted = tf.stop_gradient(self.validation_attack.craft(self, x, y, seed))
+        adversarial = losses.logits_of(self.forward(x_crafted, training=False))
+        clean = losses.logits_of(self.forward(x, training=False))
+        self._trackers["loss"].update_state(tf.reduce_mean(losses.cross_entropy(adversarial, y)))
+        self._trackers["clean_accuracy"].update_state(y, clean)
+        self._trackers["adv_accuracy"].update_state(y, adversarial)
+        logs = {name: self._trackers[name].result() for name in ("loss", "clean_accuracy", "adv_accuracy")}
+        if _multi_worker(tf.distribute.get_strategy()):
+            logs = {name: tf.reshape(value, [1]) for name, value in logs.items()}
+        return logs
+
     @contextlib.contextmanager
     def _crafting_mode(self, train_mode):
         """While tracing a training step with ``attack_bn_mode="train"``: every forward pass in train mode."""

@@ -8,6 +8,7 @@ returned model (``tfrobust.export.export_all``) and records the exports with ``r
 import dataclasses
 
 from tfrobust.errors import TfrobustError, check_int, check_number
+from tfrobust.training.recipe_options import RecipeOptions
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,6 +30,8 @@ class TrainingConfig:
       seed: seed (≥ 0) of weights, shuffling, augmentation and the methods' random streams.
       distribute, tpu: a ``STRATEGIES`` name, and the TPU's name for "tpu".
       verbose: ``fit``'s verbosity.
+      recipe: a ``RecipeOptions``: the reference-recipe and model-selection settings (weight-decay mode,
+        EMA, attack BatchNorm mode, CIFS/TisODE specifics, held-out validation, exported weights).
     """
 
     dataset: str
@@ -55,6 +58,7 @@ class TrainingConfig:
     distribute: str = "none"
     tpu: str | None = None
     verbose: object = "auto"
+    recipe: RecipeOptions = dataclasses.field(default_factory=RecipeOptions)
 
     def __post_init__(self):
         for name in ("dataset", "model", "model_dir"):
@@ -69,6 +73,8 @@ class TrainingConfig:
         check_number("weight_decay", self.weight_decay, 0.0)
         check_number("lr_factor", self.lr_factor, 0.0)
         check_int("seed", self.seed, 0)
+        if not isinstance(self.recipe, RecipeOptions):
+            raise TfrobustError(f"recipe must be a RecipeOptions, got {type(self.recipe).__name__}")
         for boundary in self.lr_boundaries:
             check_int("lr_boundaries entry", boundary, 0)
         # Stored as fresh containers so the frozen config cannot be changed through the caller's dicts.
