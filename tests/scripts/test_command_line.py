@@ -90,7 +90,6 @@ def test_compare_script_writes_a_table_for_savedmodel_tflite_and_a_served_model(
     ("trainers/train.py", ["--model_dir=/tmp/x", "--dataset=nope"], "unknown dataset 'nope'"),
     ("trainers/train.py", ["--model_dir=/tmp/x", "--lr_boundaries=a"], "lr_boundaries"),
     ("trainers/train.py", [], "model_dir"),
-    ("trainers/train.py", ["--model_dir=/tmp/x", "--export_weights=best"], "export_weights=best needs validation_size"),
     ("trainers/train.py", ["--model_dir=/tmp/x", "--method=pgd_at"], "method 'pgd_at' needs eps > 0"),
     ("trainers/train.py", ["--model_dir=/tmp/x", "--method=trades", "--eps=0.1", "--beta=-1"], "beta must be in"),
     ("trainers/train.py", ["--model_dir=/tmp/x", "--method=free", "--eps=0.1", "--replays=0"], "replays must be in"),

@@ -1,0 +1,48 @@
+"""The seeds' recipe flagfiles (trainers/configs/fmnist_*.flags) carry the recipe and model-selection
+settings explicitly, and every flagfile parses into valid options, method and model options."""
+
+import glob
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+RECIPES = sorted(glob.glob(os.path.join(ROOT, "trainers", "configs", "fmnist_*.flags")))
+EXPLICIT = ("--weight_decay_mode=", "--validation_size=", "--export_weights=")
+
+CHECK = """
+import glob, os, sys
+sys.argv = ["train.py"]
+sys.path.insert(0, "trainers")
+import train
+from absl import flags
+from tfrobust import cli
+from tfrobust.training.methods import make_method
+for path in sorted(glob.glob("trainers/configs/*.flags")):
+    flags.FLAGS.unparse_flags()
+    flags.FLAGS(["train.py", "--flagfile=" + path, "--model_dir=/tmp/unused"])
+    train.recipe()
+    make_method(flags.FLAGS.method, **train.method_params())
+    cli.parse_options(flags.FLAGS.model_option, "model_option")
+    print("ok", os.path.basename(path))
+"""
+
+
+@pytest.mark.parametrize("path", RECIPES, ids=os.path.basename)
+def test_recipe_flagfiles_state_the_recipe_settings(path):
+    lines = [line.strip() for line in open(path, encoding="utf-8") if line.startswith("--")]
+    for prefix in EXPLICIT:
+        assert any(line.startswith(prefix) for line in lines), f"{os.path.basename(path)} lacks {prefix}"
+    if any(line.startswith("--eps=") for line in lines):
+        assert any(line.startswith("--attack_bn_mode=") for line in lines)
+
+
+def test_every_flagfile_parses_into_valid_options():
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="", PYTHONPATH=ROOT)
+    result = subprocess.run([sys.executable, "-c", CHECK], capture_output=True, text=True, env=env, cwd=ROOT,
+                            check=False, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    parsed = [line.split()[1] for line in result.stdout.splitlines() if line.startswith("ok ")]
+    assert parsed == sorted(os.path.basename(p) for p in glob.glob(os.path.join(ROOT, "trainers", "configs", "*.flags")))
