@@ -80,7 +80,8 @@ class CIFS(keras.layers.Layer):
       alpha: α > 0 of the sigmoid and softplus IMGFs; default 10 for sigmoid, 5 for softplus.
       temperature: T > 0 of the softmax IMGF (thesis: 1).
       mask_scale: constant factor on the mask: a number > 0 (default 1: the paper's eq. 4.2, a softmax
-        mask summing to 1; the reference code multiplies its softmax mask by 2) or "channels" (× C, so a
+        mask summing to 1, as the current reference code; only old commits of the reference multiplied
+        the softmax mask by 2) or "channels" (× C, so a
         softmax mask averages 1 and the features keep their scale). Choice where the paper is silent:
         with a sum-to-1 mask on C channels the block output shrinks by ~1/C; where a normalisation
         follows this is harmless, but a CIFS layer feeding pooling → Dense (the last block) slows SGD on
