@@ -45,4 +45,5 @@ def test_every_flagfile_parses_into_valid_options():
                             check=False, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     parsed = [line.split()[1] for line in result.stdout.splitlines() if line.startswith("ok ")]
-    assert parsed == sorted(os.path.basename(p) for p in glob.glob(os.path.join(ROOT, "trainers", "configs", "*.flags")))
+    flagfiles = glob.glob(os.path.join(ROOT, "trainers", "configs", "*.flags"))
+    assert parsed == sorted(os.path.basename(p) for p in flagfiles)

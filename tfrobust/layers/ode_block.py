@@ -112,8 +112,9 @@ class ODEBlock(keras.layers.Layer):
     released code integrates over [0.9, 1.5] with T = 1) is accumulated element-wise along the
     prediction's own trajectory, continued past t1, with the same solver (an augmented state). An
     interval starting before t1 splits the prediction's integration at its start (on a fixed grid
-    that is the same grid when the start is a grid point, e.g. 0.9 with step 0.1); ``w · mean over the batch of ‖·‖₂`` ("l2", eq. 3.5 per sample) or ``w · mean of all
-    elements`` ("mean", the released code's reduction) goes to ``add_loss``. Any Keras training loop
+    that is the same grid when the start is a grid point, e.g. 0.9 with step 0.1);
+    ``w · mean over the batch of ‖·‖₂`` ("l2", eq. 3.5 per sample) or ``w · mean of all elements``
+    ("mean", the released code's reduction) goes to ``add_loss``. Any Keras training loop
     that adds ``model.losses`` picks it up (``AdversarialModel`` does, averaged over its training-mode
     forward passes). Thesis weight 0.1 with "l2"; the released code used 0.01 with "mean" — on a
     16×14×14 state "l2" is ≈ 56× "mean", and 0.1 × "l2" kept a Fashion-MNIST TisODE at chance here (the

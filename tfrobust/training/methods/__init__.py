@@ -13,8 +13,8 @@
 | trades   | TRADES (Zhang et al. 2019)                        | ce, kl                  | β=6, k=10, α = ε/4     |
 | mart     | MART (Wang et al. 2020)                           | bce, kl                 | β=6, k=10, α = ε/4     |
 | alp      | adversarial logit pairing (Kannan et al. 2018)    | ce_clean, ce_adv, pairing | λ=0.5, PGD as pgd_at |
-| fat      | friendly adversarial training (Zhang et al. 2020) | ce                      | τ=0, k=10, α = ε/4, ω=0.001 |
-| awp      | adversarial weight perturbation (Wu et al. 2020)  | the base method's       | γ=1e-2 (5e-3 on trades), base pgd_at |
+| fat      | friendly adversarial training (Zhang et al. 2020) | ce                      | τ=0, k=10, α=ε/4, ω=1e-3 |
+| awp      | adversarial weight perturbation (Wu et al. 2020)  | the base method's       | γ=1e-2 (trades 5e-3)   |
 | at_id    | PGD-AT + implicit denoising (Liu & JaJa 2019)     | ce, denoise             | λ=0.01, "features"     |
 
 ``HAT`` (hybrid adversarial training of denoisers, Yan thesis eq. 2.3; α=1, one-step ObsAtk-5/255) lives here too but
