@@ -39,6 +39,7 @@ def test_recipe_flagfiles_state_the_recipe_settings(path):
         assert any(line.startswith("--attack_bn_mode=") for line in lines)
 
 
+@pytest.mark.slow  # a TensorFlow import in a subprocess (~15 s on the shared 2-core machine): make test-all
 def test_every_flagfile_parses_into_valid_options():
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="", PYTHONPATH=ROOT)
     result = subprocess.run([sys.executable, "-c", CHECK], capture_output=True, text=True, env=env, cwd=ROOT,
