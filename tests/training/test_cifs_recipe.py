@@ -5,7 +5,7 @@ import keras
 import numpy as np
 import pytest
 
-from tfrobust.attacks.losses import AuxiliaryLoss
+from tfrobust.core.auxiliary_loss import AuxiliaryLoss
 from tfrobust.errors import TfrobustError
 from tfrobust.layers.cifs import CIFS
 from tfrobust.training import AdversarialModel

@@ -27,7 +27,7 @@ def test_the_validation_split_is_seeded_disjoint_and_from_the_training_set():
     other = split_validation(x, y, 20, seed=4)[1][1]
     np.testing.assert_array_equal(again, y_val)
     assert set(other) != set(y_val)
-    with pytest.raises(TfrobustError, match=r"validation_size must be an integer in \[1, 99\]"):
+    with pytest.raises(TfrobustError, match=r"validation_size must be in \[1, 99\]"):
         split_validation(x, y, 100, seed=0)
 
 

@@ -33,5 +33,5 @@ def test_the_steady_state_term_joins_the_loss_after_the_warmup_epochs():
         plain = _ode_net(weight=0.0)
         plain.compile(optimizer="sgd", loss="mse")
         plain.fit(x, np.zeros((16, 3)), epochs=1, verbose=0, callbacks=[SteadyStateWarmup(1)])
-    with pytest.raises(TfrobustError, match="warm-up epochs must be an integer"):
+    with pytest.raises(TfrobustError, match=r"warm-up epochs must be in \[0, inf\)"):
         SteadyStateWarmup(-1)

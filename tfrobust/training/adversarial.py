@@ -201,13 +201,13 @@ class AdversarialModel(keras.Model):
         self._state.train_traces += 1
         x, y = self._unpack(data)
         seed = self._step_seed(self.optimizer.iterations, salt=0)
-        # Layers that declare uses_training_labels (CIFS replaces its top-1 prediction with the true label)
-        # read the labels from this context in training mode, because Keras models take images only.
         # clean_accuracy has one rule for every method: inference mode, before the update (a method's
         # own clean logits — TRADES', ALP's — are training-mode and would not be comparable).
         clean_logits = None
         if self.track_clean_accuracy:
             clean_logits = tf.stop_gradient(losses.logits_of(self.forward(x, training=False)))
+        # Layers that declare uses_training_labels (CIFS replaces its top-1 prediction with the true label)
+        # read the labels from this context in training mode, because Keras models take images only.
         with training_labels(y), self._crafting_mode(self.attack_bn_mode == "train"):
             records = self.method.train_step(self, x, y, seed)
         records = records if isinstance(records, (list, tuple)) else [records]

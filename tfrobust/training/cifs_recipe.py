@@ -4,14 +4,22 @@ evaluation, and crafting on the joint loss ℓβ (``attack_loss="cifs_beta"``).
 The reference ``resnet_CIFS.py`` computes the channel relevance on *detached* features, so its
 training attack and its update see no gradient through the mask; attacking that path is the naive
 (weak) attack, so every evaluation here uses the full path (``tfrobust.layers.CIFS``'s ``mask_path``).
+
+``tfrobust.training`` does not import ``tfrobust.layers`` (docs/ARCHITECTURE.md's package layers): CIFS
+layers are recognised by what they declare — ``uses_training_labels``, a ``mask_path`` option and
+``probe_logits`` — and the probed view is built from their second output (the probe's logits), as
+``tfrobust.layers.cifs.probed_model`` does.
 """
 
 import keras
 
-from tfrobust.attacks.losses import AuxiliaryLoss
+from tfrobust.core.auxiliary_loss import AuxiliaryLoss
+from tfrobust.core.layer_needs import uses_training_labels, walk_layers
 from tfrobust.errors import TfrobustError, check_choice
-from tfrobust.layers.cifs import MASK_PATHS, cifs_layers, probe_keys, probed_model
 from tfrobust.training.recipe import served_model
+
+#: The CIFS layers' gradient paths (``tfrobust.layers.cifs.MASK_PATHS``).
+MASK_PATHS = ("full", "detached")
 
 #: ℓβ's β for ``attack_loss="cifs_beta"``: the reference's β = 2 (loss (CE + β/L·Σ CE(probe))·3/(β+1)).
 CIFS_ATTACK_BETA = 2.0
@@ -60,6 +68,21 @@ class CIFSMaskPaths(keras.callbacks.Callback):
         self._set(self.evaluate)
 
 
+def cifs_layers(model):
+    """The CIFS-like layers of ``model``: they read training labels and have a mask path and a probe."""
+    return [layer for layer in walk_layers(model) if uses_training_labels(layer)
+            and hasattr(layer, "mask_path") and callable(getattr(layer, "probe_logits", None))]
+
+
+def probed_view(net):
+    """A functional view of ``net`` (same weights) returning ``{"logits": …, <CIFS layer name>: probe
+    logits, …}`` (``tfrobust.layers.cifs.probed_model``)."""
+    outputs = {"logits": net.output}
+    for layer in cifs_layers(net):
+        outputs[layer.name] = layer.output[1]
+    return keras.Model(net.input, outputs, name=f"{net.name}_probed")
+
+
 def cifs_training_model(net, attack_loss):
     """(model to train, the method's ``attack_loss``): with ``attack_loss="cifs_beta"`` the
     ``probed_model`` view of ``net`` (same weights; export ``net``) and ℓβ (β = 2) over its logits and
@@ -69,7 +92,7 @@ def cifs_training_model(net, attack_loss):
         return net, attack_loss
     if not cifs_layers(net):
         raise TfrobustError(f"attack_loss=cifs_beta needs a model with CIFS layers; {net.name!r} has none")
-    return probed_model(net), AuxiliaryLoss.beta(CIFS_ATTACK_BETA, probe_keys(net))
+    return probed_view(net), AuxiliaryLoss.beta(CIFS_ATTACK_BETA, [layer.name for layer in cifs_layers(net)])
 
 
-__all__ = ["CIFS_ATTACK_BETA", "CIFSMaskPaths", "cifs_training_model"]
+__all__ = ["CIFS_ATTACK_BETA", "MASK_PATHS", "CIFSMaskPaths", "cifs_layers", "cifs_training_model", "probed_view"]

@@ -11,21 +11,18 @@ from typing import Optional
 
 import keras
 
-from tfrobust.errors import TfrobustError, check_choice, check_range
-from tfrobust.layers.cifs import MASK_PATHS, cifs_layers
+from tfrobust.errors import TfrobustError, check_choice, check_int, check_number
 from tfrobust.training import selection
 from tfrobust.training.adversarial import ATTACK_BN_MODES
-from tfrobust.training.cifs_recipe import CIFSMaskPaths, cifs_training_model
+from tfrobust.training.cifs_recipe import MASK_PATHS, CIFSMaskPaths, cifs_layers, cifs_training_model
 from tfrobust.training.methods import make_method
 from tfrobust.training.recipe import WEIGHT_DECAY_MODES, GoodBackupAndRestore
 from tfrobust.training.steady_state_warmup import SteadyStateWarmup
 
 
 def _check_optional_int(name, value, low):
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise TfrobustError(f"{name} must be an integer >= {low}, got {value!r}")
+    if value is not None:
+        check_int(name, value, low)
 
 
 @dataclasses.dataclass
@@ -70,7 +67,7 @@ class RecipeOptions:
     def __post_init__(self):
         check_choice("weight_decay_mode", self.weight_decay_mode, WEIGHT_DECAY_MODES)
         if self.ema is not None:
-            check_range("ema", self.ema, 0.0, 1.0, high_inclusive=False)
+            check_number("ema", self.ema, 0.0, 1.0, high_inclusive=False)
         check_choice("attack_bn_mode", self.attack_bn_mode, ATTACK_BN_MODES)
         check_choice("cifs_train_mask_path", self.cifs_train_mask_path, MASK_PATHS)
         _check_optional_int("steady_state_warmup", self.steady_state_warmup, 0)
@@ -79,9 +76,9 @@ class RecipeOptions:
         _check_optional_int("validation_steps", self.validation_steps, 1)
         _check_optional_int("early_stopping_patience", self.early_stopping_patience, 1)
         if self.validation_eps is not None:
-            check_range("validation_eps", self.validation_eps, 0.0, low_inclusive=False)
+            check_number("validation_eps", self.validation_eps, 0.0, low_inclusive=False)
         if self.validation_step_size is not None:
-            check_range("validation_step_size", self.validation_step_size, 0.0, low_inclusive=False)
+            check_number("validation_step_size", self.validation_step_size, 0.0, low_inclusive=False)
         check_choice("export_weights", self.export_weights, selection.EXPORT_WEIGHTS)
         if self.validation_size is None:
             for name, bad in (("export_weights=best", self.export_weights == "best"),

@@ -15,7 +15,7 @@ import os
 import keras
 import numpy as np
 
-from tfrobust.errors import TfrobustError, check_choice
+from tfrobust.errors import TfrobustError, check_choice, check_int
 from tfrobust.training.methods import make_method
 from tfrobust.training.recipe import served_model
 
@@ -29,9 +29,10 @@ def split_validation(x, y, size, seed):
     """``((x_train, y_train), (x_val, y_val))``: ``size`` examples drawn without replacement from the
     training arrays by a permutation seeded with ``seed`` (the same split in every run with that
     seed), the rest kept for training in their original order."""
-    if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size < len(x):
-        raise TfrobustError(f"validation_size must be an integer in [1, {len(x) - 1}] (the training set has "
-                            f"{len(x)} examples), got {size!r}")
+    check_int("validation_size", size, 1)
+    if size >= len(x):
+        raise TfrobustError(f"validation_size must be in [1, {len(x) - 1}] (the training set has {len(x)} "
+                            f"examples), got {size!r}")
     order = np.random.default_rng(seed).permutation(len(x))
     held_out = np.sort(order[:size])
     kept = np.sort(order[size:])

@@ -2,8 +2,8 @@
 
 import keras
 
-from tfrobust.errors import TfrobustError
-from tfrobust.layers.ode_block import ode_blocks
+from tfrobust.core.layer_needs import walk_layers
+from tfrobust.errors import TfrobustError, check_int
 from tfrobust.training.recipe import served_model
 
 
@@ -24,13 +24,15 @@ class SteadyStateWarmup(keras.callbacks.Callback):
 
     def __init__(self, epochs):
         super().__init__()
-        if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
-            raise TfrobustError(f"steady-state warm-up epochs must be an integer >= 0, got {epochs!r}")
+        check_int("steady-state warm-up epochs", epochs, 0)
         self.epochs = epochs
         self._weights = None
 
     def on_train_begin(self, logs=None):
-        blocks = [b for b in ode_blocks(served_model(self.model)) if b.steady_state_weight > 0]
+        # ODE blocks (tfrobust.layers.ODEBlock), recognised by their steady-state weight: tfrobust.training
+        # does not import tfrobust.layers.
+        blocks = [layer for layer in walk_layers(served_model(self.model))
+                  if isinstance(getattr(layer, "steady_state_weight", None), float) and layer.steady_state_weight > 0]
         if not blocks:
             raise TfrobustError("a steady-state warm-up needs a model with an ODE block whose "
                                 "steady_state_weight is > 0 (e.g. model tisode)")
