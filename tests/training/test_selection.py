@@ -92,3 +92,16 @@ def test_train_and_export_selects_the_best_robust_epoch_on_held_out_training_dat
     _, (x_test, y_test) = data.load_splits("fashion_mnist", train_size=1, test_size=64)
     accuracy = float(np.mean(np.argmax(net.predict(x_test, verbose=0), -1) == y_test))
     assert summary["test_accuracy"] == pytest.approx(accuracy)
+
+
+def test_selection_callbacks_run_after_the_backup_with_ema_first(tmp_path):
+    base = make_callbacks(str(tmp_path))
+    callbacks = RecipeOptions(validation_size=10, ema=0.9, early_stopping_patience=3).callbacks(
+        base, str(tmp_path), keras.Sequential([keras.Input((2,)), keras.layers.Dense(2)]))
+    names = [type(c).__name__ for c in callbacks]
+    backup = names.index("GoodBackupAndRestore")
+    # Backups hold the raw weights; every checkpoint after the EMA swap holds the EMA ones.
+    assert names[backup + 1:backup + 5] == ["SwapEMAWeights", "BestWeights", "LastValidation", "EarlyStopping"]
+    assert names.index("LastWeights") > backup + 4
+    stopper = callbacks[backup + 4]
+    assert (stopper.monitor, stopper.mode, stopper.patience) == ("val_adv_accuracy", "max", 3)
