@@ -3,12 +3,12 @@ evaluation, and crafting on the joint loss ℓβ (``attack_loss="cifs_beta"``).
 
 The reference ``resnet_CIFS.py`` computes the channel relevance on *detached* features, so its
 training attack and its update see no gradient through the mask; attacking that path is the naive
-(weak) attack, so every evaluation here uses the full path (``tfrobust.layers.CIFS``'s ``mask_path``).
+(weak) attack, so every evaluation here uses the full path (the ``CIFS`` layer's ``mask_path``).
 
-``tfrobust.training`` does not import ``tfrobust.layers`` (docs/ARCHITECTURE.md's package layers): CIFS
+The training package imports no concrete layer module (docs/ARCHITECTURE.md's package layers): CIFS
 layers are recognised by what they declare — ``uses_training_labels``, a ``mask_path`` option and
 ``probe_logits`` — and the probed view is built from their second output (the probe's logits), as
-``tfrobust.layers.cifs.probed_model`` does.
+the layers package's ``cifs.probed_model`` does.
 """
 
 import keras
@@ -18,7 +18,7 @@ from tfrobust.core.layer_needs import uses_training_labels, walk_layers
 from tfrobust.errors import TfrobustError, check_choice
 from tfrobust.training.recipe import served_model
 
-#: The CIFS layers' gradient paths (``tfrobust.layers.cifs.MASK_PATHS``).
+#: The CIFS layers' gradient paths (the ``cifs`` layer module's ``MASK_PATHS``).
 MASK_PATHS = ("full", "detached")
 
 #: ℓβ's β for ``attack_loss="cifs_beta"``: the reference's β = 2 (loss (CE + β/L·Σ CE(probe))·3/(β+1)).
@@ -76,7 +76,7 @@ def cifs_layers(model):
 
 def probed_view(net):
     """A functional view of ``net`` (same weights) returning ``{"logits": …, <CIFS layer name>: probe
-    logits, …}`` (``tfrobust.layers.cifs.probed_model``)."""
+    logits, …}`` (as the ``cifs`` layer module's ``probed_model``)."""
     outputs = {"logits": net.output}
     for layer in cifs_layers(net):
         outputs[layer.name] = layer.output[1]

@@ -29,8 +29,8 @@ class SteadyStateWarmup(keras.callbacks.Callback):
         self._weights = None
 
     def on_train_begin(self, logs=None):
-        # ODE blocks (tfrobust.layers.ODEBlock), recognised by their steady-state weight: tfrobust.training
-        # does not import tfrobust.layers.
+        # ODE blocks (the layers package's ODEBlock), recognised by their steady-state weight: the training
+        # package imports no concrete layer module.
         blocks = [layer for layer in walk_layers(served_model(self.model))
                   if isinstance(getattr(layer, "steady_state_weight", None), float) and layer.steady_state_weight > 0]
         if not blocks:
