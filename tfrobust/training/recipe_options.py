@@ -7,7 +7,6 @@ flags. Each field is validated at construction (one-line ``TfrobustError``).
 """
 
 import dataclasses
-from typing import Optional
 
 import keras
 
@@ -51,18 +50,18 @@ class RecipeOptions:
     """
 
     weight_decay_mode: str = "decoupled"
-    ema: Optional[float] = None
+    ema: float | None = None
     attack_bn_mode: str = "inference"
     cifs_train_mask_path: str = "detached"
     cifs_attack_beta: bool = False
     steady_state_warmup: int = 0
-    validation_size: Optional[int] = None
+    validation_size: int | None = None
     validation_freq: int = 1
-    validation_eps: Optional[float] = None
+    validation_eps: float | None = None
     validation_steps: int = 10
-    validation_step_size: Optional[float] = None
+    validation_step_size: float | None = None
     export_weights: str = "last"
-    early_stopping_patience: Optional[int] = None
+    early_stopping_patience: int | None = None
 
     def __post_init__(self):
         check_choice("weight_decay_mode", self.weight_decay_mode, WEIGHT_DECAY_MODES)
