@@ -60,6 +60,20 @@ def _needs_projection(x, filters, stride):
     return stride != 1 or x.shape[-1] != filters
 
 
+def _conv_pair(x, filters, stride, *, norm, conv, name, dropout, inner):
+    """conv 3×3 (stride) → norm → ReLU → [dropout] → conv 3×3: the body both blocks share.
+
+    ``inner`` numbers the middle norm/ReLU (1 in the basic block, 2 in the pre-activation block, whose
+    first norm/ReLU come before the shortcut), keeping the layer names checkpoints already use.
+    """
+    y = conv(x, filters, 3, stride, name=f"{name}_conv1")
+    y = norm(y, name=f"{name}_norm{inner}")
+    y = keras.layers.ReLU(name=f"{name}_relu{inner}")(y)
+    if dropout:
+        y = keras.layers.Dropout(dropout, name=f"{name}_dropout")(y)
+    return conv(y, filters, 3, 1, name=f"{name}_conv2")
+
+
 @register_block("basic")
 def basic_block(x, filters, stride, *, norm, conv, name, dropout=0.0):
     """Post-activation basic block (He et al. 2016): conv-norm-ReLU-conv-norm, + shortcut, ReLU.
@@ -67,12 +81,7 @@ def basic_block(x, filters, stride, *, norm, conv, name, dropout=0.0):
     The shortcut is a 1×1 convolution + norm when the stride or width changes ("option B"), else the
     identity. ``dropout`` (rate, default 0) sits between the two convolutions, as in WRNs.
     """
-    y = conv(x, filters, 3, stride, name=f"{name}_conv1")
-    y = norm(y, name=f"{name}_norm1")
-    y = keras.layers.ReLU(name=f"{name}_relu1")(y)
-    if dropout:
-        y = keras.layers.Dropout(dropout, name=f"{name}_dropout")(y)
-    y = conv(y, filters, 3, 1, name=f"{name}_conv2")
+    y = _conv_pair(x, filters, stride, norm=norm, conv=conv, name=name, dropout=dropout, inner=1)
     y = norm(y, name=f"{name}_norm2")
     shortcut = x
     if _needs_projection(x, filters, stride):
@@ -94,12 +103,7 @@ def preact_block(x, filters, stride, *, norm, conv, name, dropout=0.0):
     shortcut = x
     if _needs_projection(x, filters, stride):
         shortcut = conv(pre, filters, 1, stride, name=f"{name}_shortcut_conv")
-    y = conv(pre, filters, 3, stride, name=f"{name}_conv1")
-    y = norm(y, name=f"{name}_norm2")
-    y = keras.layers.ReLU(name=f"{name}_relu2")(y)
-    if dropout:
-        y = keras.layers.Dropout(dropout, name=f"{name}_dropout")(y)
-    y = conv(y, filters, 3, 1, name=f"{name}_conv2")
+    y = _conv_pair(pre, filters, stride, norm=norm, conv=conv, name=name, dropout=dropout, inner=2)
     return keras.layers.Add(name=f"{name}_out")([shortcut, y])
 
 

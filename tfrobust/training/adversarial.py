@@ -345,6 +345,14 @@ class AdversarialModel(keras.Model):
             record.total = record.total + aux
         return record
 
+    # What a step reports on its clean and crafted outputs (``<crafted>_accuracy``, ``clean_accuracy``);
+    # image-to-image subclasses (``DenoisingModel``) report PSNR through the same bookkeeping.
+    quality_metric = "accuracy"
+    clean_quality_metric = "clean_accuracy"
+
+    def _update_quality(self, name, y, outputs):
+        self._trackers[name].update_state(y, outputs)
+
     def _update_metrics(self, y, records, clean_logits):
         # Log only what this step measured: a tracker the step did not update would report a silent 0.
         updated = ["loss"]
@@ -354,11 +362,12 @@ class AdversarialModel(keras.Model):
                 self._trackers[name].update_state(value)
                 updated.append(name)
             if record.crafted_logits is not None and self.method.crafted:
-                self._trackers[f"{self.method.crafted}_accuracy"].update_state(y, record.crafted_logits)
-                updated.append(f"{self.method.crafted}_accuracy")
+                name = f"{self.method.crafted}_{self.quality_metric}"
+                self._update_quality(name, y, record.crafted_logits)
+                updated.append(name)
         if clean_logits is not None:
-            self._trackers["clean_accuracy"].update_state(y, clean_logits)
-            updated.append("clean_accuracy")
+            self._update_quality(self.clean_quality_metric, y, clean_logits)
+            updated.append(self.clean_quality_metric)
         logs = {name: tracker.result() for name, tracker in self._trackers.items() if name in updated}
         if _multi_worker(tf.distribute.get_strategy()):
             # Keras (3.15) reduces each log across workers with strategy.reduce("MEAN", v, axis=0),

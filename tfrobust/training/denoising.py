@@ -81,21 +81,11 @@ class DenoisingModel(AdversarialModel):
         record = self._record_loss(lambda: self.method.loss(self, observed, clean, crafted, training=False))
         return self._update_metrics(clean, [record], record.clean_logits)
 
-    def _update_metrics(self, y, records, clean_logits):
-        updated = ["loss"]
-        for record in records:
-            self._trackers["loss"].update_state(record.total)
-            for name, value in record.components.items():
-                self._trackers[name].update_state(value)
-                updated.append(name)
-            if record.crafted_logits is not None and self.method.crafted:
-                name = f"{self.method.crafted}_psnr"
-                self._trackers[name].update_state(tf.image.psnr(record.crafted_logits, y, max_val=1.0))
-                updated.append(name)
-        if clean_logits is not None:
-            self._trackers["psnr"].update_state(tf.image.psnr(clean_logits, y, max_val=1.0))
-            updated.append("psnr")
-        return {name: tracker.result() for name, tracker in self._trackers.items() if name in updated}
+    quality_metric = "psnr"
+    clean_quality_metric = "psnr"
+
+    def _update_quality(self, name, y, outputs):
+        self._trackers[name].update_state(tf.image.psnr(outputs, y, max_val=1.0))
 
     def _unpack(self, data):
         observed, clean, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
