@@ -10,10 +10,16 @@ models centred on 0.5 with interior points, labelled by the model or placed at k
 its decision boundary.
 """
 
+import os
+
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+
+# An attack returning a point outside its ε-ball or range (or a NaN) fails the test instead of being
+# restored and counted as an attack failure (tfrobust.evaluation.robustness.verify_points).
+os.environ.setdefault("TFROBUST_STRICT_ATTACKS", "1")
 
 
 @pytest.fixture(autouse=True)

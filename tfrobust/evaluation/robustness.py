@@ -4,15 +4,29 @@ Robust accuracy counts every test point: a point misclassified on the clean inpu
 (the convention of RobustBench and of our seed papers unless they say otherwise), so robust accuracy
 never exceeds clean accuracy. The attack is run only on points still classified correctly, and a point
 counts as robust only if it is classified correctly both clean and under attack.
+
+Every point an attack returns is verified before it is scored (``verify_points``): finite, inside
+[clip_min, clip_max] and, for an attack that declares ``respects_threat_model``, inside its ε-ball
+(‖x_adv − x‖ ≤ ε·(1 + 1e-6) plus float32 rounding of the image range). A point that fails is an attack
+failure: it is restored to the clean input (so a NaN image never counts as broken) and counted in
+``invalid``; with ``strict`` (the test suite sets ``TFROBUST_STRICT_ATTACKS=1``) it raises instead.
 """
 
+import os
 import time
+import warnings
 
 import numpy as np
 import tensorflow as tf
 
 from tfrobust.attacks.gaussian_noise import GaussianNoise
 from tfrobust.attacks.losses import logits_of
+from tfrobust.errors import TfrobustError
+
+#: Relative slack on ε for returned points (AUTOATTACK-SPEC §7.7).
+EPS_TOLERANCE = 1e-6
+#: Environment variable that makes ``robust_accuracy`` raise on an invalid returned point.
+STRICT_ENV = "TFROBUST_STRICT_ATTACKS"
 
 
 def predict_labels(predict_fn, x, batch_size=256):
@@ -23,11 +37,53 @@ def predict_labels(predict_fn, x, batch_size=256):
                            for i in range(0, len(x), batch_size)])
 
 
-def robust_accuracy(attack, craft_fn, x, y, *, predict_fn=None, batch_size=256, standing=None):
+def verify_points(attack, x_adv, x):
+    """(valid bool [n], reasons [n] str) for points ``x_adv`` returned by ``attack`` for ``x``.
+
+    Valid means finite, inside the attack's [clip_min, clip_max] and, if the attack declares
+    ``respects_threat_model``, ‖x_adv − x‖ ≤ ε·(1 + 1e-6) + r in its norm, where r is the float32
+    rounding of one step of the image range (ulp(max |clip|), times √d for L2): x + δ − x in float32 is δ
+    only up to that rounding, which for ε = 8/255 is larger than ε·1e-6. An attack without a
+    ``threat`` is checked for finiteness only.
+    """
+    x_adv = np.asarray(x_adv)
+    x = np.asarray(x, np.float32)
+    if x_adv.shape != x.shape:
+        raise TfrobustError(f"attack returned shape {x_adv.shape} for inputs of shape {x.shape}")
+    n = len(x)
+    flat = x_adv.reshape(n, -1).astype(np.float64)
+    reasons = np.full(n, "", dtype=object)
+    finite = np.all(np.isfinite(flat), axis=1)
+    reasons[~finite] = "non-finite values"
+    threat = getattr(attack, "threat", None)
+    if threat is None or not n:
+        return finite, reasons
+    ulp = float(np.spacing(np.float32(max(abs(threat.clip_min), abs(threat.clip_max)))))
+    low = np.min(np.where(np.isfinite(flat), flat, 0.0), axis=1, initial=np.inf)
+    high = np.max(np.where(np.isfinite(flat), flat, 0.0), axis=1, initial=-np.inf)
+    in_range = (low >= threat.clip_min - ulp) & (high <= threat.clip_max + ulp)
+    reasons[finite & ~in_range] = f"outside [{threat.clip_min:g}, {threat.clip_max:g}]"
+    valid = finite & in_range
+    if getattr(attack, "respects_threat_model", True):
+        delta = np.where(np.isfinite(flat), flat, 0.0) - x.reshape(n, -1).astype(np.float64)
+        if threat.norm == "linf":
+            size, slack = np.max(np.abs(delta), axis=1, initial=0.0), ulp
+        else:
+            size, slack = np.sqrt(np.sum(delta * delta, axis=1)), ulp * np.sqrt(delta.shape[1])
+        in_ball = size <= threat.eps * (1 + EPS_TOLERANCE) + slack
+        for i in np.flatnonzero(valid & ~in_ball):
+            reasons[i] = f"‖x_adv − x‖_{threat.norm[1:]} = {size[i]:.9g} > ε = {threat.eps:.9g}"
+        valid &= in_ball
+    return valid, reasons
+
+
+def robust_accuracy(attack, craft_fn, x, y, *, predict_fn=None, batch_size=256, standing=None, strict=None):
     """Runs ``attack`` and reports accuracy.
 
     Args:
-      attack: an attack (``attack(model_fn, x, y) -> x_adv``), or None for clean accuracy.
+      attack: an attack (``attack(model_fn, x, y) -> x_adv``), or None for clean accuracy. An attack with
+        ``batches_itself = True`` (AutoAttack) gets every standing point in one call and batches them
+        itself (it re-chunks the survivors of each component).
       craft_fn: what the attack is called with (a TF ``images -> logits`` callable, or a NumPy predict
         function for prediction-only attacks).
       x, y: images in [0, 1] and integer labels.
@@ -36,31 +92,51 @@ def robust_accuracy(attack, craft_fn, x, y, *, predict_fn=None, batch_size=256, 
       batch_size: points per attack batch.
       standing: optional bool [N], the points still unbroken (e.g. by earlier attacks); default: the
         points ``predict_fn`` classifies correctly.
+      strict: raise ``TfrobustError`` on a returned point that fails ``verify_points`` instead of
+        restoring it; default: the ``TFROBUST_STRICT_ATTACKS`` environment variable is "1".
 
     Returns:
       dict with ``accuracy`` (fraction of all points), ``correct`` (bool [N] per point), ``seconds``,
-      and ``counts``: per-example model evaluations the attack made (summed ``attack.last_counts``).
+      ``counts``: per-example model evaluations the attack made (summed ``attack.last_counts``),
+      ``invalid``: returned points that failed verification (restored to x), and ``attack_report``: the
+      attack's ``last_report`` when it batches itself (AutoAttack's per-component diagnostics).
     """
     if predict_fn is None:
         predict_fn = lambda batch: logits_of(craft_fn(tf.constant(batch))).numpy()
+    if strict is None:
+        strict = os.environ.get(STRICT_ENV) == "1"
     start = time.perf_counter()
     x = np.asarray(x, np.float32)
     y = np.asarray(y).astype(np.int64)
     correct = predict_labels(predict_fn, x, batch_size) == y
     if standing is not None:
         correct &= np.asarray(standing, bool)
-    counts = {}
+    counts, invalid, attack_report = {}, 0, None
     if attack is not None:
         # Attack only the points still standing: broken points stay broken.
         index_standing = np.flatnonzero(correct)
-        for i in range(0, len(index_standing), batch_size):
-            index = index_standing[i:i + batch_size]
-            x_adv = np.asarray(attack(craft_fn, x[index], y[index]))
+        chunk = max(len(index_standing), 1) if getattr(attack, "batches_itself", False) else batch_size
+        for i in range(0, len(index_standing), chunk):
+            index = index_standing[i:i + chunk]
+            x_adv = np.array(attack(craft_fn, x[index], y[index]), np.float32)
+            valid, reasons = verify_points(attack, x_adv, x[index])
+            if not np.all(valid):
+                first = int(np.flatnonzero(~valid)[0])
+                message = (f"{type(attack).__name__} returned {int(np.sum(~valid))} invalid point(s) "
+                           f"(e.g. point {int(index[first])}: {reasons[first]})")
+                if strict:
+                    raise TfrobustError(message)
+                warnings.warn(message + "; they count as attack failures (restored to x)", stacklevel=2)
+                invalid += int(np.sum(~valid))
+                x_adv[~valid] = x[index][~valid]
             correct[index] = predict_labels(predict_fn, x_adv, batch_size) == y[index]
             for key, value in getattr(attack, "last_counts", {}).items():
                 counts[key] = counts.get(key, 0) + int(value)
+        if getattr(attack, "batches_itself", False):
+            attack_report = getattr(attack, "last_report", None)
     return {"accuracy": float(np.mean(correct)) if len(correct) else float("nan"),
-            "correct": correct, "seconds": time.perf_counter() - start, "counts": counts}
+            "correct": correct, "seconds": time.perf_counter() - start, "counts": counts,
+            "invalid": invalid, "attack_report": attack_report}
 
 
 def noise_sweep(model_fn, x, y, sigmas, *, samples=1, seed=0, clip_min=0.0, clip_max=1.0, batch_size=256,
