@@ -49,6 +49,9 @@ class Attack:
     kind = WHITE_BOX
     #: Whether the attack needs input gradients of the target ``model_fn``; set from ``kind``.
     needs_gradients = True
+    #: Whether every returned point lies in the threat model's ε-ball (False for e.g. Gaussian noise);
+    #: only such attacks enter a suite's worst case, and only their points are checked against ε.
+    respects_threat_model = True
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)

@@ -39,6 +39,7 @@ class GaussianNoise(CompiledAttack):
     """
 
     kind = QUERY_BASED
+    respects_threat_model = False  # σ·√d is not an ε-ball: reported apart from the worst case
 
     def __init__(self, *, sigma=None, samples=1, **threat):
         super().__init__(**threat)

@@ -33,6 +33,7 @@ class Transfer(Attack):
         self.attack = attack
         self.surrogate_fn = surrogate_fn
         self.surrogate_name = surrogate_name
+        self.respects_threat_model = getattr(attack, "respects_threat_model", True)
 
     def __call__(self, model_fn, x, y):
         del model_fn  # crafted on the surrogate; the caller evaluates the target

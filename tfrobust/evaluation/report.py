@@ -49,10 +49,28 @@ def flags_summary(sanity):
     return ", ".join(flagged) if flagged else "ok"
 
 
+def from_autoattack(model):
+    """True when the model's worst case includes the standard AutoAttack (as a white-box or transfer
+    row); otherwise the number is an upper bound that AutoAttack would likely lower."""
+    for row in model["rows"]:
+        config = row.get("config", {})
+        config = config.get("attack", config) if config.get("name") == "Transfer" else config
+        if config.get("name") == "AutoAttack" and config.get("version") == "standard" and row.get("bounded", True):
+            return True
+    return False
+
+
 def markdown(report):
-    """A report (see ``tfrobust.evaluation.evaluate`` / ``compare``) as Markdown."""
+    """A report (see ``tfrobust.evaluation.evaluate`` / ``compare``) as Markdown.
+
+    The main table has the ε-bounded attacks and their worst case; attacks that are not ε-bounded
+    (Gaussian noise) get their own table, outside the worst case. A worst case without the standard
+    AutoAttack is marked "not AutoAttack — an upper bound" (publish ``--suite=standard`` numbers).
+    """
     threat = report["threat_model"]
-    labels = [row["attack"] for row in report["models"][0]["rows"]] if report["models"] else []
+    first = report["models"][0]["rows"] if report["models"] else []
+    labels = [row["attack"] for row in first if row.get("bounded", True)]
+    unbounded = [row["attack"] for row in first if not row.get("bounded", True)]
     header = ["model", "mode", "clean"] + labels + ["worst case", "time (s)", "sanity flags"]
     lines = [f"# {report.get('title', 'Robustness report')}", "",
              f"{report['num_examples']} test points of {report.get('dataset', 'the test set')}; "
@@ -62,10 +80,28 @@ def markdown(report):
     for model in report["models"]:
         modes = sorted({row["mode"] for row in model["rows"]})
         cells = [model["model"], "; ".join(modes), f"{100 * model['clean']:.2f}"]
-        cells += [f"{100 * row['accuracy']:.2f}" for row in model["rows"]]
-        cells += [f"{100 * model['worst_case']:.2f}", f"{sum(r['seconds'] for r in model['rows']):.1f}",
-                  flags_summary(model.get("sanity"))]
+        cells += [f"{100 * row['accuracy']:.2f}" for row in model["rows"] if row.get("bounded", True)]
+        worst = f"{100 * model['worst_case']:.2f}"
+        if not from_autoattack(model):
+            worst += " (not AutoAttack — an upper bound)"
+        cells += [worst, f"{sum(r['seconds'] for r in model['rows']):.1f}", flags_summary(model.get("sanity"))]
         lines.append("| " + " | ".join(cells) + " |")
+    if unbounded:
+        lines += ["", "Not ε-bounded (random corruptions, reported apart and not in the worst case):", "",
+                  "| model | " + " | ".join(unbounded) + " |", "|" + "---|" * (len(unbounded) + 1)]
+        for model in report["models"]:
+            cells = [f"{100 * row['accuracy']:.2f}" for row in model["rows"] if not row.get("bounded", True)]
+            lines.append(f"| {model['model']} | " + " | ".join(cells) + " |")
+    for model in report["models"]:
+        for note in model.get("notes", []):
+            lines += ["", f"**{model['model']}** — {note}"]
+        for row in model["rows"]:
+            if row.get("invalid"):
+                lines += ["", f"**{model['model']}** — {row['attack']} returned {row['invalid']} invalid "
+                          "point(s) (non-finite, out of range or outside the ε-ball); counted as attack failures."]
+            if row.get("components"):
+                steps = " → ".join(f"{c['attack']} {100 * c['robust_accuracy']:.2f}" for c in row["components"])
+                lines += ["", f"**{model['model']}** — {row['attack']} cumulative robust accuracy: {steps}"]
     for model in report["models"]:
         sanity = model.get("sanity")
         flagged = [f for f in sanity["flags"] if f["flagged"]] if sanity else []

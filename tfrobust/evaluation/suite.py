@@ -61,8 +61,12 @@ def run_suite(model, x, y, attacks, *, surrogate=None, batch_size=250, name=None
     """Evaluates ``model`` (keras.Model, Artifact, callable or Target) under every attack.
 
     Returns a dict: ``clean`` accuracy, ``rows`` (one per attack: label, mode, accuracy, seconds,
-    counts, queries, config), ``worst_case`` (a point counts as robust only if it survived every attack), and
-    ``correct`` (per-point bool arrays, for callers that combine results).
+    counts, queries, config, ``bounded``, ``invalid`` returned points, and AutoAttack's per-component
+    ``components``), ``worst_case`` (a point counts as robust only if it survived every ε-bounded
+    attack: attacks that do not declare ``respects_threat_model``, e.g. Gaussian noise with σ = ε, are
+    reported in their rows but cannot lower the worst case below the ε-robust accuracy), ``notes``
+    (e.g. that the logits were taken before a final softmax), and ``correct`` (per-point bool arrays,
+    for callers that combine results).
     """
     target = as_target(model, name)
     surrogate = as_target(surrogate) if surrogate is not None else None
@@ -79,13 +83,25 @@ def run_suite(model, x, y, attacks, *, surrogate=None, batch_size=250, name=None
         # (white-box, or query-based on a differentiable target) count their own forward passes.
         queries = result["counts"].get("forward", 0) if craft_fn is not target.predict else 0
         queries += target.query_count() - before if before is not None else 0
-        worst &= result["correct"]
+        bounded = bool(getattr(attack, "respects_threat_model", True))
+        if bounded:
+            worst &= result["correct"]
         correct[label] = result["correct"]
-        rows.append({"attack": label, "mode": mode, "accuracy": result["accuracy"],
-                     "seconds": round(result["seconds"], 3), "counts": result["counts"], "queries": int(queries),
-                     "config": attack.get_config()})
+        row = {"attack": label, "mode": mode, "accuracy": result["accuracy"], "bounded": bounded,
+               "seconds": round(result["seconds"], 3), "counts": result["counts"], "queries": int(queries),
+               "invalid": result["invalid"], "config": attack.get_config()}
+        if result["attack_report"]:
+            row["components"] = _components(result["attack_report"], len(y))
+        rows.append(row)
     return {"model": target.name, "num_examples": int(len(y)), "clean": clean["accuracy"], "rows": rows,
-            "worst_case": float(np.mean(worst)) if len(worst) else float("nan"), "correct": correct}
+            "worst_case": float(np.mean(worst)) if len(worst) else float("nan"),
+            "notes": list(getattr(target, "notes", [])), "correct": correct}
+
+
+def _components(report, num_examples):
+    """AutoAttack's per-component report with its cumulative robust accuracy over all ``num_examples``
+    points (it counts its robust points among those it was given, the clean-correct ones)."""
+    return [{**step, "robust_accuracy": step["robust"] / max(num_examples, 1)} for step in report]
 
 
 def _route(attack, label, target, surrogate):
