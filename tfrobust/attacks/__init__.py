@@ -11,6 +11,7 @@ APGD-T, FAB-T and Square. Modules with heavier dependencies are imported on firs
 from tfrobust.attacks.apgd import APGD, APGDT
 from tfrobust.attacks.autoattack import AutoAttack
 from tfrobust.attacks.base import KINDS, Attack
+from tfrobust.attacks.bpda import BPDA, bpda_model
 from tfrobust.attacks.carlini_wagner import CarliniWagnerL2, CarliniWagnerLinf, MinimumNormAttack
 from tfrobust.attacks.compiled_attack import CompiledAttack
 from tfrobust.attacks.deepfool import DeepFool
@@ -30,8 +31,8 @@ from tfrobust.attacks.square import Square
 from tfrobust.attacks.threat_model import ThreatModel, per_example_norm
 from tfrobust.attacks.transfer import Transfer
 
-__all__ = ["APGD", "APGDT", "KINDS", "Attack", "AutoAttack", "AuxiliaryLoss", "CWMarginLoss", "CarliniWagnerL2",
+__all__ = ["APGD", "APGDT", "KINDS", "Attack", "AutoAttack", "AuxiliaryLoss", "BPDA", "CWMarginLoss", "CarliniWagnerL2",
            "CompiledAttack",
            "CarliniWagnerLinf", "DeepFool", "EOT", "FABT", "FGSM", "GaussianNoise", "MIFGSM", "MinimumNormAttack",
            "ObsAtk", "ObsAtkSPSA", "PGD", "RFGSM", "SPSA", "ScoreBasedAttack", "Square", "ThreatModel", "Transfer",
-           "ZeroMeanNoise", "per_example_norm"]
+           "ZeroMeanNoise", "bpda_model", "per_example_norm"]

@@ -81,7 +81,11 @@ def _is_softmax(activation):
 def _pre_softmax(model):
     """(logits_fn, note) computing ``model``'s pre-softmax tensor when its last layer applies a softmax,
     else (None, None). The layers are shared, not copied: the logits follow the model's weights."""
-    if not model.layers or len(model.inputs or []) != 1 or len(model.outputs or []) != 1:
+    try:
+        inputs, outputs = model.inputs, model.outputs
+    except AttributeError:  # a Sequential model never built on an Input
+        return None, None
+    if not model.layers or len(inputs or []) != 1 or len(outputs or []) != 1:
         return None, None
     last = model.layers[-1]
     if isinstance(last, keras.layers.Softmax) or (isinstance(last, keras.layers.Activation)
@@ -93,7 +97,7 @@ def _pre_softmax(model):
     else:
         return None, None
     try:
-        body = keras.Model(model.inputs[0], last.input)
+        body = keras.Model(inputs[0], last.input)
     except (AttributeError, ValueError, TypeError):  # a subclassed model has no graph to cut
         return None, None
 
