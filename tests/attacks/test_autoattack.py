@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from tfrobust.attacks import PGD, AutoAttack, per_example_norm
+from tfrobust.attacks import APGD, APGDT, EOT, PGD, Square, AutoAttack, losses, per_example_norm
 from tfrobust.errors import TfrobustError
 
 
@@ -50,3 +50,82 @@ def test_autoattack_is_untargeted_and_validates_version():
         AutoAttack(targeted=True)
     with pytest.raises(TfrobustError, match="unknown version 'plus'"):
         AutoAttack(version="plus")
+
+
+class Recorder:
+    """Passes calls through to a component attack and records the batch sizes it was given."""
+
+    def __init__(self, attack):
+        self.attack, self.sizes = attack, []
+
+    def __call__(self, model_fn, x, y):
+        self.sizes.append(len(x))
+        return self.attack(model_fn, x, y)
+
+    def __getattr__(self, name):
+        return getattr(self.attack, name)
+
+
+def test_survivors_are_rechunked_into_full_batches_and_the_report_covers_all_points():
+    from tfrobust.evaluation import run_suite  # evaluation imports attacks
+
+    model = small_net()
+    x = np.random.default_rng(0).uniform(size=(28, 8, 8, 1)).astype(np.float32)
+    y = np.argmax(model(x).numpy(), axis=1)
+    y[:4] = (y[:4] + 1) % 5  # four points wrong on the clean input
+    attack = AutoAttack(eps=0.05, version="fast", batch_size=8)
+    short = [APGD(eps=0.05, steps=5), APGDT(eps=0.05, steps=5, num_target_classes=2), Square(eps=0.05, queries=100)]
+    seeds = [a.seed for _, a in attack.attacks]
+    attack.attacks = [(name, Recorder(a)) for (name, _), a in zip(attack.attacks, short)]
+    # The suite's own batch size (16) does not split AutoAttack's work: it gets every standing point.
+    row = run_suite(model, x, y, {"autoattack": attack}, batch_size=16)["rows"][0]
+    standing = 24
+    for step, (name, recorder) in zip(row["components"], attack.attacks):
+        assert step["attack"] == name
+        assert sum(recorder.sizes) == standing and all(size == 8 for size in recorder.sizes[:-1])
+        standing = step["robust"]
+    assert row["components"][-1]["robust_accuracy"] == pytest.approx(row["accuracy"])
+    assert [c["robust_accuracy"] for c in row["components"]][0] <= 24 / 28
+    # Each component has its own seed.
+    assert len(set(seeds)) == len(seeds) and seeds == [a.seed for _, a in AutoAttack(version="fast").attacks]
+
+
+class Quantize(keras.layers.Layer):
+    def call(self, inputs):
+        return keras.ops.round(inputs * 3) / 3
+
+
+def test_masked_gradients_and_probability_outputs_are_diagnosed():
+    model = keras.Sequential([keras.Input((4, 4, 1)), Quantize(), keras.layers.Flatten(), keras.layers.Dense(4)])
+    x = np.random.default_rng(0).uniform(size=(24, 4, 4, 1)).astype(np.float32)
+    y = np.argmax(model(x).numpy(), axis=1)
+    attack = AutoAttack(eps=0.2, version="fast")
+    with pytest.warns(UserWarning) as caught:
+        attack(model, x, y)
+    messages = " ".join(str(w.message) for w in caught)
+    assert "all-zero gradient" in messages and "check_square_sr" in messages
+    assert attack.last_diagnostics["zero_gradients"]["apgd-ce"] == 24
+    assert attack.last_diagnostics["square_stronger"]["flagged"]
+    assert not attack.last_diagnostics["randomness"]["flagged"]
+    probabilities = lambda v: tf.nn.softmax(model(v))  # noqa: E731
+    with pytest.warns(UserWarning, match="look like probabilities"):
+        AutoAttack(eps=0.2, version="fast")._start_checks(probabilities, x, y)
+
+
+def test_rand_version_attacks_the_eot_average_of_losses():
+    attack = AutoAttack(version="rand")
+    assert [(a["name"], a["loss"], a["restarts"]) for a in attack.get_config()["attacks"]] == [
+        ("APGD", "ce", 1), ("APGD", "dlr", 1)]
+    # EOT(average="loss"): the objective is the mean of the per-pass losses, its gradient their mean.
+    weights = [tf.constant(np.random.default_rng(i).normal(size=(3, 4)), tf.float32) for i in range(3)]
+    calls = iter(range(100))
+    model_fn = lambda v: tf.matmul(v, weights[next(calls) % 3])  # noqa: E731  a different pass per call
+    x, y = tf.constant(np.random.default_rng(5).uniform(size=(5, 3)), tf.float32), tf.constant([0, 1, 2, 3, 0])
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        value = losses.objective(losses.cross_entropy, EOT(model_fn, 3, average="loss")(x), y, False)
+    with tf.GradientTape() as tape_passes:
+        tape_passes.watch(x)
+        expected = tf.add_n([losses.cross_entropy(tf.matmul(x, w), y) for w in weights]) / 3
+    np.testing.assert_allclose(value.numpy(), expected.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(tape.gradient(value, x).numpy(), tape_passes.gradient(expected, x).numpy(), rtol=1e-5)

@@ -39,7 +39,11 @@ Where we follow / depart from the reference code:
   each target; the values are identical for a deterministic model).
 * Randomness: stateless streams from the attack's seed, folded per run; the random start of a point
   depends on which points are still being attacked (as in the reference, whose random draws depend on
-  the batch). EOT (``eot_iter`` > 1, AutoAttack's "rand" version) and the L1 variant are not implemented.
+  the batch). EOT (``eot_iter`` > 1) is not inside APGD: wrap a randomised model in
+  ``EOT(model_fn, 20, average="loss")`` (what ``AutoAttack(version="rand")`` does). The L1 variant is not
+  implemented.
+* The reference's ``check_zero_gradients``: ``last_zero_gradients`` is the number of (point, run) pairs
+  whose gradient at the random start is all zero (checked for every loss, not only DLR ones).
 * The gradient of each example is that of its own loss (the reference differentiates the batch sum,
   which is the same thing).
 
@@ -113,6 +117,12 @@ class _APGDCore(CompiledAttack):
         for i, k in apgd_checkpoints(self.steps):
             check_k[i] = k
         self._check_k = check_k
+        self._zero_gradients = tf.Variable(0, dtype=tf.int64, trainable=False)
+
+    @property
+    def last_zero_gradients(self):
+        """Points (summed over runs) whose loss gradient at the random start was all zero in the last call."""
+        return int(self._zero_gradients.numpy())
 
     # -- the projection of the reference ------------------------------------------------------------
     def _project(self, v, x):
@@ -154,6 +164,8 @@ class _APGDCore(CompiledAttack):
         x0 = self._random_start(x, seed)
         loss0, logits0, grad0 = self._objective_and_gradient(model_fn, x0, y, loss_fn)
         robust0 = ~losses.is_successful(logits0, y, targeted)
+        flat_grad = tf.reshape(grad0, [tf.shape(grad0)[0], -1])
+        self._zero_gradients.assign_add(tf.reduce_sum(tf.cast(tf.reduce_all(flat_grad == 0, axis=1), tf.int64)))
         n = tf.shape(x)[0]
         step0 = tf.fill([n], INITIAL_STEP * self.threat.eps)
         history0 = tf.zeros(tf.stack([steps, n]), loss0.dtype)
@@ -226,6 +238,7 @@ class _APGDCore(CompiledAttack):
     def _clean_state(self, model_fn, x, y):
         """(logits, (adv, robust, best_loss)) on the clean batch: only correctly classified points (points
         not yet at their target, when targeted) are attacked."""
+        self._zero_gradients.assign(0)
         logits = tf.cast(losses.logits_of(self._forward(model_fn, x)), tf.float32)
         robust = ~losses.is_successful(logits, y, self.threat.targeted)
         return logits, (x, robust, tf.fill(tf.shape(y), float("-inf")))

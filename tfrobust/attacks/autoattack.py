@@ -12,35 +12,66 @@ case over the four attacks). Budgets follow the reference's ``version='standard'
 | FAB-T   | 100 iterations, 9 target classes, 1 restart     | skipped                                   |
 | Square  | 5,000 queries, p_init = 0.8, margin loss        | 1,000 queries                             |
 
+Versions: "standard" (above), "rand" (the reference's version for randomised models: APGD-CE then
+APGD-DLR, 100 iterations, 1 restart, each gradient the mean of 20 per-pass loss gradients through
+``EOT(model_fn, 20, average="loss")``; predictions use single passes, as in the reference) and "fast".
+
+Driver, as the reference's ``run_standard_evaluation`` (spec §2.3): a call gets *all* points (the
+evaluation engine passes every standing point at once, ``batches_itself``); each component runs over
+every point still standing, in chunks of ``batch_size``, so the survivors of a component are re-chunked
+into full batches for the next (not left in the caller's chunks, where APGD-T, FAB-T and Square would
+see ~100 survivors of 250 for their full sequential budgets). Every component starts from the clean
+images; a returned point that is misclassified replaces the clean one.
+
+Diagnostics (the reference's checks, spec §6, as warnings and in ``last_diagnostics``): on the first
+``batch_size`` points, the randomness check (5 passes, L2-normalised logits, 1e-4; skipped for "rand")
+and the probability check (rows in [0, 1] summing to 1); per APGD component, the points with an all-zero
+gradient at the random start; at the end, ``check_square_sr`` (Square lowered the accuracy left by the
+white-box components by more than 0.2 pt). ``last_report`` has the cumulative robust accuracy after
+each component over all points of the call, aggregated across chunks.
+
+Seeds: component i gets its own seed, folded from ``seed`` and i (``component_seed``), so the random
+starts of APGD-CE and APGD-T (and Square's stream) are not the same stream.
+
 Departures from the reference: the attacks are TF-native re-implementations (see each attack's
 docstring); the number of target classes is capped at ``num_classes − 1`` for datasets with fewer than
-ten classes (the reference would fail); points are attacked in the caller's batches; the reference's
-automatic checks (randomness, output range, dynamic behaviour) are reported by
-``tfrobust.evaluation.sanity`` instead of as warnings here. The "fast" version is *not* AutoAttack and
-must not be reported as such; it exists so CPU smoke runs finish in minutes.
+ten classes (the reference would fail); a seed is folded per component and per chunk instead of reset to
+the same value for every chunk (the reference's ``seed=None`` uses the clock). The "fast" version is
+*not* AutoAttack and must not be reported as such; it exists so CPU smoke runs finish in minutes.
 """
 
 import time
+import warnings
 
 import numpy as np
 import tensorflow as tf
 
-from tfrobust.attacks import losses
+from tfrobust.attacks import checks, losses
 from tfrobust.attacks.apgd import APGD, APGDT
 from tfrobust.attacks.base import Attack
+from tfrobust.attacks.eot import EOT
 from tfrobust.attacks.fab import FABT
 from tfrobust.attacks.square import Square
-from tfrobust.errors import TfrobustError, check_choice
+from tfrobust.errors import TfrobustError, check_choice, check_int
 
 VERSIONS = {
     "standard": [("apgd-ce", APGD, {"loss": "ce", "steps": 100, "restarts": 1}),
                  ("apgd-t", APGDT, {"steps": 100, "num_target_classes": 9, "restarts": 1}),
                  ("fab-t", FABT, {"steps": 100, "num_target_classes": 9, "restarts": 1}),
                  ("square", Square, {"queries": 5000})],
+    "rand": [("apgd-ce", APGD, {"loss": "ce", "steps": 100, "restarts": 1}),
+             ("apgd-dlr", APGD, {"loss": "dlr", "steps": 100, "restarts": 1})],
     "fast": [("apgd-ce", APGD, {"loss": "ce", "steps": 25, "restarts": 1}),
              ("apgd-t", APGDT, {"steps": 25, "num_target_classes": 3, "restarts": 1}),
              ("square", Square, {"queries": 1000})],
 }
+#: EOT passes per gradient in the "rand" version (the reference's ``eot_iter``).
+RAND_EOT_SAMPLES = 20
+
+
+def component_seed(seed, index):
+    """The seed of component ``index``: a deterministic 31-bit fold of (seed, index)."""
+    return int(np.random.SeedSequence([int(seed), int(index)]).generate_state(1, np.uint32)[0] >> 1)
 
 
 class AutoAttack(Attack):
@@ -50,49 +81,102 @@ class AutoAttack(Attack):
 
     Args:
       norm, eps, clip_min, clip_max, seed: the threat model (untargeted only, as in the reference).
-      version: "standard" or "fast" (see the module docstring).
+      version: "standard", "rand" or "fast" (see the module docstring).
+      batch_size: points per component call (the reference's ``bs``, 250), ≥ 1.
 
-    After a call, ``last_report`` lists per component attack the robust accuracy of the batch after it
-    ran (cumulative, as the reference prints it), its wall time and its forward/backward counts;
-    ``last_counts`` sums the counts.
+    After a call, ``last_report`` lists per component attack the number of points still robust after
+    it (``robust``) and the cumulative robust accuracy of the call's points (``robust_accuracy``), its
+    wall time and its forward/backward counts summed over chunks; ``last_counts`` sums the counts (plus
+    the clean and re-evaluation forward passes); ``last_diagnostics`` holds the checks and the clean
+    accuracy.
     """
 
+    #: The evaluation engine passes every standing point in one call; this class batches them itself.
+    batches_itself = True
+
     def __init__(self, *, norm="linf", eps=8 / 255, clip_min=0.0, clip_max=1.0, targeted=False, seed=0,
-                 version="standard"):
+                 version="standard", batch_size=250):
         check_choice("version", version, VERSIONS)
+        check_int("batch_size", batch_size, 1)
         if targeted:
             raise TfrobustError("AutoAttack is untargeted (its APGD-T and FAB-T pick their own targets)")
         super().__init__(norm=norm, eps=eps, clip_min=clip_min, clip_max=clip_max, seed=seed)
         self.version = version
-        self.attacks = [(name, cls(norm=norm, eps=eps, clip_min=clip_min, clip_max=clip_max, seed=seed, **kwargs))
-                        for name, cls, kwargs in VERSIONS[version]]
-        self.last_report = []
+        self.batch_size = int(batch_size)
+        self._threat = {"norm": norm, "eps": eps, "clip_min": clip_min, "clip_max": clip_max}
+        self.attacks = [(name, cls(**self._threat, seed=component_seed(seed, i), **kwargs))
+                        for i, (name, cls, kwargs) in enumerate(VERSIONS[version])]
+        self.last_report, self.last_counts, self.last_diagnostics = [], {"forward": 0, "backward": 0}, {}
 
     def __call__(self, model_fn, x, y):
         x, y = self.validate(model_fn, x, y)
-        x_adv = x.numpy().copy()
+        x_clean = x.numpy()
+        x_adv = x_clean.copy()
         labels = y.numpy()
+        total = max(len(labels), 1)
+        attack_fn = EOT(model_fn, RAND_EOT_SAMPLES, average="loss") if self.version == "rand" else model_fn
+        self.last_diagnostics = self._start_checks(model_fn, x_clean[:self.batch_size], labels[:self.batch_size])
         robust = self._predict(model_fn, x_adv) == labels
-        self.last_report, self.last_counts = [], {"forward": len(labels), "backward": 0}
+        self.last_counts = {"forward": len(labels), "backward": 0}
+        self.last_report = []
+        self.last_diagnostics["clean_accuracy"] = robust.sum() / total
         for name, attack in self.attacks:
-            index = np.flatnonzero(robust)
             start = time.perf_counter()
-            if len(index):
-                candidate = np.asarray(attack(model_fn, x_adv[index], labels[index]))
+            counts, zero_gradients = {}, 0
+            standing = np.flatnonzero(robust)
+            # Survivor batching: every point still standing, re-chunked into full batches.
+            for i in range(0, len(standing), self.batch_size):
+                index = standing[i:i + self.batch_size]
+                candidate = np.asarray(attack(attack_fn, x_clean[index], labels[index]))
                 broken = self._predict(model_fn, candidate) != labels[index]
                 x_adv[index[broken]] = candidate[broken]
                 robust[index[broken]] = False
-                for key in ("forward", "backward"):
-                    self.last_counts[key] += attack.last_counts.get(key, 0)
-                self.last_counts["forward"] += len(index)
-            self.last_report.append({"attack": name, "robust_accuracy": float(np.mean(robust)),
-                                     "seconds": time.perf_counter() - start,
-                                     "counts": dict(attack.last_counts) if len(index) else {}})
+                for key, value in attack.last_counts.items():
+                    counts[key] = counts.get(key, 0) + int(value)
+                counts["forward"] = counts.get("forward", 0) + len(index)  # the re-evaluation
+                zero_gradients += getattr(attack, "last_zero_gradients", 0)
+            for key in ("forward", "backward"):
+                self.last_counts[key] += counts.get(key, 0)
+            step = {"attack": name, "robust": int(robust.sum()), "robust_accuracy": robust.sum() / total,
+                    "seconds": time.perf_counter() - start, "counts": counts}
+            if hasattr(attack, "last_zero_gradients"):
+                step["zero_gradients"] = zero_gradients
+                if zero_gradients:
+                    warnings.warn(f"AutoAttack: {zero_gradients} point(s) had an all-zero gradient at the start "
+                                  f"of {name}: gradient masking; try BPDA (tfrobust.attacks.bpda) or "
+                                  "gradient-free attacks", stacklevel=2)
+            self.last_report.append(step)
+        square = checks.square_stronger([("clean", self.last_diagnostics["clean_accuracy"])] + [
+            (s["attack"], s["robust_accuracy"]) for s in self.last_report])
+        self.last_diagnostics["square_stronger"] = square
+        if square and square["flagged"]:
+            warnings.warn(f"AutoAttack: Square lowered the robust accuracy from {100 * square['before_square']:.2f}% "
+                          f"to {100 * square['after_square']:.2f}% after the white-box attacks: their gradients "
+                          "are likely masked (check_square_sr)", stacklevel=2)
+        self.last_diagnostics["zero_gradients"] = {s["attack"]: s["zero_gradients"]
+                                                   for s in self.last_report if "zero_gradients" in s}
         return tf.constant(x_adv)
 
-    @staticmethod
-    def _predict(model_fn, x):
-        return np.argmax(losses.logits_of(model_fn(tf.constant(x))).numpy(), axis=-1)
+    def _start_checks(self, model_fn, x, y):
+        diagnostics = {"randomness": None, "probability_outputs": False}
+        if not len(x):
+            return diagnostics
+        if self.version != "rand":
+            diagnostics["randomness"] = checks.randomness(model_fn, x, y)
+            if diagnostics["randomness"]["flagged"]:
+                warnings.warn("AutoAttack: the model's outputs change between identical calls "
+                              f"({diagnostics['randomness']}); use version='rand' (EOT)", stacklevel=3)
+        outputs = model_fn(tf.constant(x))
+        diagnostics["probability_outputs"] = checks.looks_like_probabilities(outputs)
+        if diagnostics["probability_outputs"]:
+            warnings.warn("AutoAttack: the model's outputs look like probabilities (rows in [0, 1] summing to 1), "
+                          "not logits; the attacks are weaker on them: pass the pre-softmax logits", stacklevel=3)
+        return diagnostics
+
+    def _predict(self, model_fn, x):
+        return np.concatenate([np.argmax(losses.logits_of(model_fn(tf.constant(x[i:i + self.batch_size]))).numpy(),
+                                         axis=-1) for i in range(0, len(x), self.batch_size)] or [np.zeros(0, int)])
 
     def _config(self):
-        return {"version": self.version, "attacks": [attack.get_config() for _, attack in self.attacks]}
+        return {"version": self.version, "batch_size": self.batch_size,
+                "attacks": [attack.get_config() for _, attack in self.attacks]}

@@ -72,10 +72,21 @@ def logits_of(outputs):
     return outputs["logits"] if isinstance(outputs, dict) else outputs
 
 
+#: Key of the per-pass logits [S, N, K] that ``EOT(average="loss")`` adds to its outputs.
+EOT_PASSES = "eot_pass_logits"
+
+
 def objective(loss_fn, outputs, labels, targeted):
-    """What the attacker maximises: the loss away from the true label, or minus the loss to the target."""
+    """What the attacker maximises: the loss away from the true label, or minus the loss to the target.
+
+    For outputs of ``EOT(average="loss")`` (a dict with per-pass logits) the loss is the mean of the
+    per-pass losses, so its gradient is the mean of the per-pass gradients (AutoAttack's ``eot_iter``).
+    """
     if getattr(loss_fn, "uses_outputs", False):
         value = loss_fn(outputs, labels)
+    elif isinstance(outputs, dict) and EOT_PASSES in outputs:
+        passes = tf.unstack(tf.cast(outputs[EOT_PASSES], tf.float32))
+        value = tf.reduce_mean(tf.stack([loss_fn(p, labels) for p in passes]), axis=0)
     else:
         value = loss_fn(tf.cast(logits_of(outputs), tf.float32), labels)
     return -value if targeted else value

@@ -6,13 +6,17 @@ The checks run on a small subset (``sanity_size`` points) and measure:
   * accuracy-vs-ε curve of PGD (monotone? reaching ~0 when ε is unbounded?),
   * accuracy-vs-iterations curve of PGD (converged?),
   * FGSM vs PGD (is iterating stronger?), white-box vs prediction-only/transfer attacks,
-  * the share of zero or non-finite input gradients, and whether repeated predictions differ.
+  * the share of zero or non-finite input gradients, and whether repeated predictions differ
+    (AutoAttack's randomness check: 5 passes, L2-normalised logits, 1e-4, so float non-determinism of
+    large logits is not taken for randomness),
+  * whether the outputs look like probabilities instead of logits, and, given a suite with AutoAttack,
+    whether its Square component broke more than 0.2 pt after the white-box components.
 """
 
 import numpy as np
 import tensorflow as tf
 
-from tfrobust.attacks import FGSM, PGD
+from tfrobust.attacks import FGSM, PGD, checks
 from tfrobust.attacks.eot import logits_std
 from tfrobust.attacks.losses import logits_of
 from tfrobust.evaluation.robustness import robust_accuracy
@@ -35,9 +39,15 @@ EXPLANATIONS = {
     "not_converged": "Accuracy still dropped with more attack iterations, so the reported number has not converged; "
                      "run more steps or restarts.",
     "zero_gradients": "Many inputs have zero or non-finite input gradients, the signature of a non-differentiable "
-                      "or saturated step that blinds gradient attacks (use BPDA, gradient-free or transfer attacks).",
+                      "or saturated step that blinds gradient attacks (attack through tfrobust.attacks.bpda_model / BPDA, "
+                      "or use gradient-free or transfer attacks).",
     "stochastic": "The model's outputs change between identical calls; attack it with EOT (averaged gradients) "
                   "and report the expected accuracy.",
+    "probability_outputs": "The model returns probabilities (rows in [0, 1] summing to 1), not logits; losses on "
+                           "probabilities saturate and weaken gradient attacks. Evaluate the pre-softmax logits.",
+    "square_stronger": "AutoAttack's Square, which uses only predictions, broke points that APGD-CE, APGD-T and "
+                       "FAB-T could not: the gradients mislead the white-box attacks (use BPDA, EOT or an adaptive "
+                       "attack).",
 }
 
 
@@ -95,7 +105,8 @@ def sanity_checks(model, x, y, *, norm, eps, suite_result=None, seed=0, steps=20
 
     Returns:
       {"flags": [ {check, flagged, detail, explanation} ... ], "curves": {...}, "gradients": {...},
-       "fgsm": acc, "pgd": acc, "logits_std": float}
+       "fgsm": acc, "pgd": acc, "logits_std": float,
+       "randomness": {flagged, max_difference, correct}}
     """
     target = as_target(model)
     x = np.asarray(x, np.float32)
@@ -108,6 +119,8 @@ def sanity_checks(model, x, y, *, norm, eps, suite_result=None, seed=0, steps=20
     by_steps = [p["accuracy"] for p in measured["accuracy_vs_steps"]]
     health = gradient_health(target, x, y, batch_size)
     spread = logits_std(target.logits_fn, tf.constant(x[:batch_size]))
+    randomness = checks.randomness(target.logits_fn, x[:batch_size], y[:batch_size])
+    probabilities = checks.looks_like_probabilities(target.logits_fn(tf.constant(x[:batch_size])))
 
     flags = [
         _flag("iterative_not_stronger", fgsm > 0.02 and at_eps > fgsm - TOLERANCE / 2,
@@ -122,7 +135,11 @@ def sanity_checks(model, x, y, *, norm, eps, suite_result=None, seed=0, steps=20
                                                     for p in measured["accuracy_vs_steps"])),
         _flag("zero_gradients", health["zero"] + health["nonfinite"] > 0.05,
               f"zero gradients {100 * health['zero']:.1f}%, non-finite {100 * health['nonfinite']:.1f}%"),
-        _flag("stochastic", spread > 1e-5, f"largest logit std over repeated calls {spread:.3g}"),
+        _flag("stochastic", randomness["flagged"],
+              f"largest distance between normalised logits over {checks.RANDOMNESS_PASSES} passes "
+              f"{randomness['max_difference']:.3g}; correct per pass {randomness['correct']}"),
+        _flag("probability_outputs", probabilities,
+              "every output row lies in [0, 1] and sums to 1" if probabilities else "outputs are logits"),
     ]
     # Compared within one suite run (same points); without a suite, nothing to compare.
     rows = (suite_result or {}).get("rows", [])
@@ -135,5 +152,12 @@ def sanity_checks(model, x, y, *, norm, eps, suite_result=None, seed=0, steps=20
     else:
         stronger, detail = [], "not checked: the suite needs both white-box and black-box attacks"
     flags.insert(1, _flag("black_box_stronger", bool(stronger), detail))
+    for row in rows:
+        square = checks.square_stronger([("clean", (suite_result or {}).get("clean", 1.0))] + [
+            (c["attack"], c["robust_accuracy"]) for c in row.get("components", [])])
+        if square is not None:
+            flags.append(_flag("square_stronger", square["flagged"],
+                               f"{row['attack']}: {100 * square['before_square']:.2f}% before Square, "
+                               f"{100 * square['after_square']:.2f}% after"))
     return {"flags": flags, "curves": measured, "gradients": health, "fgsm": fgsm, "pgd": at_eps,
-            "logits_std": spread}
+            "logits_std": spread, "randomness": randomness}
