@@ -98,6 +98,12 @@ class CarliniWagnerL2(MinimumNormAttack):
       * ``abort_early``: every ``max_iterations // 10`` iterations, stop the round when the batch's
         total loss has not decreased by 0.01 % (batch-wide, as in the reference);
       * with ``binary_search_steps >= 10`` the last round uses c = the upper bound (reference "repeat").
+      * budget: our defaults (``max_iterations=1000``, abort-early checks every 100 iterations, 9
+        binary-search rounds) are the settings of the C&W paper's experiments and of most robustness
+        papers' "C&W-L2" rows; the reference code's own defaults are ``MAX_ITERATIONS = 10000`` with an
+        abort-early check every 1,000 iterations (and 10 search rounds) — pass
+        ``max_iterations=10000, binary_search_steps=10`` to match them (10× the cost per round; the
+        abort-early interval follows as ``max_iterations // 10`` = 1,000).
 
     Args:
       confidence: κ ≥ 0; a success needs the margin past the boundary to exceed κ.

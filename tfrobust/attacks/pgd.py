@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from tfrobust.attacks import losses
 from tfrobust.attacks.compiled_attack import CompiledAttack
-from tfrobust.attacks.projected_ascent import projected_ascent, start_point
+from tfrobust.attacks.projected_ascent import start_point
 from tfrobust.attacks.threat_model import expand_like
 from tfrobust.errors import check_int, check_number
 
@@ -17,9 +17,13 @@ class PGD(CompiledAttack):
 
     Each of ``restarts`` runs starts at a uniform point of the ball (or at x when ``random_start`` is
     False, which is BIM), takes ``steps`` steps of size ``step_size`` along the steepest-ascent direction
-    of the norm (sign for L∞, normalised gradient for L2) and projects back. Per point, the result is the
-    worst case over restarts: a successful adversarial example if any run found one, otherwise the run
-    with the highest loss.
+    of the norm (sign for L∞, normalised gradient for L2) and projects back. A run's result is its
+    *latest misclassified iterate* (random start included) if it had one — as APGD and AutoAttack
+    keep it: with a fixed step an iterate can cross the boundary and step back out, and the last
+    iterate alone would miss it — otherwise its last iterate. Per point, the result is the worst case
+    over restarts: a successful adversarial example if any run found one, otherwise the run with the
+    highest loss. Tracking costs no extra model call (each step's gradient pass yields its logits); the
+    step itself is ``ThreatModel.ascent_step``, the step of ``projected_ascent``.
 
     Args:
       steps: iterations per run (PGD-N means N steps), ≥ 1.
@@ -54,13 +58,24 @@ class PGD(CompiledAttack):
         for restart in tf.range(self.restarts):
             start = start_point(threat, x, "uniform" if self.random_start else "none",
                                 tf.random.experimental.stateless_fold_in(seed, restart))
-            x_adv = projected_ascent(
-                lambda point: self._objective_and_gradient(model_fn, point, y, self._loss_fn)[2],
-                threat, x, start, steps=self.steps, step_size=self.step_size)
+            x_adv, x_fooled, fooled = start, x, tf.zeros(tf.shape(y), tf.bool)
+            fooled_objective = tf.fill(tf.shape(y), float("-inf"))
+            for _ in tf.range(self.steps):
+                step_objective, step_logits, grad = self._objective_and_gradient(model_fn, x_adv, y, self._loss_fn)
+                now = losses.is_successful(step_logits, y, threat.targeted)
+                x_fooled = tf.where(expand_like(now, x), x_adv, x_fooled)
+                fooled_objective = tf.where(now, step_objective, fooled_objective)
+                fooled = fooled | now
+                x_adv = tf.stop_gradient(threat.ascent_step(x_adv, grad, self.step_size, x))
             outputs = self._forward(model_fn, x_adv)
             logits = losses.logits_of(outputs)
             objective = losses.objective(self._loss_fn, outputs, y, threat.targeted)
             success = losses.is_successful(logits, y, threat.targeted)
+            # The last iterate if it succeeded (it is the latest), else the latest successful one.
+            take_fooled = ~success & fooled
+            x_adv = tf.where(expand_like(take_fooled, x), x_fooled, x_adv)
+            objective = tf.where(take_fooled, fooled_objective, objective)
+            success = success | fooled
             # Prefer a successful run; among equals prefer the higher loss.
             better = (success & ~best_success) | ((success == best_success) & (objective > best_objective))
             best_adv = tf.where(expand_like(better, x), x_adv, best_adv)

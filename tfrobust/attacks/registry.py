@@ -16,7 +16,7 @@ ATTACKS = {
     "pgd-margin": ("pgd", "PGD", {"steps": 20, "loss": "margin"}),
     "bim": ("pgd", "PGD", {"steps": 20, "random_start": False}),
     "mifgsm": ("mifgsm", "MIFGSM", {}),
-    "cw-linf": ("carlini_wagner", "CarliniWagnerLinf", {}),
+    "cw-linf": ("carlini_wagner", "CarliniWagnerLinf", {"steps": 30}),  # PGD-30 on the C&W loss (TRADES, MART)
     "cw-l2": ("carlini_wagner", "CarliniWagnerL2", {}),
     "deepfool": ("deepfool", "DeepFool", {}),
     "apgd-ce": ("apgd", "APGD", {"loss": "ce"}),
