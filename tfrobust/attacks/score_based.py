@@ -8,9 +8,12 @@ compiled TensorFlow core of ``CompiledAttack`` (this class is an ``Attack`` of k
 not a ``CompiledAttack``). The model call dominates the cost of every iteration (the
 bookkeeping around it is a few array copies), a NumPy loop needs no ``tf.numpy_function`` bridging for
 NumPy models, and the per-point early stop (only still-robust points are queried) shrinks the batch
-freely without retracing. A Keras model passed as ``model_fn`` is called through one ``tf.function``
-(cached per model) so that small models are not dominated by eager overhead; any other callable is
-called as given, so wrap a TF function in ``tf.function`` yourself if its eager overhead matters.
+freely without retracing. Any TensorFlow callable is compiled once (``_callable``): a Keras model is
+called through one ``tf.function`` (cached per model), and a plain callable whose first call returns TF
+tensors is wrapped in ``tf.function`` from then on (Square makes 5000 calls per batch: 16.8 ms eager vs
+6.9 ms compiled per query on a small CNN). A callable returning NumPy arrays (a TFLite or served
+model's ``predict``) is called as given. Consequence: randomness inside a TF callable must come from TF
+random ops (NumPy random draws would be frozen into the trace).
 
 Every model call goes through ``Predictor``, which converts inputs to float32 NumPy arrays, takes the
 ``"logits"`` of a dict output, and counts per-example queries: ``last_counts["forward"]`` is exactly the
@@ -156,14 +159,41 @@ class ScoreBasedAttack(Attack):
         return np.clip(x, self.threat.clip_min, self.threat.clip_max).astype(np.float32)
 
     def _callable(self, model_fn):
-        """A Keras model runs through one cached ``tf.function``; anything else is called as given."""
-        if not isinstance(model_fn, keras.Model):
+        """A Keras model runs through one cached ``tf.function``; a TF callable is compiled on its first
+        call (``_CompileIfTensorFlow``); a ``tf.function`` or a NumPy function is called as given."""
+        if isinstance(model_fn, (tf.types.experimental.PolymorphicFunction,
+                                 tf.types.experimental.ConcreteFunction)):
             return model_fn
+        if not isinstance(model_fn, keras.Model):
+            key = id(model_fn)
+            if key not in self._keras_fns or self._keras_fns[key][0] is not model_fn:
+                self._keras_fns = {key: (model_fn, _CompileIfTensorFlow(model_fn))}
+            return self._keras_fns[key][1]
         key = id(model_fn)
         if key not in self._keras_fns or self._keras_fns[key][0] is not model_fn:
             compiled = tf.function(lambda images: model_fn(images, training=False), reduce_retracing=True)
             self._keras_fns = {key: (model_fn, compiled)}  # keep only the latest model alive
         return self._keras_fns[key][1]
+
+
+class _CompileIfTensorFlow:
+    """Calls ``fn`` eagerly once; if it returned TensorFlow tensors, later calls go through one
+    ``tf.function(fn)`` (fed tensors), otherwise ``fn`` stays a plain NumPy function."""
+
+    def __init__(self, fn):
+        self._fn = fn
+        self._call = None
+
+    def __call__(self, x):
+        if self._call is not None:
+            return self._call(x)
+        outputs = self._fn(x)
+        if isinstance(losses.logits_of(outputs), tf.Tensor):
+            compiled = tf.function(self._fn, reduce_retracing=True)
+            self._call = lambda images: compiled(tf.constant(images))
+        else:
+            self._call = self._fn
+        return outputs
 
 
 def per_example_l2(delta):
