@@ -14,6 +14,10 @@ TFLite artifacts and served models (``http://host:8501/v1/models/cnn[/versions/2
 ``report.md``, ``report.json``, ``report.html``, ``curves.png``, ``correct.npz`` (per-point masks),
 ``agreement.png``, ``leaderboard/`` and ``tensorboard/`` into ``--out_dir`` (refused if another run's report
 is there, unless ``--overwrite``) and prints the table.
+
+The number to publish is the worst case of ``--suite=standard`` (AutoAttack, the RobustBench protocol).
+The default "quick" suite (FGSM, PGD-20, Square-1000) takes minutes on a CPU but its worst case is an
+upper bound, and the report says so next to it ("not AutoAttack — an upper bound").
 """
 
 import os
@@ -43,7 +47,8 @@ def define_flags():
     flags.DEFINE_float("eps", None, "Budget ε on [0,1] images (default: the dataset's customary ε).",
                        lower_bound=0.0)
     flags.DEFINE_string("suite", "quick", f"Attack suite: {', '.join(SUITES)}, or a comma-separated list of "
-                        "attack names (tfrobust.attacks.registry.names()).")
+                        "attack names (tfrobust.attacks.registry.names()). Publish 'standard' (AutoAttack); "
+                        "'quick' gives an upper bound.")
     flags.DEFINE_integer("sanity_size", 200, "Points used by the gradient-masking checks (0: skip them).",
                          lower_bound=0)
     flags.DEFINE_string("transfer_from", None, "Label of the surrogate for TFLite and served artifacts.")
