@@ -4,7 +4,6 @@ honesty about suites that are not AutoAttack."""
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from tfrobust.attacks import APGDT, PGD, GaussianNoise, checks
 from tfrobust.evaluation import as_target, markdown, run_suite

@@ -119,5 +119,6 @@ class BPDA:
         return self.model_fn(self._transform(x))
 
     def get_config(self):
-        return {"name": "BPDA", "input_transform": getattr(self.input_transform, "__name__", repr(self.input_transform)),
+        transform = getattr(self.input_transform, "__name__", repr(self.input_transform))
+        return {"name": "BPDA", "input_transform": transform,
                 "approximation": getattr(self.approximation, "__name__", "identity")}

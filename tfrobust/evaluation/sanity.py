@@ -39,8 +39,8 @@ EXPLANATIONS = {
     "not_converged": "Accuracy still dropped with more attack iterations, so the reported number has not converged; "
                      "run more steps or restarts.",
     "zero_gradients": "Many inputs have zero or non-finite input gradients, the signature of a non-differentiable "
-                      "or saturated step that blinds gradient attacks (attack through tfrobust.attacks.bpda_model / BPDA, "
-                      "or use gradient-free or transfer attacks).",
+                      "or saturated step that blinds gradient attacks (attack through "
+                      "tfrobust.attacks.bpda_model / BPDA, or use gradient-free or transfer attacks).",
     "stochastic": "The model's outputs change between identical calls; attack it with EOT (averaged gradients) "
                   "and report the expected accuracy.",
     "probability_outputs": "The model returns probabilities (rows in [0, 1] summing to 1), not logits; losses on "
