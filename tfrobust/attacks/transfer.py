@@ -34,6 +34,7 @@ class Transfer(Attack):
         self.surrogate_fn = surrogate_fn
         self.surrogate_name = surrogate_name
         self.respects_threat_model = getattr(attack, "respects_threat_model", True)
+        self.batches_itself = getattr(attack, "batches_itself", False)  # AutoAttack re-chunks survivors
 
     def __call__(self, model_fn, x, y):
         del model_fn  # crafted on the surrogate; the caller evaluates the target
@@ -42,6 +43,11 @@ class Transfer(Attack):
                             "surrogate_forward": self.attack.last_counts["forward"],
                             "surrogate_backward": self.attack.last_counts["backward"]}
         return x_adv
+
+    @property
+    def last_report(self):
+        """The wrapped attack's per-component report (AutoAttack), if it has one."""
+        return getattr(self.attack, "last_report", None)
 
     def get_config(self):
         return {"name": "Transfer", "surrogate": self.surrogate_name, "attack": self.attack.get_config()}
