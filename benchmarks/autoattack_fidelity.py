@@ -9,7 +9,7 @@
     points, eager Square queries) vs now (every standing point, survivors re-chunked into full batches,
     compiled queries), and survivor batching alone (both compiled); robust accuracies and wall-time ratios.
 (4) AutoAttack's wall time ÷ its floor: the forward and backward passes it counts times the unit cost
-    of one compiled forward and one compiled forward+backward per example at batch size 250, measured
+    of one compiled forward and one compiled forward+backward per example at the batch size, measured
     in this run. Target ≤ 1.15.
 
   .venv/bin/python benchmarks/autoattack_fidelity.py [--points=500] [--eps=0.03] [--square_points=100]
@@ -39,6 +39,7 @@ flags.DEFINE_integer("softmax_points", 1000, "Test points for the softmax model 
 flags.DEFINE_integer("softmax_epochs", 20, "Epochs of the linear softmax model (longer: more saturated).")
 flags.DEFINE_float("eps", 0.03, "L∞ ε for the CNN (small enough that APGD-T, FAB-T and Square do work).")
 flags.DEFINE_integer("train_points", 10000, "Training points for the one-epoch models.")
+flags.DEFINE_integer("batch_size", 250, "AutoAttack's batch size (the reference's bs).")
 flags.DEFINE_list("sections", ["1", "2", "3", "4"], "Which sections to run.")
 FLAGS = flags.FLAGS
 
@@ -122,14 +123,14 @@ def main(argv):
         runs = {}
         variants = (("before", True, True), ("per-chunk, compiled", True, False), ("after", False, False))
         for label, per_chunk, eager in variants if "3" in FLAGS.sections else variants[-1:]:
-            attack = AutoAttack(eps=FLAGS.eps, version="standard", batch_size=250)
+            attack = AutoAttack(eps=FLAGS.eps, version="standard", batch_size=FLAGS.batch_size)
             if eager:
                 eager_queries(attack.attacks[-1][1])
             craft = eager_fn if eager else target.logits_fn
             if per_chunk:  # the previous engine: one AutoAttack call per chunk of the evaluation's batches
                 attack.batches_itself = False
             start = time.perf_counter()
-            result = robust_accuracy(attack, craft, xs, ys, batch_size=250)
+            result = robust_accuracy(attack, craft, xs, ys, batch_size=FLAGS.batch_size)
             runs[label] = (time.perf_counter() - start, result)
             print(f"(3) AutoAttack standard, {label}: {runs[label][0]:.1f} s, robust {100 * result['accuracy']:.2f}%, "
                   f"counts {result['counts']}")
@@ -139,7 +140,7 @@ def main(argv):
                   f"(per-chunk/after, both compiled) {t['per-chunk, compiled'] / t['after']:.2f}x")
         if "4" in FLAGS.sections:
             seconds, result = runs["after"]
-            t_forward, t_both = unit_costs(model, xs)
+            t_forward, t_both = unit_costs(model, xs, FLAGS.batch_size)
             forward, backward = result["counts"]["forward"], result["counts"]["backward"]
             floor = (forward - backward) * t_forward + backward * t_both
             print(f"(4) AutoAttack floor: {forward} forward ({1e6 * t_forward:.1f} µs each) and {backward} "
