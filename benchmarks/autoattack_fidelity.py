@@ -142,7 +142,8 @@ def main(argv):
             t = {label: runs[label][0] for label in runs}
             if "before" in t:
                 print(f"(3) wall-time ratio before/after {t['before'] / t['after']:.2f}x")
-            print(f"(3) survivor batching alone (per-chunk/after, both compiled) {t['per-chunk, compiled'] / t['after']:.2f}x")
+            print("(3) survivor batching alone (per-chunk/after, both compiled) "
+                  f"{t['per-chunk, compiled'] / t['after']:.2f}x")
         if "4" in FLAGS.sections:
             seconds, result = runs["after"]
             t_forward, t_both = unit_costs(model, xs, FLAGS.batch_size)
