@@ -100,6 +100,8 @@ def test_masked_gradients_and_probability_outputs_are_diagnosed():
     x = np.random.default_rng(0).uniform(size=(24, 4, 4, 1)).astype(np.float32)
     y = np.argmax(model(x).numpy(), axis=1)
     attack = AutoAttack(eps=0.2, version="fast")
+    attack.attacks = [("apgd-ce", APGD(eps=0.2, steps=5)), ("apgd-t", APGDT(eps=0.2, steps=5, num_target_classes=2)),
+                      ("square", Square(eps=0.2, queries=200))]
     with pytest.warns(UserWarning) as caught:
         attack(model, x, y)
     messages = " ".join(str(w.message) for w in caught)
