@@ -24,14 +24,14 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-from absl import app, flags  # noqa: E402
+import keras
+import numpy as np
+import tensorflow as tf
+from absl import app, flags
 
-from tfrobust import data, models  # noqa: E402
-from tfrobust.attacks import APGDT, AutoAttack, Square  # noqa: E402
-from tfrobust.evaluation import as_target, robust_accuracy  # noqa: E402
+from tfrobust import data, models
+from tfrobust.attacks import APGDT, AutoAttack, Square
+from tfrobust.evaluation import as_target, robust_accuracy
 
 flags.DEFINE_integer("points", 500, "Test points for AutoAttack (section 3, 4).")
 flags.DEFINE_integer("square_points", 100, "Test points for Square alone (section 2).")
@@ -65,7 +65,7 @@ def softmax_section(x_train, y_train, x, y):
     kernel, bias = model.layers[-1].get_weights()
     model.layers[-1].set_weights([kernel * FLAGS.softmax_scale, bias * FLAGS.softmax_scale])
     probabilities = tf.function(lambda images: model(images, training=False))
-    attack = lambda: APGDT(eps=0.08, steps=100, num_target_classes=9)  # noqa: E731
+    attack = lambda: APGDT(eps=0.08, steps=100, num_target_classes=9)
     before = robust_accuracy(attack(), probabilities, x, y)["accuracy"]
     after = robust_accuracy(attack(), as_target(model).logits_fn, x, y)["accuracy"]
     print(f"(1) APGD-T, L∞ ε=0.08, {len(y)} points, 10-class linear softmax model ({FLAGS.softmax_epochs} epochs, "
@@ -114,7 +114,7 @@ def main(argv):
         softmax_section(x_train, y_train, x[:FLAGS.softmax_points], y[:FLAGS.softmax_points])
     keras.utils.set_random_seed(0)
     model = train(models.build("small_cnn", (28, 28, 1), 10), x_train, y_train)
-    eager_fn = lambda images: model(images, training=False)  # noqa: E731  what as_target used to return
+    eager_fn = lambda images: model(images, training=False)
     target = as_target(model)
     if "2" in FLAGS.sections:
         m = FLAGS.square_points

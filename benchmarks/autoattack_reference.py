@@ -20,11 +20,11 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import numpy as np  # noqa: E402
-from absl import flags  # noqa: E402
+import numpy as np
+from absl import flags
 
-from tfrobust import cli  # noqa: E402  light: the skip path must not wait for TensorFlow
-from tfrobust.errors import TfrobustError  # noqa: E402
+from tfrobust import cli
+from tfrobust.errors import TfrobustError
 
 flags.DEFINE_string("reference_dir", None, "A checkout of github.com/fra31/auto-attack (its autoattack/ "
                     "package is imported from there). Without it the benchmark is skipped.")

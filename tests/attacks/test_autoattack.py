@@ -3,8 +3,9 @@
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
-from tfrobust.attacks import APGD, APGDT, EOT, PGD, Square, AutoAttack, losses, per_example_norm
+from tfrobust.attacks import APGD, APGDT, EOT, PGD, AutoAttack, Square, losses, per_example_norm
 from tfrobust.errors import TfrobustError
 
 
@@ -109,7 +110,7 @@ def test_masked_gradients_and_probability_outputs_are_diagnosed():
     assert attack.last_diagnostics["zero_gradients"]["apgd-ce"] == 24
     assert attack.last_diagnostics["square_stronger"]["flagged"]
     assert not attack.last_diagnostics["randomness"]["flagged"]
-    probabilities = lambda v: tf.nn.softmax(model(v))  # noqa: E731
+    probabilities = lambda v: tf.nn.softmax(model(v))
     with pytest.warns(UserWarning, match="look like probabilities"):
         AutoAttack(eps=0.2, version="fast")._start_checks(probabilities, x, y)
 
@@ -121,7 +122,7 @@ def test_rand_version_attacks_the_eot_average_of_losses():
     # EOT(average="loss"): the objective is the mean of the per-pass losses, its gradient their mean.
     weights = [tf.constant(np.random.default_rng(i).normal(size=(3, 4)), tf.float32) for i in range(3)]
     calls = iter(range(100))
-    model_fn = lambda v: tf.matmul(v, weights[next(calls) % 3])  # noqa: E731  a different pass per call
+    model_fn = lambda v: tf.matmul(v, weights[next(calls) % 3])
     x, y = tf.constant(np.random.default_rng(5).uniform(size=(5, 3)), tf.float32), tf.constant([0, 1, 2, 3, 0])
     with tf.GradientTape() as tape:
         tape.watch(x)
