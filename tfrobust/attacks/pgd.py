@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from tfrobust.attacks import losses
 from tfrobust.attacks.compiled_attack import CompiledAttack
-from tfrobust.attacks.projected_ascent import start_point
+from tfrobust.attacks.projected_ascent import projected_ascent, start_point
 from tfrobust.attacks.threat_model import expand_like
 from tfrobust.errors import check_int, check_number
 
@@ -23,7 +23,7 @@ class PGD(CompiledAttack):
     iterate alone would miss it — otherwise its last iterate. Per point, the result is the worst case
     over restarts: a successful adversarial example if any run found one, otherwise the run with the
     highest loss. Tracking costs no extra model call (each step's gradient pass yields its logits); the
-    step itself is ``ThreatModel.ascent_step``, the step of ``projected_ascent``.
+    steps are ``projected_ascent``, the core the training methods craft with.
 
     Args:
       steps: iterations per run (PGD-N means N steps), ≥ 1.
@@ -58,15 +58,13 @@ class PGD(CompiledAttack):
         for restart in tf.range(self.restarts):
             start = start_point(threat, x, "uniform" if self.random_start else "none",
                                 tf.random.experimental.stateless_fold_in(seed, restart))
-            x_adv, x_fooled, fooled = start, x, tf.zeros(tf.shape(y), tf.bool)
-            fooled_objective = tf.fill(tf.shape(y), float("-inf"))
-            for _ in tf.range(self.steps):
-                step_objective, step_logits, grad = self._objective_and_gradient(model_fn, x_adv, y, self._loss_fn)
-                now = losses.is_successful(step_logits, y, threat.targeted)
-                x_fooled = tf.where(expand_like(now, x), x_adv, x_fooled)
-                fooled_objective = tf.where(now, step_objective, fooled_objective)
-                fooled = fooled | now
-                x_adv = tf.stop_gradient(threat.ascent_step(x_adv, grad, self.step_size, x))
+
+            def gradient_fn(x_adv):
+                objective, logits, grad = self._objective_and_gradient(model_fn, x_adv, y, self._loss_fn)
+                return grad, losses.is_successful(logits, y, threat.targeted), objective
+
+            x_adv, x_fooled, fooled, fooled_objective = projected_ascent(
+                gradient_fn, threat, x, start, steps=self.steps, step_size=self.step_size, track_success=True)
             outputs = self._forward(model_fn, x_adv)
             logits = losses.logits_of(outputs)
             objective = losses.objective(self._loss_fn, outputs, y, threat.targeted)
