@@ -11,6 +11,7 @@ import tensorflow as tf
 
 from tfrobust.attacks import losses
 from tfrobust.attacks.base import Attack
+from tfrobust.errors import check_int, check_number
 
 
 class CompiledAttack(Attack):
@@ -57,6 +58,17 @@ class CompiledAttack(Attack):
         """``model_fn(x)`` (logits or a dict of outputs), counted as len(x) forward passes."""
         self._forward_count.assign_add(tf.cast(tf.shape(x)[0], tf.int64))
         return model_fn(x)
+
+    def _set_iterations(self, steps, step_size, loss, *, eps_per_step):
+        """The fixed-step iterative attacks' shared arguments (PGD, MI-FGSM): ``steps`` ≥ 1, an absolute
+        ``step_size`` > 0 or, when None, ``eps_per_step · ε / steps``, and a named loss."""
+        check_int("steps", steps, 1)
+        if step_size is not None:
+            check_number("step_size", step_size, 0.0, low_inclusive=False)
+        self.steps = int(steps)
+        self.step_size = float(step_size) if step_size is not None else eps_per_step * self.threat.eps / self.steps
+        self.loss = losses.describe(loss)
+        self._loss_fn = losses.get(loss)
 
     def _objective_and_gradient(self, model_fn, x, y, loss_fn):
         """(objective [N], logits, ∇ₓ objective) at ``x``, counted as one forward and one backward pass

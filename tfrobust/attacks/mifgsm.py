@@ -2,10 +2,9 @@
 
 import tensorflow as tf
 
-from tfrobust.attacks import losses
 from tfrobust.attacks.compiled_attack import CompiledAttack
 from tfrobust.attacks.threat_model import expand_like
-from tfrobust.errors import check_int, check_number
+from tfrobust.errors import check_number
 
 
 class MIFGSM(CompiledAttack):
@@ -38,15 +37,9 @@ class MIFGSM(CompiledAttack):
 
     def __init__(self, *, steps=10, decay=1.0, step_size=None, loss="ce", **threat):
         super().__init__(**threat)
-        check_int("steps", steps, 1)
+        self._set_iterations(steps, step_size, loss, eps_per_step=1.0)
         check_number("decay", decay, 0.0)
-        if step_size is not None:
-            check_number("step_size", step_size, 0.0, low_inclusive=False)
-        self.steps = int(steps)
         self.decay = float(decay)
-        self.step_size = float(step_size) if step_size is not None else self.threat.eps / self.steps
-        self.loss = losses.describe(loss)
-        self._loss_fn = losses.get(loss)
 
     def _perturb(self, model_fn, x, y, seed):
         threat = self.threat

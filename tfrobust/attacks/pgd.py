@@ -9,7 +9,7 @@ from tfrobust.attacks import losses
 from tfrobust.attacks.compiled_attack import CompiledAttack
 from tfrobust.attacks.projected_ascent import projected_ascent, start_point
 from tfrobust.attacks.threat_model import expand_like
-from tfrobust.errors import check_int, check_number
+from tfrobust.errors import check_int
 
 
 class PGD(CompiledAttack):
@@ -39,16 +39,10 @@ class PGD(CompiledAttack):
 
     def __init__(self, *, steps=10, step_size=None, random_start=True, restarts=1, loss="ce", **threat):
         super().__init__(**threat)
-        check_int("steps", steps, 1)
+        self._set_iterations(steps, step_size, loss, eps_per_step=2.5)
         check_int("restarts", restarts, 1)
-        if step_size is not None:
-            check_number("step_size", step_size, 0.0, low_inclusive=False)
-        self.steps = int(steps)
         self.restarts = int(restarts)
-        self.step_size = float(step_size) if step_size is not None else 2.5 * self.threat.eps / self.steps
         self.random_start = bool(random_start)
-        self.loss = losses.describe(loss)
-        self._loss_fn = losses.get(loss)
 
     def _perturb(self, model_fn, x, y, seed):
         threat = self.threat
