@@ -5,6 +5,7 @@ import configparser
 import importlib
 import importlib.util
 import pathlib
+import re
 import shutil
 import subprocess
 import sys
@@ -16,7 +17,8 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 #: Console script -> the repository file that runs the same program.
 SHELLS = {"tfrobust-train": "trainers/train.py",
           "tfrobust-export": "export/export.py", "tfrobust-compare": "export/compare.py",
-          "tfrobust-evaluate": "trainers/evaluate.py"}
+          "tfrobust-evaluate": "trainers/evaluate.py", "tfrobust-train-denoiser": "trainers/train_denoiser.py",
+          "tfrobust-compare-denoisers": "export/compare_denoisers.py", "tfrobust-serve": "export/serve.py"}
 
 
 def _build_wheel(tmp_path):
@@ -69,6 +71,16 @@ def test_wheel_entry_points_resolve_to_the_programs_the_script_files_run(tmp_pat
     assert all(r.specifier and not any(s.operator == "==" for s in r.specifier) for r in runtime.values())
     extras = {r.name: r for r in declared if r.marker is not None}
     assert extras["pytest"].marker.evaluate({"extra": "test"}) and extras["foolbox"].marker.evaluate({"extra": "bench"})
+    serving = extras["uvicorn"].marker
+    assert serving.evaluate({"extra": "serving"}) and not serving.evaluate({"extra": "test"})
+    # The server's packages are the extra's only, and only tfrobust/serving imports them (export.load of URLs
+    # and every SavedModel export's warm-up records need the runtime ones: tensorflow-serving-api, grpcio, requests).
+    assert {"tensorflow-serving-api", "grpcio", "requests"} <= set(runtime)
+    assert not {"uvicorn", "starlette"} & set(runtime)
+    server_only = re.compile(r"^\s*(import|from)\s+(uvicorn|starlette)\b", re.M)
+    outside = [str(path) for path in (ROOT / "tfrobust").rglob("*.py")
+               if path.parent.name != "serving" and server_only.search(path.read_text(encoding="utf-8"))]
+    assert not outside, f"only tfrobust/serving may import the `serving` extra's packages: {outside}"
     pins = [Requirement(line.split("#")[0]) for line in (ROOT / "requirements.txt").read_text().splitlines()
             if line.split("#")[0].strip()]
     for pin in pins:

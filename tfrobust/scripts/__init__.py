@@ -1,6 +1,6 @@
 """The command-line programs: ``tfrobust-train``, ``tfrobust-evaluate``, ``tfrobust-export``,
-``tfrobust-compare`` (console scripts declared in pyproject.toml) and the files under ``trainers/`` and
-``export/`` that run them.
+``tfrobust-compare``, ``tfrobust-train-denoiser``, ``tfrobust-compare-denoisers``, ``tfrobust-serve`` (console
+scripts declared in pyproject.toml) and the files under ``trainers/`` and ``export/`` that run them.
 
 Each module defines its absl flags in ``define_flags()``, its work in ``main(argv)``, and ``run()``, the
 console-script entry point. Flags are defined when a program runs rather than on import, so the modules
