@@ -68,6 +68,21 @@ def parse_options(pairs, flag_name):
     return options
 
 
+def parse_numbers(texts, flag_name, lower=None):
+    """Comma-list flag values (``--eps=0.05,0.1``) as floats, each ``>= lower`` when given; raises one
+    line naming the flag otherwise."""
+    numbers = []
+    for text in texts or []:
+        try:
+            number = float(text)
+        except ValueError:
+            raise TfrobustError(f"--{flag_name} expects comma-separated numbers, got {text!r}") from None
+        if lower is not None and not number >= lower:
+            raise TfrobustError(f"--{flag_name} values must be >= {lower:g}, got {text}")
+        numbers.append(number)
+    return numbers
+
+
 def _parse_value(text):
     lowered = text.lower()
     if lowered in ("true", "false"):

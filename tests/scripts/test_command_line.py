@@ -82,25 +82,48 @@ def test_compare_script_writes_a_table_for_savedmodel_tflite_and_a_served_model(
     assert (tmp / "compare" / "curves.png").is_file()
 
 
+@pytest.mark.parametrize("program,args,message", [
+    ("train", ["--model_dir=/tmp/x", "--batch_size=0"], "batch_size"),
+    ("train", ["--model_dir=/tmp/x", "--mixed_precision=fp8"], "mixed_precision"),
+    ("train", ["--model_dir=/tmp/x", "--model=nope", "--train_size=8"], "unknown model 'nope'"),
+    ("train", ["--model_dir=/tmp/x", "--dataset=nope"], "unknown dataset 'nope'"),
+    ("train", ["--model_dir=/tmp/x", "--lr_boundaries=a"], "lr_boundaries"),
+    ("train", [], "model_dir"),
+    ("train", ["--model_dir=/tmp/x", "--method=pgd_at"], "method 'pgd_at' needs eps > 0"),
+    ("train", ["--model_dir=/tmp/x", "--method=trades", "--eps=0.1", "--beta=-1"], "beta must be in"),
+    ("train", ["--model_dir=/tmp/x", "--method=free", "--eps=0.1", "--replays=0"], "replays must be in"),
+    ("train", ["--model_dir=/tmp/x", "--method=pgd_at", "--eps=0.1", "--beta=6"],
+     "unknown parameter 'beta' for method 'pgd_at'"),
+    ("train", ["--model_dir=/tmp/x", "unexpected"], "unexpected positional arguments: unexpected"),
+    ("compare", ["--artifacts=/nonexistent/model"], "no model at /nonexistent/model"),
+    ("compare", ["--artifacts=/tmp", "--eps=-1"], "--eps values must be >= 0, got -1"),
+    ("compare", ["--artifacts=/tmp", "--eps=0.1,x"], "--eps expects comma-separated numbers, got 'x'"),
+    ("compare", ["--artifacts=/tmp", "--norm=l3"], "norm"),
+    ("compare", ["--artifacts=/tmp", "--attack_option=pgd.stepz=5"],
+     "unknown parameter 'stepz' for attack 'pgd'; valid: clip_max, clip_min, loss, "),
+    ("compare", ["--artifacts=/tmp", "--suite=fgsm,pgd", "--attack_option=square.queries=5"],
+     "attack 'square' is not in this suite; attacks in this suite: fgsm, pgd"),
+    ("evaluate", ["--source=/tmp", "--attack_option=nope.steps=5"],
+     "attack 'nope' is unknown; attacks in this suite: fgsm, pgd, square"),
+    ("evaluate", ["--source=/tmp", "--attack_option=pgd"], "expects key=value, got 'pgd'"),
+    ("evaluate", ["--source=/nonexistent/run"], "no model at /nonexistent/run"),
+    ("export", ["--source=/tmp", "--export_dir=/tmp/x", "--version=0"], "version"),
+])
+def test_bad_input_gives_one_line_and_exit_code_2(in_process, program, args, message):
+    # In the test process (see conftest.py): the same absl/cli path as a real start, without a new
+    # interpreter importing TensorFlow per case; the real exit path is the subprocess test below.
+    code, _, stderr = in_process(program, *args)
+    assert code == 2, (code, stderr[-2000:])
+    lines = [line for line in stderr.strip().splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and message in lines[0], stderr[-2000:]
+
+
 @pytest.mark.parametrize("script,args,message", [
     ("trainers/train.py", ["--model_dir=/tmp/x", "--epochs=0"], "epochs"),
-    ("trainers/train.py", ["--model_dir=/tmp/x", "--batch_size=0"], "batch_size"),
-    ("trainers/train.py", ["--model_dir=/tmp/x", "--mixed_precision=fp8"], "mixed_precision"),
-    ("trainers/train.py", ["--model_dir=/tmp/x", "--model=nope", "--train_size=8"], "unknown model 'nope'"),
-    ("trainers/train.py", ["--model_dir=/tmp/x", "--dataset=nope"], "unknown dataset 'nope'"),
-    ("trainers/train.py", ["--model_dir=/tmp/x", "--lr_boundaries=a"], "lr_boundaries"),
-    ("trainers/train.py", [], "model_dir"),
-    ("trainers/train.py", ["--model_dir=/tmp/x", "--method=pgd_at"], "method 'pgd_at' needs eps > 0"),
-    ("trainers/train.py", ["--model_dir=/tmp/x", "--method=trades", "--eps=0.1", "--beta=-1"], "beta must be in"),
-    ("trainers/train.py", ["--model_dir=/tmp/x", "--method=free", "--eps=0.1", "--replays=0"], "replays must be in"),
-    ("trainers/train.py", ["--model_dir=/tmp/x", "--method=pgd_at", "--eps=0.1", "--beta=6"],
-     "unknown parameter 'beta' for method 'pgd_at'"),
-    ("export/compare.py", ["--artifacts=/nonexistent/model"], "no model at /nonexistent/model"),
-    ("export/compare.py", ["--artifacts=/tmp", "--eps=-1"], "eps"),
     ("export/compare.py", ["--artifacts=/tmp", "--suite=nope"], "unknown attack 'nope'"),
     ("export/export.py", ["--source=/nonexistent/run", "--export_dir=/tmp/x"], "no model at /nonexistent/run"),
 ])
-def test_bad_input_gives_one_line_and_exit_code_2(script, args, message):
+def test_bad_input_exits_the_process_with_one_line_and_code_2(script, args, message):
     result = run(script, *args)
     assert result.returncode == 2, (result.returncode, result.stderr[-2000:])
     lines = [line for line in result.stderr.strip().splitlines() if line.startswith("error:")]
@@ -124,6 +147,7 @@ def test_adversarial_training_through_the_script(tmp_path):
 def test_evaluate_script_runs_a_suite_on_a_training_run(trained):
     tmp, _ = trained
     result = run("trainers/evaluate.py", f"--source={tmp}/run", "--test_size=48", "--suite=fgsm,pgd,square",
+                 "--attack_option=square.queries=300",
                  "--sanity_size=24", f"--out_dir={tmp}/eval")
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.load(open(tmp / "eval" / "report.json", encoding="utf-8"))
@@ -134,10 +158,28 @@ def test_evaluate_script_runs_a_suite_on_a_training_run(trained):
     assert "| run | " in result.stdout
 
 
-def test_compare_refuses_an_out_dir_with_another_runs_report(tmp_path):
+def test_compare_refuses_an_out_dir_with_another_runs_report(tmp_path, in_process):
     (tmp_path / "report.json").write_text("{}")
-    result = run("export/compare.py", "--artifacts=/nonexistent/model", f"--out_dir={tmp_path}")
-    assert result.returncode == 2, result.stderr[-2000:]
-    lines = [line for line in result.stderr.strip().splitlines() if line.startswith("error:")]
+    code, _, stderr = in_process("compare", "--artifacts=/nonexistent/model", f"--out_dir={tmp_path}")
+    assert code == 2, stderr[-2000:]
+    lines = [line for line in stderr.strip().splitlines() if line.startswith("error:")]
     assert len(lines) == 1 and "already holds another run's report (report.json)" in lines[0]
     assert "--overwrite" in lines[0] and (tmp_path / "report.json").read_text() == "{}"
+
+
+def test_evaluate_script_sweeps_eps_with_attack_options(trained, in_process):
+    tmp, _ = trained
+    code, stdout, stderr = in_process("evaluate", f"--source={tmp}/run", "--test_size=32", "--suite=quick",
+                                      "--attack_option=pgd.steps=3", "--attack_option=square.queries=20",
+                                      "--eps=0.05,0.15", "--sanity_size=0", f"--out_dir={tmp}/sweep")
+    assert code == 0, stderr[-3000:]
+    report = json.load(open(tmp / "sweep" / "report.json", encoding="utf-8"))
+    assert report["threat_model"] == {"norm": "linf", "eps": [0.05, 0.15]}
+    curves = {c["attack"]: c["accuracy"] for c in report["accuracy_vs_eps"]}
+    assert list(curves) == ["clean", "fgsm", "pgd[steps=3]", "square[queries=20]", "worst case"]
+    assert curves["clean"][0] == curves["clean"][1] and curves["worst case"][1] <= curves["worst case"][0]
+    for eps, section in zip((0.05, 0.15), report["sections"]):
+        rows = section["models"][0]["rows"]
+        assert section["threat_model"]["eps"] == eps and rows[1]["config"]["steps"] == 3
+        assert (tmp / "sweep" / f"eps_{eps:g}" / "correct.npz").is_file()
+    assert "| run | pgd[steps=3] |" in stdout and "## ε = 0.15" in stdout

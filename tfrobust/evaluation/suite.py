@@ -18,6 +18,7 @@ from tfrobust.attacks.autoattack import AutoAttack
 from tfrobust.attacks.base import QUERY_BASED, TRANSFER, WHITE_BOX
 from tfrobust.attacks.transfer import Transfer
 from tfrobust.errors import TfrobustError
+from tfrobust.evaluation.attack_options import relabel
 from tfrobust.evaluation.robustness import robust_accuracy
 from tfrobust.evaluation.routing import RoutedAutoAttack
 from tfrobust.evaluation.target import as_target
@@ -50,11 +51,10 @@ def suite_entries(spec):
 def build_suite(spec, *, norm, eps, seed=0, overrides=None):
     """``spec`` is a suite name ("quick", "standard") or a comma-separated list of attack names
     (``tfrobust.attacks.registry.names()``); returns ``{label: attack}``. ``overrides`` maps an attack
-    name to extra constructor arguments (e.g. ``{"pgd": {"steps": 50}}``)."""
-    overrides = overrides or {}
-    entries = suite_entries(spec)
-    return {label: registry.make(name, norm=norm, eps=eps, seed=seed, **{**kwargs, **overrides.get(name, {})})
-            for label, name, kwargs in entries}
+    name to extra constructor arguments (e.g. ``{"pgd": {"steps": 50}}``; a named suite's entry they change
+    is relabelled, see ``attack_options.relabel``)."""
+    entries = relabel(suite_entries(spec), overrides or {})
+    return {label: registry.make(name, norm=norm, eps=eps, seed=seed, **kwargs) for label, name, kwargs in entries}
 
 
 def run_suite(model, x, y, attacks, *, surrogate=None, batch_size=250, name=None):

@@ -20,15 +20,15 @@ The default "quick" suite (FGSM, PGD-20, Square-1000) takes minutes on a CPU but
 upper bound, and the report says so next to it ("not AutoAttack — an upper bound").
 """
 
-import os
-
 from absl import flags
 
 from tfrobust import data, export
 from tfrobust.errors import TfrobustError
-from tfrobust.evaluation import SUITES, check_out_dir, evaluate, label_of, markdown, write_report
-from tfrobust.evaluation.suite import suite_entries
+from tfrobust.evaluation import check_out_dir, label_of, markdown
+from tfrobust.evaluation.eps_sweep import (evaluate_eps_sweep, html_paths, is_sweep, sweep_markdown,
+                                          write_sweep_report)
 from tfrobust.scripts import run_program
+from tfrobust.scripts.suite_flags import customary_eps, define_suite_flags, parse_suite_flags
 
 FLAGS = flags.FLAGS
 
@@ -43,12 +43,7 @@ def define_flags():
     flags.DEFINE_string("dataset", "fashion_mnist", "Dataset whose test split is attacked.")
     flags.DEFINE_string("data_dir", None, "Dataset folder, if not the default location.")
     flags.DEFINE_integer("test_size", 1000, "First N test points.", lower_bound=1)
-    flags.DEFINE_enum("norm", "linf", ["linf", "l2"], "Threat model norm.")
-    flags.DEFINE_float("eps", None, "Budget ε on [0,1] images (default: the dataset's customary ε).",
-                       lower_bound=0.0)
-    flags.DEFINE_string("suite", "quick", f"Attack suite: {', '.join(SUITES)}, or a comma-separated list of "
-                        "attack names (tfrobust.attacks.registry.names()). Publish 'standard' (AutoAttack); "
-                        "'quick' gives an upper bound.")
+    define_suite_flags()
     flags.DEFINE_integer("sanity_size", 200, "Points used by the gradient-masking checks (0: skip them).",
                          lower_bound=0)
     flags.DEFINE_string("transfer_from", None, "Label of the surrogate for TFLite and served artifacts.")
@@ -61,7 +56,7 @@ def define_flags():
 
 def main(argv):
     del argv
-    suite_entries(FLAGS.suite)  # fail on an unknown attack before loading anything
+    overrides, eps_values = parse_suite_flags()  # fail on a bad suite, option or ε before loading anything
     if FLAGS.labels is not None and len(FLAGS.labels) != len(FLAGS.artifacts):
         raise TfrobustError(f"--labels names {len(FLAGS.labels)} artifacts but --artifacts lists "
                             f"{len(FLAGS.artifacts)}")
@@ -76,22 +71,23 @@ def main(argv):
             raise TfrobustError(f"two artifacts share the label {label}: {artifacts[label].path} and {path}")
         artifacts[label] = artifact
     info = data.info(FLAGS.dataset)
-    eps = info.eps_linf if FLAGS.eps is None and FLAGS.norm == "linf" else FLAGS.eps
-    eps = info.eps_l2 if eps is None else eps
     x, y = data.load(FLAGS.dataset, "test", size=FLAGS.test_size, data_dir=FLAGS.data_dir)
     for label, artifact in artifacts.items():
         if tuple(artifact.input_shape) != tuple(info.image_shape):
             raise TfrobustError(f"{label} takes images of shape {artifact.input_shape}, "
                                 f"but {FLAGS.dataset} has {info.image_shape}")
-    report = evaluate(artifacts, x, y, eps=eps, norm=FLAGS.norm, suite=FLAGS.suite,
-                      transfer_from=FLAGS.transfer_from, sanity_size=FLAGS.sanity_size,
-                      batch_size=FLAGS.batch_size, seed=FLAGS.seed,
-                      title=f"Robustness of exported artifacts on {FLAGS.dataset}")
+    report = evaluate_eps_sweep(artifacts, x, y, eps_values=eps_values or [customary_eps(info)], norm=FLAGS.norm,
+                                suite=FLAGS.suite, suite_overrides=overrides, transfer_from=FLAGS.transfer_from,
+                                sanity_size=FLAGS.sanity_size, batch_size=FLAGS.batch_size, seed=FLAGS.seed,
+                                title=f"Robustness of exported artifacts on {FLAGS.dataset}")
     report["dataset"] = FLAGS.dataset
-    path = write_report(report, FLAGS.out_dir, images=x, overwrite=FLAGS.overwrite)
-    print(markdown(report))
+    for section in report.get("sections", []):
+        section["dataset"] = FLAGS.dataset
+    path = write_sweep_report(report, FLAGS.out_dir, images=x, overwrite=FLAGS.overwrite)
+    print(sweep_markdown(report) if is_sweep(report) else markdown(report))
     print(f"report: {path}")
-    print(f"html: {os.path.join(FLAGS.out_dir, 'report.html')}")
+    for html in html_paths(report, FLAGS.out_dir):
+        print(f"html: {html}")
 
 
 def run():

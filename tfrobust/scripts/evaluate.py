@@ -16,10 +16,12 @@ import os
 from absl import flags
 
 from tfrobust import data
-from tfrobust.evaluation import SUITES, check_out_dir, evaluate, markdown, write_report
-from tfrobust.evaluation.suite import suite_entries
+from tfrobust.evaluation import check_out_dir, markdown
+from tfrobust.evaluation.eps_sweep import (evaluate_eps_sweep, html_paths, is_sweep, sweep_markdown,
+                                          write_sweep_report)
 from tfrobust.export.source import load_source_model
 from tfrobust.scripts import run_program
+from tfrobust.scripts.suite_flags import customary_eps, define_suite_flags, parse_suite_flags
 
 FLAGS = flags.FLAGS
 
@@ -30,9 +32,7 @@ def define_flags():
     flags.DEFINE_string("dataset", None, "Dataset (default: the run's).")
     flags.DEFINE_string("data_dir", None, "Dataset folder, if not the default location.")
     flags.DEFINE_integer("test_size", 1000, "First N test points.", lower_bound=1)
-    flags.DEFINE_enum("norm", "linf", ["linf", "l2"], "Threat model norm.")
-    flags.DEFINE_float("eps", None, "Budget ε on [0,1] images (default: the dataset's customary ε).", lower_bound=0.0)
-    flags.DEFINE_string("suite", "quick", f"Attack suite: {', '.join(SUITES)}, or comma-separated attack names.")
+    define_suite_flags()
     flags.DEFINE_integer("sanity_size", 200, "Points for the gradient-masking checks (0: skip).", lower_bound=0)
     flags.DEFINE_integer("batch_size", 250, "Attack batch size.", lower_bound=1)
     flags.DEFINE_integer("seed", 0, "Attack seed.", lower_bound=0)
@@ -43,24 +43,27 @@ def define_flags():
 
 def main(argv):
     del argv
-    suite_entries(FLAGS.suite)  # fail on an unknown attack before loading anything
+    overrides, eps_values = parse_suite_flags()  # fail on a bad suite, option or ε before loading anything
     default_out = os.path.join(FLAGS.source, "eval") if os.path.isdir(FLAGS.source) else "eval"
     out_dir = FLAGS.out_dir or default_out
     check_out_dir(out_dir, FLAGS.overwrite)  # and on another run's report before attacking
     model, summary = load_source_model(FLAGS.source)
     dataset = FLAGS.dataset or (summary or {}).get("dataset") or "fashion_mnist"
     info = data.info(dataset)
-    eps = FLAGS.eps if FLAGS.eps is not None else (info.eps_linf if FLAGS.norm == "linf" else info.eps_l2)
     x, y = data.load(dataset, "test", size=FLAGS.test_size, data_dir=FLAGS.data_dir)
     name = os.path.basename(os.path.normpath(FLAGS.source))
-    report = evaluate({name: model}, x, y, eps=eps, norm=FLAGS.norm, suite=FLAGS.suite,
-                      sanity_size=FLAGS.sanity_size, batch_size=FLAGS.batch_size, seed=FLAGS.seed,
-                      title=f"Robustness of {name} on {dataset}")
+    report = evaluate_eps_sweep({name: model}, x, y, eps_values=eps_values or [customary_eps(info)], norm=FLAGS.norm,
+                                suite=FLAGS.suite, suite_overrides=overrides, sanity_size=FLAGS.sanity_size,
+                                batch_size=FLAGS.batch_size, seed=FLAGS.seed,
+                                title=f"Robustness of {name} on {dataset}")
     report["dataset"] = dataset
-    path = write_report(report, out_dir, images=x, overwrite=FLAGS.overwrite)
-    print(markdown(report))
+    for section in report.get("sections", []):
+        section["dataset"] = dataset
+    path = write_sweep_report(report, out_dir, images=x, overwrite=FLAGS.overwrite)
+    print(sweep_markdown(report) if is_sweep(report) else markdown(report))
     print(f"report: {path}")
-    print(f"html: {os.path.join(out_dir, 'report.html')}")
+    for html in html_paths(report, out_dir):
+        print(f"html: {html}")
 
 
 def run():

@@ -1,0 +1,38 @@
+"""The threat-model and attack-suite flags ``tfrobust-evaluate`` and ``tfrobust-compare`` share (same names,
+same meaning, same checks): ``--norm``, ``--eps`` (one ε or a sweep), ``--suite``, ``--attack_option``."""
+
+from absl import flags
+
+from tfrobust import cli
+from tfrobust.attacks import registry
+from tfrobust.evaluation import SUITES
+from tfrobust.evaluation.attack_options import attack_overrides
+from tfrobust.evaluation.suite import suite_entries
+
+FLAGS = flags.FLAGS
+NORMS = ["linf", "l2"]
+
+
+def define_suite_flags():
+    flags.DEFINE_enum("norm", "linf", NORMS, "Threat model norm.")
+    flags.DEFINE_list("eps", None, "Budget ε on [0,1] images; several (--eps=0.05,0.1,0.2) run the suite at each "
+                      "and add an accuracy-vs-ε table and plot (default: the dataset's customary ε).")
+    flags.DEFINE_string("suite", "quick", f"Attack suite: {', '.join(SUITES)}, or a comma-separated list of attacks: "
+                        f"{', '.join(registry.names())}. Publish 'standard' (AutoAttack); 'quick' gives an upper "
+                        "bound.")
+    flags.DEFINE_multi_string("attack_option", [], "Attack parameter <attack>.<parameter>=<value>, repeatable "
+                              "(e.g. --attack_option=pgd.steps=50); the attack must be in the suite.")
+
+
+def parse_suite_flags():
+    """Checks the suite flags before anything is loaded; returns (suite overrides, ε values or None for the
+    dataset's customary one)."""
+    attacks = list(dict.fromkeys(name for _, name, _ in suite_entries(FLAGS.suite)))
+    overrides = attack_overrides(cli.parse_options(FLAGS.attack_option, "attack_option"), attacks)
+    eps_values = cli.parse_numbers(FLAGS.eps, "eps", lower=0.0) or None
+    return overrides, eps_values
+
+
+def customary_eps(info):
+    """The dataset's customary ε for ``--norm``."""
+    return info.eps_linf if FLAGS.norm == "linf" else info.eps_l2
