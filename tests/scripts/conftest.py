@@ -13,9 +13,12 @@ import io
 import sys
 
 import pytest
-from absl import app, flags  # noqa: F401  (absl.app defines its own flags on import: before the snapshot)
+from absl import app, flags
 
-from tfrobust import cli  # noqa: F401  (same: everything the programs import that defines flags)
+from tfrobust import cli  # noqa: F401  (imported before the snapshot: everything that defines flags on import)
+
+# absl defines --help/--helpfull on the first app.run, once per process: before the snapshot, so they stay.
+app.define_help_flags()
 
 
 def run_program_in_process(module, *args):

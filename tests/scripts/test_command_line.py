@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -48,7 +49,8 @@ def test_train_writes_summary_history_checkpoint_and_exports(trained):
 
 def test_export_script_reexports_a_run_as_the_next_version(trained):
     tmp, _ = trained
-    result = run("export/export.py", f"--source={tmp}/run", f"--export_dir={tmp}/export", "--name=cnn",
+    # --formats: the old name, kept as an alias of --export_formats (tfrobust-train's name for it).
+    result = run("export/export.py", f"--source={tmp}/run", f"--export_dir={tmp}/export", "--export_name=cnn",
                  "--formats=saved_model,keras,tflite_dynamic")
     assert result.returncode == 0, result.stderr[-3000:]
     assert (tmp / "export" / "cnn" / "2" / "saved_model.pb").is_file()
@@ -62,7 +64,7 @@ def test_compare_script_writes_a_table_for_savedmodel_tflite_and_a_served_model(
     with ModelServer(str(tmp / "export"), rest_port=None, grpc_port=0) as server:
         result = run("export/compare.py", f"--artifacts={tmp}/export/cnn/1,{tmp}/export/cnn_int8.tflite,"
                      f"grpc://{server.grpc_target}/cnn/versions/1", "--labels=cnn@1:saved_model,cnn:int8,cnn@1:served",
-                     "--dataset=fashion_mnist", "--test_size=64", "--eps=0.1", "--suite=fgsm,pgd",
+                     "--test_size=64", "--eps=0.1", "--suite=fgsm,pgd",
                      "--sanity_size=32", f"--out_dir={tmp}/compare")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "| cnn@1:saved_model | white-box |" in result.stdout
@@ -71,6 +73,7 @@ def test_compare_script_writes_a_table_for_savedmodel_tflite_and_a_served_model(
     assert "| cnn@1:served | cnn@1:saved_model | −0 / +0 |" in result.stdout  # same model, same points
     assert (tmp / "compare" / "correct.npz").is_file()
     report = json.load(open(tmp / "compare" / "report.json", encoding="utf-8"))
+    assert report["dataset"] == "fashion_mnist"  # no --dataset: the SavedModel's tfrobust.json says so
     for model in report["models"]:
         assert [row["attack"] for row in model["rows"]] == ["fgsm", "pgd"]
         assert all(row["accuracy"] <= model["clean"] for row in model["rows"])
@@ -183,3 +186,38 @@ def test_evaluate_script_sweeps_eps_with_attack_options(trained, in_process):
         assert section["threat_model"]["eps"] == eps and rows[1]["config"]["steps"] == 3
         assert (tmp / "sweep" / f"eps_{eps:g}" / "correct.npz").is_file()
     assert "| run | pgd[steps=3] |" in stdout and "## ε = 0.15" in stdout
+
+
+def test_compare_needs_a_dataset_when_no_artifact_records_one(trained, in_process):
+    tmp, _ = trained
+    code, _, stderr = in_process("compare", f"--artifacts={tmp}/export/cnn_int8.tflite")
+    assert code == 2
+    assert [line for line in stderr.splitlines() if line.startswith("error:")] == [
+        "error: --dataset is needed: no artifact records its dataset in assets.extra/tfrobust.json "
+        "(datasets: fashion_mnist, mnist, cifar10, cifar100, svhn)"], stderr[-2000:]
+
+
+@pytest.mark.parametrize("program,names", [
+    ("train", ["small_cnn", "wide_resnet", "fashion_mnist", "cifar10", "linf"]),
+    ("compare", ["fashion_mnist", "svhn", "quick", "standard", "apgd-ce", "autoattack", "square", "attack_option"]),
+    ("evaluate", ["cifar100", "quick", "fab-t", "attack_option"]),
+    ("export", ["export_formats", "export_name", "tflite_int8", "mnist"]),
+])
+def test_help_lists_the_registered_names(in_process, program, names):
+    code, stdout, _ = in_process(program, "--help")
+    assert code in (0, 1)  # absl ends --help with status 1
+    missing = [name for name in names if name not in stdout]
+    assert not missing, stdout[-3000:]
+
+
+def test_help_has_no_tensorflow_start_up_log_lines():
+    # TensorFlow 2.21 logs its start-up (oneDNN, CUDA drivers) before absl's C++ logging reads
+    # TF_CPP_MIN_LOG_LEVEL; the programs keep it out unless the user asks for it (TF_CPP_MIN_LOG_LEVEL=0).
+    env = {k: v for k, v in ENV.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    result = subprocess.run([sys.executable, os.path.join(ROOT, "export/compare.py"), "--help"], capture_output=True,
+                            text=True, env=env, cwd=ROOT, check=False, timeout=600)
+    assert "--attack_option" in result.stdout and "--artifacts" in result.stdout
+    noise = [line for line in (result.stdout + result.stderr).splitlines()
+             if re.match(r"^[IWEF]\d{4} \d\d:\d\d:", line) or "absl::InitializeLog" in line
+             or "oneDNN" in line or "cuda" in line.lower()]
+    assert not noise, noise

@@ -2,6 +2,8 @@
 
   python export/compare.py --artifacts=runs/export/cnn,runs/export/cnn_int8.tflite \
       --dataset=fashion_mnist --eps=0.1 --test_size=1000 --suite=quick --out_dir=runs/compare
+  python export/compare.py --artifacts=runs/export/cnn --eps=0.05,0.1,0.2 \
+      --suite=pgd,square --attack_option=pgd.steps=50 --out_dir=runs/compare_sweep
 
 (or ``tfrobust-compare`` with the same flags, the console script installed with the package)
 
@@ -14,6 +16,10 @@ TFLite artifacts and served models (``http://host:8501/v1/models/cnn[/versions/2
 ``report.md``, ``report.json``, ``report.html``, ``curves.png``, ``correct.npz`` (per-point masks),
 ``agreement.png``, ``leaderboard/`` and ``tensorboard/`` into ``--out_dir`` (refused if another run's report
 is there, unless ``--overwrite``) and prints the table.
+Without ``--dataset``, the dataset is the one the SavedModels record in ``assets.extra/tfrobust.json``.
+``--attack_option=<attack>.<parameter>=<value>`` (repeatable) sets an attack's parameters; several ``--eps``
+run the suite at each ε: one full report per ε in ``eps_<ε>/`` and, on top, ``report.md`` with the
+accuracy-vs-ε table (every attack), ``report.json`` and ``accuracy_vs_eps.png``.
 
 The number to publish is the worst case of ``--suite=standard`` (AutoAttack, the RobustBench protocol).
 The default "quick" suite (FGSM, PGD-20, Square-1000) takes minutes on a CPU but its worst case is an
@@ -40,7 +46,8 @@ def define_flags():
     flags.DEFINE_list("labels", None, "One label per artifact, in order (default: <model>[@<version>]:<format>).")
     flags.DEFINE_integer("serving_max_batch", 128, "Most images per request to a served model.", lower_bound=1)
     flags.DEFINE_float("serving_timeout", 30.0, "Seconds a request to a served model may take.", lower_bound=0.001)
-    flags.DEFINE_string("dataset", "fashion_mnist", "Dataset whose test split is attacked.")
+    flags.DEFINE_string("dataset", None, f"Dataset whose test split is attacked: {', '.join(data.names())} "
+                        "(default: the one the artifacts record in assets.extra/tfrobust.json).")
     flags.DEFINE_string("data_dir", None, "Dataset folder, if not the default location.")
     flags.DEFINE_integer("test_size", 1000, "First N test points.", lower_bound=1)
     define_suite_flags()
@@ -52,6 +59,20 @@ def define_flags():
     flags.DEFINE_string("out_dir", "runs/compare", "Where report.md and report.json go.")
     flags.DEFINE_bool("overwrite", False, "Replace a report another run left in --out_dir.")
     flags.mark_flag_as_required("artifacts")
+
+
+def recorded_dataset(artifacts):
+    """The dataset the artifacts' descriptions (``assets.extra/tfrobust.json``, SavedModels) record; an
+    error when none records one or they disagree (TFLite files and served models record none)."""
+    recorded = {label: (artifact.description or {}).get("dataset") for label, artifact in artifacts.items()}
+    datasets = sorted({name for name in recorded.values() if name})
+    if not datasets:
+        raise TfrobustError(f"--dataset is needed: no artifact records its dataset in assets.extra/tfrobust.json "
+                            f"(datasets: {', '.join(data.names())})")
+    if len(datasets) > 1:
+        raise TfrobustError("--dataset is needed: the artifacts record different datasets ("
+                            + ", ".join(f"{label}: {name}" for label, name in recorded.items() if name) + ")")
+    return datasets[0]
 
 
 def main(argv):
@@ -70,19 +91,20 @@ def main(argv):
         if label in artifacts:
             raise TfrobustError(f"two artifacts share the label {label}: {artifacts[label].path} and {path}")
         artifacts[label] = artifact
-    info = data.info(FLAGS.dataset)
-    x, y = data.load(FLAGS.dataset, "test", size=FLAGS.test_size, data_dir=FLAGS.data_dir)
+    dataset = FLAGS.dataset or recorded_dataset(artifacts)
+    info = data.info(dataset)
+    x, y = data.load(dataset, "test", size=FLAGS.test_size, data_dir=FLAGS.data_dir)
     for label, artifact in artifacts.items():
         if tuple(artifact.input_shape) != tuple(info.image_shape):
             raise TfrobustError(f"{label} takes images of shape {artifact.input_shape}, "
-                                f"but {FLAGS.dataset} has {info.image_shape}")
+                                f"but {dataset} has {info.image_shape}")
     report = evaluate_eps_sweep(artifacts, x, y, eps_values=eps_values or [customary_eps(info)], norm=FLAGS.norm,
                                 suite=FLAGS.suite, suite_overrides=overrides, transfer_from=FLAGS.transfer_from,
                                 sanity_size=FLAGS.sanity_size, batch_size=FLAGS.batch_size, seed=FLAGS.seed,
-                                title=f"Robustness of exported artifacts on {FLAGS.dataset}")
-    report["dataset"] = FLAGS.dataset
+                                title=f"Robustness of exported artifacts on {dataset}")
+    report["dataset"] = dataset
     for section in report.get("sections", []):
-        section["dataset"] = FLAGS.dataset
+        section["dataset"] = dataset
     path = write_sweep_report(report, FLAGS.out_dir, images=x, overwrite=FLAGS.overwrite)
     print(sweep_markdown(report) if is_sweep(report) else markdown(report))
     print(f"report: {path}")

@@ -9,6 +9,9 @@ White-box attacks use the live model's gradients; the gradient-masking sanity ch
 ``--sanity_size`` points. Writes report.md, report.json, report.html, curves.png, leaderboard/ and
 tensorboard/ (refused if another run's report is in --out_dir, unless --overwrite). To attack exported
 artifacts (SavedModel, TFLite) use export/compare.py.
+``--attack_option=<attack>.<parameter>=<value>`` (repeatable, e.g. ``pgd.steps=50``) sets an attack's
+parameters; ``--eps=0.05,0.1,0.2`` runs the suite at each ε (one full report per ε in ``eps_<ε>/``, and on
+top the accuracy-vs-ε table of every attack and its plot).
 """
 
 import os
@@ -29,7 +32,7 @@ FLAGS = flags.FLAGS
 def define_flags():
     """Defines this program's flags (once, when it runs)."""
     flags.DEFINE_string("source", None, "Training run folder or .keras file.")
-    flags.DEFINE_string("dataset", None, "Dataset (default: the run's).")
+    flags.DEFINE_string("dataset", None, f"Dataset: {', '.join(data.names())} (default: the run's).")
     flags.DEFINE_string("data_dir", None, "Dataset folder, if not the default location.")
     flags.DEFINE_integer("test_size", 1000, "First N test points.", lower_bound=1)
     define_suite_flags()

@@ -1,6 +1,6 @@
 """Export a trained model as a TF-Serving SavedModel, ``.keras`` and TFLite (fp32 / dynamic / int8).
 
-  python export/export.py --source=runs/cnn --export_dir=runs/export --name=cnn
+  python export/export.py --source=runs/cnn --export_dir=runs/export --export_name=cnn
 
 (or ``tfrobust-export`` with the same flags, the console script installed with the package)
 
@@ -25,12 +25,15 @@ def define_flags():
     """Defines this program's flags (once, when it runs)."""
     flags.DEFINE_string("source", None, "Training run folder or .keras file.")
     flags.DEFINE_string("export_dir", None, "Base folder of the exports.")
-    flags.DEFINE_string("name", None, "Model name (default: the source's basename).")
+    flags.DEFINE_string("export_name", None, "Model name (default: the source's basename).")
     flags.DEFINE_integer("version", None, "SavedModel version (default: next free).", lower_bound=1)
-    flags.DEFINE_list("formats", ["saved_model", "keras", "tflite_fp32", "tflite_dynamic", "tflite_int8"],
+    flags.DEFINE_list("export_formats", ["saved_model", "keras", "tflite_fp32", "tflite_dynamic", "tflite_int8"],
                       f"Formats: {', '.join(EXPORT_FORMATS)} (SavedModel is always written).")
-    flags.DEFINE_string("dataset", None, "Dataset for int8 calibration, warm-up requests and the export's "
-                        "description (default: the run's).")
+    # The names tfrobust-train uses for the same things; the old short names stay as aliases.
+    flags.DEFINE_alias("name", "export_name")
+    flags.DEFINE_alias("formats", "export_formats")
+    flags.DEFINE_string("dataset", None, f"Dataset ({', '.join(data.names())}) for int8 calibration, warm-up "
+                        "requests and the export's description (default: the run's).")
     flags.DEFINE_string("data_dir", None, "Dataset folder, if not the default location.")
     flags.DEFINE_integer("calibration_size", 200, "Training images used for int8 calibration.", lower_bound=1)
     flags.mark_flags_as_required(["source", "export_dir"])
@@ -39,15 +42,15 @@ def define_flags():
 def main(argv):
     del argv
     model, summary = load_source_model(FLAGS.source)
-    name = FLAGS.name or os.path.splitext(os.path.basename(os.path.normpath(FLAGS.source)))[0]
+    name = FLAGS.export_name or os.path.splitext(os.path.basename(os.path.normpath(FLAGS.source)))[0]
     dataset = FLAGS.dataset or (summary or {}).get("dataset")
     representative, description = None, {"method": (summary or {}).get("method")}
     if dataset is not None:  # calibration images for int8 and the SavedModel's warm-up requests
         representative, _ = data.load(dataset, "train", size=FLAGS.calibration_size, data_dir=FLAGS.data_dir)
         description.update(dataset=dataset, class_names=data.info(dataset).class_names)
-    elif any(fmt == "tflite_int8" for fmt in FLAGS.formats):
+    elif any(fmt == "tflite_int8" for fmt in FLAGS.export_formats):
         raise TfrobustError("int8 export of a .keras file needs --dataset for calibration images")
-    paths = export_all(model, FLAGS.export_dir, name, FLAGS.formats, representative_images=representative,
+    paths = export_all(model, FLAGS.export_dir, name, FLAGS.export_formats, representative_images=representative,
                        version=FLAGS.version, description=description)
     for fmt, path in paths.items():
         print(f"{fmt}: {path}")

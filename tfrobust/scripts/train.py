@@ -35,7 +35,7 @@ import os
 
 from absl import flags
 
-from tfrobust import cli, data
+from tfrobust import cli, data, models
 from tfrobust.errors import TfrobustError
 from tfrobust.export import export_all
 from tfrobust.scripts import run_program
@@ -55,16 +55,16 @@ FLAGS = flags.FLAGS
 
 def define_flags():
     """Defines this program's flags (once, when it runs)."""
-    flags.DEFINE_string("dataset", "fashion_mnist", "Dataset name (see tfrobust.data.names()).")
+    flags.DEFINE_string("dataset", "fashion_mnist", f"Dataset: {', '.join(data.names())}.")
     flags.DEFINE_string("data_dir", None, "Folder with the dataset's files in its own on-disk format.")
     flags.DEFINE_integer("train_size", None, "Use the first N training images.", lower_bound=1)
     flags.DEFINE_integer("test_size", None, "Use the first N test images.", lower_bound=1)
-    flags.DEFINE_string("model", "small_cnn", "Model name (see tfrobust.models.names()).")
+    flags.DEFINE_string("model", "small_cnn", f"Model: {', '.join(models.names())}.")
     flags.DEFINE_multi_string("model_option", [], "Builder option key=value, repeatable "
                               "(e.g. --model_option=strides=1-1-2-2).")
     flags.DEFINE_enum("method", "standard", METHODS, "Training method (see tfrobust.training.methods).")
     flags.DEFINE_float("eps", None, "Attack radius of an adversarial method (image units: 0.1, 8/255 …).")
-    flags.DEFINE_string("norm", None, "Threat-model norm of an adversarial method: linf or l2.")
+    flags.DEFINE_enum("norm", None, ["linf", "l2"], "Threat-model norm of an adversarial method.")
     flags.DEFINE_integer("attack_steps", None, "Inner-maximisation steps (PGD-k, TRADES, MART, FAT, ALP, AT-id).")
     flags.DEFINE_float("step_size", None, "Inner-maximisation step size (default: the method's rule).")
     flags.DEFINE_enum("random_start", None, RANDOM_STARTS, "Random start of the inner maximisation.")
