@@ -4,7 +4,17 @@ import numpy as np
 import pytest
 
 from tfrobust import data
+from tfrobust.data import registry as dataset_registry
 from tfrobust.errors import TfrobustError
+
+
+@pytest.fixture(autouse=True)
+def restore_registry():
+    """The toy datasets registered here must not leak into later tests (e.g. the scripts' name lists)."""
+    saved = dict(dataset_registry._REGISTRY)
+    yield
+    dataset_registry._REGISTRY.clear()
+    dataset_registry._REGISTRY.update(saved)
 
 
 def test_builtin_names_and_infos():
