@@ -7,7 +7,8 @@ themselves and by transfer from a differentiable surrogate (by default the same 
 Every row says which mode it used and how many images the target scored.
 
 Reports keep every model's per-point correct masks (``correct``: {label: {"clean", <attack>…,
-"worst_case"}}, written as ``correct.npz`` by ``write_report``) and an ``agreement`` section: per
+"worst_case"}}, written as ``correct.npz`` by ``write_report``; ``save_adversarial`` adds the adversarial
+examples, ``adversarial/<model>/<attack>.npz``) and an ``agreement`` section: per
 deployment format, the points it loses that its reference artifact (the same model's SavedModel) keeps,
 and the reverse.
 """
@@ -85,7 +86,8 @@ def choose_surrogate(label, artifacts, transfer_from=None):
 
 
 def evaluate(models, x, y, *, eps, norm="linf", suite="quick", transfer_from=None, sanity_size=200,
-             batch_size=250, seed=0, suite_overrides=None, title="Robustness report"):
+             batch_size=250, seed=0, suite_overrides=None, title="Robustness report", verbose=0,
+             save_adversarial=False):
     """Runs ``suite`` on every model and the sanity checks on the differentiable ones.
 
     Args:
@@ -95,26 +97,34 @@ def evaluate(models, x, y, *, eps, norm="linf", suite="quick", transfer_from=Non
       suite: a suite name or a comma-separated list of attacks (``build_suite``).
       transfer_from: label of the surrogate for every model without gradients (default: per model).
       sanity_size: points used by the sanity checks (0 disables them).
+      verbose: 0 silent, 1 a progress bar per attack, 2 one line per attack (``robust_accuracy``).
+      save_adversarial: keep every attack's adversarial examples in the report's ``adversarial``:
+        {label: {attack: {"x_adv" float32 [N, H, W, C], "y_pred" int64 [N]}}} (the clean input where the
+        attack did not run, i.e. on points misclassified clean); ``write_report`` writes them to
+        ``adversarial/<model>/<attack>.npz``.
 
     Returns:
       a report dict: ``threat_model``, ``num_examples``, ``suite``, ``models`` (one entry per model
       with ``clean``, ``rows``, ``worst_case``, ``sanity`` and, for artifacts, ``artifact``: path,
       format, version, fingerprint, queries), ``correct`` (per-point masks, see the module docstring)
-      and ``agreement``.
+      and ``agreement`` (and ``adversarial`` with ``save_adversarial``).
     """
     if not isinstance(models, dict):
         models = {getattr(models, "name", "model"): models}
     targets = {label: as_target(model, label) for label, model in models.items()}
     x = np.asarray(x, np.float32)
     y = np.asarray(y).astype(np.int64)
-    entries, masks = [], {}
+    entries, masks, adversarial = [], {}, {}
     for label, target in targets.items():
         attacks = build_suite(suite, norm=norm, eps=eps, seed=seed, overrides=suite_overrides)
         surrogate = None
         if not target.differentiable:
             surrogate = targets[choose_surrogate(label, models, transfer_from)]
-        result = run_suite(target, x, y, attacks, surrogate=surrogate, batch_size=batch_size)
+        result = run_suite(target, x, y, attacks, surrogate=surrogate, batch_size=batch_size, verbose=verbose,
+                           keep_adversarial=save_adversarial)
         masks[label] = result.pop("correct")
+        if save_adversarial:
+            adversarial[label] = result.pop("adversarial")
         masks[label]["worst_case"] = np.logical_and.reduce(list(masks[label].values()))
         result["sanity"] = None
         if target.differentiable and sanity_size:
@@ -126,7 +136,8 @@ def evaluate(models, x, y, *, eps, norm="linf", suite="quick", transfer_from=Non
                                   "fingerprint": artifact.fingerprint, "queries": artifact.queries}
         entries.append(result)
     return {"title": title, "threat_model": {"norm": norm, "eps": float(eps)}, "num_examples": int(len(y)),
-            "suite": suite, "models": entries, "correct": masks, "agreement": agreement(masks, models)}
+            "suite": suite, "models": entries, "correct": masks, "agreement": agreement(masks, models),
+            **({"adversarial": adversarial} if save_adversarial else {})}
 
 
 def reference_of(label, models):

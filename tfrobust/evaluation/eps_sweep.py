@@ -106,7 +106,8 @@ def write_sweep_report(report, out_dir, images=None, overwrite=False):
     os.makedirs(out_dir, exist_ok=True)
     for eps, section in zip(report["threat_model"]["eps"], report["sections"]):
         write_report(section, section_dir(out_dir, eps), images=images, overwrite=overwrite)
-    sections = [{k: v for k, v in section.items() if k != "correct"} for section in report["sections"]]
+    sections = [{k: v for k, v in section.items() if k not in ("correct", "adversarial")}
+                for section in report["sections"]]
     write_json(os.path.join(out_dir, "report.json"), _plain({**report, "sections": sections}))
     plot_accuracy_vs_eps(report, os.path.join(out_dir, "accuracy_vs_eps.png"))
     path = os.path.join(out_dir, "report.md")

@@ -242,6 +242,11 @@ def _replaced_folder(final):
             shutil.rmtree(final)
 
 
+def _safe_name(label):
+    """A file name for a model or attack label (``cnn@1:saved_model`` → ``cnn@1_saved_model``)."""
+    return os.path.splitext(file_name(label))[0]
+
+
 def write_report(report, out_dir, *, images=None, overwrite=False, adversarial=None):
     """Writes the report into ``out_dir``; returns the Markdown path.
 
@@ -249,7 +254,10 @@ def write_report(report, out_dir, *, images=None, overwrite=False, adversarial=N
     there are curves), correct.npz (when the report has per-point masks), agreement.png (when ``images``
     are given and an artifact disagrees with its reference), ``leaderboard/<model>.json`` (RobustBench-shaped,
     one per model) and TensorBoard event files under ``tensorboard/`` (scalars; a strip of ``images``, the
-    evaluated points, and of ``adversarial`` x_adv when given, see ``tensorboard_log``). The report gets a
+    evaluated points, and of ``adversarial`` x_adv when given, see ``tensorboard_log``). A report with
+    ``adversarial`` examples (``evaluate(save_adversarial=True)``) also gets one
+    ``adversarial/<model>/<attack>.npz`` per attack (``x_adv`` float32 [N, H, W, C], ``y_pred`` int64 [N]:
+    the RobustBench submission shape), and they feed the TensorBoard strips. The report gets a
     ``provenance`` entry (date, command line, versions) unless it has one.
 
     Raises:
@@ -262,8 +270,19 @@ def write_report(report, out_dir, *, images=None, overwrite=False, adversarial=N
         with atomic_path(os.path.join(out_dir, "correct.npz")) as temp:
             np.savez_compressed(temp, **{f"{label}/{attack}": mask for label, masks in report["correct"].items()
                                          for attack, mask in masks.items()})
+    if report.get("adversarial"):
+        with _replaced_folder(os.path.join(out_dir, "adversarial")) as temp:
+            for label, attacks in report["adversarial"].items():
+                for attack, arrays in attacks.items():
+                    path = os.path.join(temp, _safe_name(label), _safe_name(attack) + ".npz")
+                    os.makedirs(os.path.dirname(path), exist_ok=True)
+                    np.savez_compressed(path, x_adv=np.asarray(arrays["x_adv"], np.float32),
+                                        y_pred=np.asarray(arrays["y_pred"], np.int64))
+        if adversarial is None:
+            adversarial = {label: {attack: arrays["x_adv"] for attack, arrays in attacks.items()}
+                           for label, attacks in report["adversarial"].items()}
     write_json(os.path.join(out_dir, "report.json"),
-               _jsonable({k: v for k, v in report.items() if k != "correct"}))
+               _jsonable({k: v for k, v in report.items() if k not in ("correct", "adversarial")}))
     curves = plot_curves(report, os.path.join(out_dir, "curves.png"))
     agreement = None if images is None else plot_agreement(report, images, os.path.join(out_dir, "agreement.png"))
     figures = {}
@@ -282,6 +301,8 @@ def write_report(report, out_dir, *, images=None, overwrite=False, adversarial=N
     for name in [name for name, is_stale in stale.items() if is_stale]:  # an overwritten run's, not this one's
         if os.path.exists(os.path.join(out_dir, name)):
             os.remove(os.path.join(out_dir, name))
+    if not report.get("adversarial") and os.path.isdir(os.path.join(out_dir, "adversarial")):
+        shutil.rmtree(os.path.join(out_dir, "adversarial"))
     path = os.path.join(out_dir, "report.md")
     write_text(path, markdown(report))
     return path

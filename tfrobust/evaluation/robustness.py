@@ -10,12 +10,18 @@ Every point an attack returns is verified before it is scored (``verify_points``
 (‖x_adv − x‖ ≤ ε·(1 + 1e-6) plus float32 rounding of the image range). A point that fails is an attack
 failure: it is restored to the clean input (so a NaN image never counts as broken) and counted in
 ``invalid``; with ``strict`` (the test suite sets ``TFROBUST_STRICT_ATTACKS=1``) it raises instead.
+
+Progress follows Keras's ``verbose`` convention: 0 silent (the default, so tests print nothing), 1 a
+``keras.utils.Progbar`` per attack (batches done of all, points still standing, elapsed/ETA), 2 one line
+per attack when it ends (name, points attacked, points standing, seconds). An attack that batches itself
+(AutoAttack) is one step of the bar.
 """
 
 import os
 import time
 import warnings
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -77,7 +83,8 @@ def verify_points(attack, x_adv, x):
     return valid, reasons
 
 
-def robust_accuracy(attack, craft_fn, x, y, *, predict_fn=None, batch_size=256, standing=None, strict=None):
+def robust_accuracy(attack, craft_fn, x, y, *, predict_fn=None, batch_size=256, standing=None, strict=None,
+                    verbose=0, name=None, keep_adversarial=False):
     """Runs ``attack`` and reports accuracy.
 
     Args:
@@ -94,13 +101,21 @@ def robust_accuracy(attack, craft_fn, x, y, *, predict_fn=None, batch_size=256, 
         points ``predict_fn`` classifies correctly.
       strict: raise ``TfrobustError`` on a returned point that fails ``verify_points`` instead of
         restoring it; default: the ``TFROBUST_STRICT_ATTACKS`` environment variable is "1".
+      verbose: 0 silent, 1 progress bar, 2 one line when the attack ends (see the module docstring).
+      name: the attack's name in the progress output (default: its class name).
+      keep_adversarial: also return ``x_adv`` (float32 [N, ...]: the verified crafted point where the
+        attack ran, the clean input elsewhere) and ``y_pred`` (int64 [N]: ``predict_fn``'s labels on
+        ``x_adv``), so that ``correct == (y_pred == y)`` point by point (without ``standing``).
 
     Returns:
       dict with ``accuracy`` (fraction of all points), ``correct`` (bool [N] per point), ``seconds``,
       ``counts``: per-example model evaluations the attack made (summed ``attack.last_counts``),
       ``invalid``: returned points that failed verification (restored to x), and ``attack_report``: the
-      attack's ``last_report`` when it batches itself (AutoAttack's per-component diagnostics).
+      attack's ``last_report`` when it batches itself (AutoAttack's per-component diagnostics); with
+      ``keep_adversarial``, ``x_adv`` and ``y_pred`` as well.
     """
+    if verbose not in (0, 1, 2):
+        raise TfrobustError(f"verbose must be 0, 1 or 2, got {verbose!r}")
     if predict_fn is None:
         predict_fn = lambda batch: logits_of(craft_fn(tf.constant(batch))).numpy()
     if strict is None:
@@ -108,7 +123,9 @@ def robust_accuracy(attack, craft_fn, x, y, *, predict_fn=None, batch_size=256, 
     start = time.perf_counter()
     x = np.asarray(x, np.float32)
     y = np.asarray(y).astype(np.int64)
-    correct = predict_labels(predict_fn, x, batch_size) == y
+    y_pred = predict_labels(predict_fn, x, batch_size)
+    correct = y_pred == y
+    x_adv_all = x.copy() if keep_adversarial else None
     if standing is not None:
         correct &= np.asarray(standing, bool)
     counts, invalid, attack_report = {}, 0, None
@@ -116,6 +133,12 @@ def robust_accuracy(attack, craft_fn, x, y, *, predict_fn=None, batch_size=256, 
         # Attack only the points still standing: broken points stay broken.
         index_standing = np.flatnonzero(correct)
         chunk = max(len(index_standing), 1) if getattr(attack, "batches_itself", False) else batch_size
+        name = name or type(attack).__name__
+        batches = -(-len(index_standing) // chunk)
+        progress = None
+        if verbose == 1:
+            print(f"{name}: {len(index_standing)} of {len(y)} points standing", flush=True)
+            progress = keras.utils.Progbar(batches, verbose=1, stateful_metrics=["standing"], unit_name="batch")
         for i in range(0, len(index_standing), chunk):
             index = index_standing[i:i + chunk]
             x_adv = np.array(attack(craft_fn, x[index], y[index]), np.float32)
@@ -129,14 +152,25 @@ def robust_accuracy(attack, craft_fn, x, y, *, predict_fn=None, batch_size=256, 
                 warnings.warn(message + "; they count as attack failures (restored to x)", stacklevel=2)
                 invalid += int(np.sum(~valid))
                 x_adv[~valid] = x[index][~valid]
-            correct[index] = predict_labels(predict_fn, x_adv, batch_size) == y[index]
+            y_pred[index] = predict_labels(predict_fn, x_adv, batch_size)
+            correct[index] = y_pred[index] == y[index]
+            if keep_adversarial:
+                x_adv_all[index] = x_adv
             for key, value in getattr(attack, "last_counts", {}).items():
                 counts[key] = counts.get(key, 0) + int(value)
+            if progress is not None:
+                progress.update(i // chunk + 1, values=[("standing", int(np.sum(correct)))])
+        if verbose == 2:
+            print(f"{name}: {len(index_standing)} points attacked in {batches} batch(es), {int(np.sum(correct))} "
+                  f"of {len(y)} standing, {time.perf_counter() - start:.1f}s", flush=True)
         if getattr(attack, "batches_itself", False):
             attack_report = getattr(attack, "last_report", None)
-    return {"accuracy": float(np.mean(correct)) if len(correct) else float("nan"),
-            "correct": correct, "seconds": time.perf_counter() - start, "counts": counts,
-            "invalid": invalid, "attack_report": attack_report}
+    result = {"accuracy": float(np.mean(correct)) if len(correct) else float("nan"),
+              "correct": correct, "seconds": time.perf_counter() - start, "counts": counts,
+              "invalid": invalid, "attack_report": attack_report}
+    if keep_adversarial:
+        result.update(x_adv=x_adv_all, y_pred=y_pred)
+    return result
 
 
 def noise_sweep(model_fn, x, y, sigmas, *, samples=1, seed=0, clip_min=0.0, clip_max=1.0, batch_size=256,

@@ -57,7 +57,8 @@ def build_suite(spec, *, norm, eps, seed=0, overrides=None):
     return {label: registry.make(name, norm=norm, eps=eps, seed=seed, **kwargs) for label, name, kwargs in entries}
 
 
-def run_suite(model, x, y, attacks, *, surrogate=None, batch_size=250, name=None):
+def run_suite(model, x, y, attacks, *, surrogate=None, batch_size=250, name=None, verbose=0,
+              keep_adversarial=False):
     """Evaluates ``model`` (keras.Model, Artifact, callable or Target) under every attack.
 
     Returns a dict: ``clean`` accuracy, ``rows`` (one per attack: label, mode, accuracy, seconds,
@@ -66,7 +67,9 @@ def run_suite(model, x, y, attacks, *, surrogate=None, batch_size=250, name=None
     attack: attacks that do not declare ``respects_threat_model``, e.g. Gaussian noise with σ = ε, are
     reported in their rows but cannot lower the worst case below the ε-robust accuracy), ``notes``
     (e.g. that the logits were taken before a final softmax), and ``correct`` (per-point bool arrays,
-    for callers that combine results).
+    for callers that combine results). ``verbose`` (0, 1, 2) shows each attack's progress
+    (``robust_accuracy``); ``keep_adversarial`` adds ``adversarial``: {label: {"x_adv", "y_pred"}}, every
+    point's crafted input and the target's label on it (``y_pred == y`` is the attack's ``correct`` mask).
     """
     target = as_target(model, name)
     surrogate = as_target(surrogate) if surrogate is not None else None
@@ -74,11 +77,14 @@ def run_suite(model, x, y, attacks, *, surrogate=None, batch_size=250, name=None
     y = np.asarray(y).astype(np.int64)
     clean = robust_accuracy(None, None, x, y, predict_fn=target.predict, batch_size=batch_size)
     worst = clean["correct"].copy()
-    rows, correct = [], {"clean": clean["correct"]}
+    rows, correct, adversarial = [], {"clean": clean["correct"]}, {}
     for label, attack in attacks.items():
         attack, craft_fn, mode = _route(attack, label, target, surrogate)
         before = target.query_count() if target.query_count else None
-        result = robust_accuracy(attack, craft_fn, x, y, predict_fn=target.predict, batch_size=batch_size)
+        result = robust_accuracy(attack, craft_fn, x, y, predict_fn=target.predict, batch_size=batch_size,
+                                 verbose=verbose, name=f"{target.name} {label}", keep_adversarial=keep_adversarial)
+        if keep_adversarial:
+            adversarial[label] = {"x_adv": result["x_adv"], "y_pred": result["y_pred"]}
         # Attacks calling ``target.predict`` are in the artifact's counter; those calling ``logits_fn``
         # (white-box, or query-based on a differentiable target) count their own forward passes.
         queries = result["counts"].get("forward", 0) if craft_fn is not target.predict else 0
@@ -95,7 +101,8 @@ def run_suite(model, x, y, attacks, *, surrogate=None, batch_size=250, name=None
         rows.append(row)
     return {"model": target.name, "num_examples": int(len(y)), "clean": clean["accuracy"], "rows": rows,
             "worst_case": float(np.mean(worst)) if len(worst) else float("nan"),
-            "notes": list(getattr(target, "notes", [])), "correct": correct}
+            "notes": list(getattr(target, "notes", [])), "correct": correct,
+            **({"adversarial": adversarial} if keep_adversarial else {})}
 
 
 def _components(report, num_examples):

@@ -14,7 +14,8 @@ TFLite artifacts and served models (``http://host:8501/v1/models/cnn[/versions/2
 (``--transfer_from``, default the same model's SavedModel). Labels are ``<model>[@<version>]:<format>``
 (e.g. ``cnn@2:saved_model``, ``cnn@2:served_grpc``) unless ``--labels`` names the artifacts. Writes
 ``report.md``, ``report.json``, ``report.html``, ``curves.png``, ``correct.npz`` (per-point masks),
-``agreement.png``, ``leaderboard/`` and ``tensorboard/`` into ``--out_dir`` (refused if another run's report
+``agreement.png``, ``leaderboard/``, ``tensorboard/`` and, with ``--save_adversarial``, ``adversarial/<model>/
+<attack>.npz`` (x_adv, y_pred) into ``--out_dir`` (refused if another run's report
 is there, unless ``--overwrite``) and prints the table.
 Without ``--dataset``, the dataset is the one the SavedModels record in ``assets.extra/tfrobust.json``.
 ``--attack_option=<attack>.<parameter>=<value>`` (repeatable) sets an attack's parameters; several ``--eps``
@@ -24,6 +25,7 @@ accuracy-vs-ε table (every attack), ``report.json`` and ``accuracy_vs_eps.png``
 The number to publish is the worst case of ``--suite=standard`` (AutoAttack, the RobustBench protocol).
 The default "quick" suite (FGSM, PGD-20, Square-1000) takes minutes on a CPU but its worst case is an
 upper bound, and the report says so next to it ("not AutoAttack — an upper bound").
+``--verbose=0|1|2``: silent, a progress bar per attack (default), one line per attack.
 """
 
 from absl import flags
@@ -101,6 +103,7 @@ def main(argv):
     report = evaluate_eps_sweep(artifacts, x, y, eps_values=eps_values or [customary_eps(info)], norm=FLAGS.norm,
                                 suite=FLAGS.suite, suite_overrides=overrides, transfer_from=FLAGS.transfer_from,
                                 sanity_size=FLAGS.sanity_size, batch_size=FLAGS.batch_size, seed=FLAGS.seed,
+                                verbose=FLAGS.verbose, save_adversarial=FLAGS.save_adversarial,
                                 title=f"Robustness of exported artifacts on {dataset}")
     report["dataset"] = dataset
     for section in report.get("sections", []):

@@ -7,7 +7,9 @@
 
 White-box attacks use the live model's gradients; the gradient-masking sanity checks run on the first
 ``--sanity_size`` points. Writes report.md, report.json, report.html, curves.png, leaderboard/ and
-tensorboard/ (refused if another run's report is in --out_dir, unless --overwrite). To attack exported
+tensorboard/, correct.npz (per-point correct masks, keys ``<model>/<attack>``) and, with --save_adversarial,
+adversarial/<model>/<attack>.npz (x_adv, y_pred) (refused if another run's report is in --out_dir, unless
+--overwrite). ``--verbose=0|1|2``: silent, a progress bar per attack (default), one line per attack. To attack exported
 artifacts (SavedModel, TFLite) use export/compare.py.
 ``--attack_option=<attack>.<parameter>=<value>`` (repeatable, e.g. ``pgd.steps=50``) sets an attack's
 parameters; ``--eps=0.05,0.1,0.2`` runs the suite at each ε (one full report per ε in ``eps_<ε>/``, and on
@@ -58,6 +60,7 @@ def main(argv):
     report = evaluate_eps_sweep({name: model}, x, y, eps_values=eps_values or [customary_eps(info)], norm=FLAGS.norm,
                                 suite=FLAGS.suite, suite_overrides=overrides, sanity_size=FLAGS.sanity_size,
                                 batch_size=FLAGS.batch_size, seed=FLAGS.seed,
+                                verbose=FLAGS.verbose, save_adversarial=FLAGS.save_adversarial,
                                 title=f"Robustness of {name} on {dataset}")
     report["dataset"] = dataset
     for section in report.get("sections", []):

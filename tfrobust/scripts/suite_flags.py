@@ -1,5 +1,6 @@
 """The threat-model and attack-suite flags ``tfrobust-evaluate`` and ``tfrobust-compare`` share (same names,
-same meaning, same checks): ``--norm``, ``--eps`` (one ε or a sweep), ``--suite``, ``--attack_option``."""
+same meaning, same checks): ``--norm``, ``--eps`` (one ε or a sweep), ``--suite``, ``--attack_option``,
+``--verbose`` and ``--save_adversarial``."""
 
 from absl import flags
 
@@ -22,6 +23,10 @@ def define_suite_flags():
                         "bound.")
     flags.DEFINE_multi_string("attack_option", [], "Attack parameter <attack>.<parameter>=<value>, repeatable "
                               "(e.g. --attack_option=pgd.steps=50); the attack must be in the suite.")
+    flags.DEFINE_integer("verbose", 1, "Progress: 0 silent, 1 a progress bar per attack (batches, points still "
+                         "standing, elapsed/ETA), 2 one line per attack.", lower_bound=0, upper_bound=2)
+    flags.DEFINE_bool("save_adversarial", False, "Also write every attack's adversarial examples and predicted "
+                      "labels to <out_dir>/adversarial/<model>/<attack>.npz (x_adv, y_pred).")
 
 
 def parse_suite_flags():
