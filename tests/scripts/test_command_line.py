@@ -6,6 +6,7 @@ import re
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -110,6 +111,7 @@ def test_compare_script_writes_a_table_for_savedmodel_tflite_and_a_served_model(
      "attack 'nope' is unknown; attacks in this suite: fgsm, pgd, square"),
     ("evaluate", ["--source=/tmp", "--attack_option=pgd"], "expects key=value, got 'pgd'"),
     ("evaluate", ["--source=/nonexistent/run"], "no model at /nonexistent/run"),
+    ("evaluate", ["--source=/tmp", "--verbose=3"], "verbose"),
     ("export", ["--source=/tmp", "--export_dir=/tmp/x", "--version=0"], "version"),
 ])
 def test_bad_input_gives_one_line_and_exit_code_2(in_process, program, args, message):
@@ -159,6 +161,8 @@ def test_evaluate_script_runs_a_suite_on_a_training_run(trained):
     assert [row["mode"] for row in model["rows"]] == ["white-box", "white-box", "query-based"]
     assert {flag["check"] for flag in model["sanity"]["flags"]} >= {"zero_gradients", "stochastic"}
     assert "| run | " in result.stdout
+    assert "run pgd: " in result.stdout and "standing:" in result.stdout  # --verbose=1: a progress bar
+    assert {"run/clean", "run/pgd", "run/worst_case"} <= set(np.load(tmp / "eval" / "correct.npz").files)
 
 
 def test_compare_refuses_an_out_dir_with_another_runs_report(tmp_path, in_process):
@@ -174,7 +178,8 @@ def test_evaluate_script_sweeps_eps_with_attack_options(trained, in_process):
     tmp, _ = trained
     code, stdout, stderr = in_process("evaluate", f"--source={tmp}/run", "--test_size=32", "--suite=quick",
                                       "--attack_option=pgd.steps=3", "--attack_option=square.queries=20",
-                                      "--eps=0.05,0.15", "--sanity_size=0", f"--out_dir={tmp}/sweep")
+                                      "--eps=0.05,0.15", "--sanity_size=0", f"--out_dir={tmp}/sweep",
+                                      "--verbose=2", "--save_adversarial")
     assert code == 0, stderr[-3000:]
     report = json.load(open(tmp / "sweep" / "report.json", encoding="utf-8"))
     assert report["threat_model"] == {"norm": "linf", "eps": [0.05, 0.15]}
@@ -185,6 +190,10 @@ def test_evaluate_script_sweeps_eps_with_attack_options(trained, in_process):
         rows = section["models"][0]["rows"]
         assert section["threat_model"]["eps"] == eps and rows[1]["config"]["steps"] == 3
         assert (tmp / "sweep" / f"eps_{eps:g}" / "correct.npz").is_file()
+        saved = np.load(tmp / "sweep" / f"eps_{eps:g}" / "adversarial" / "run" / "pgd_steps_3.npz")
+        assert saved["x_adv"].shape == (32, 28, 28, 1) and saved["y_pred"].shape == (32,)
+    progress = [line for line in stdout.splitlines() if line.startswith("run ")]
+    assert [line.split(":")[0] for line in progress] == ["run fgsm", "run pgd[steps=3]", "run square[queries=20]"] * 2
     assert "| run | pgd[steps=3] |" in stdout and "## ε = 0.15" in stdout
 
 
