@@ -7,6 +7,7 @@ import keras
 import numpy as np
 import pytest
 
+from tfrobust.attacks import FGSM, AutoAttack, Square
 from tfrobust.errors import TfrobustError
 from tfrobust.evaluation import evaluate, robust_accuracy, write_report
 
@@ -87,3 +88,21 @@ def test_a_report_without_adversarial_examples_removes_an_overwritten_runs(linea
     assert (tmp_path / "adversarial" / "lin" / "pgd.npz").exists()
     write_report(run(linear_problem), tmp_path, overwrite=True)
     assert not (tmp_path / "adversarial").exists()
+
+
+def test_autoattack_reports_each_component_through_the_progress_callback(linear_problem, capsys):
+    model, x, y = linear_problem
+    attack = AutoAttack(norm="linf", eps=0.02, version="fast", batch_size=20)  # some points survive
+    # Short components: only AutoAttack's survivor loop and its reporting are under test here.
+    attack.attacks = [("fgsm", FGSM(norm="linf", eps=0.02)), ("square", Square(norm="linf", eps=0.02, queries=20))]
+    result = robust_accuracy(attack, model, x, y, verbose=2, name="aa")
+    lines = capsys.readouterr().out.splitlines()
+    components = [name for name, _ in attack.attacks]
+    assert attack.last_report[-1]["robust"] > 0  # so every component ran on some points
+    assert [line.split(":")[0] for line in lines[:-1]] == [f"aa / {name}" for name in components]
+    for line, step in zip(lines, attack.last_report):
+        assert f"{step['robust']} of the attacked points standing" in line
+    assert lines[-1].startswith(f"aa: 32 points attacked in 1 batch(es), {int(result['correct'].sum())} of 40")
+    robust_accuracy(attack, model, x, y, verbose=1, name="aa")
+    out = capsys.readouterr().out
+    assert "aa / fgsm\n" in out and "aa / square\n" in out and "standing: " in out

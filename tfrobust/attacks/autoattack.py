@@ -89,10 +89,16 @@ class AutoAttack(Attack):
     wall time and its forward/backward counts summed over chunks; ``last_counts`` sums the counts (plus
     the clean and re-evaluation forward passes); ``last_diagnostics`` holds the checks and the clean
     accuracy.
+
+    ``progress`` (optional, keyword) is called after every chunk of every component as
+    ``progress(component name, chunk number from 1, chunks of this component, points still robust)``, so a
+    caller (the evaluation's progress bar) can report inside this one long call.
     """
 
     #: The evaluation engine passes every standing point in one call; this class batches them itself.
     batches_itself = True
+    #: ``__call__`` takes a ``progress`` callback (see the class docstring).
+    reports_progress = True
 
     def __init__(self, *, norm="linf", eps=8 / 255, clip_min=0.0, clip_max=1.0, targeted=False, seed=0,
                  version="standard", batch_size=250):
@@ -108,7 +114,7 @@ class AutoAttack(Attack):
                         for i, (name, cls, kwargs) in enumerate(VERSIONS[version])]
         self.last_report, self.last_counts, self.last_diagnostics = [], {"forward": 0, "backward": 0}, {}
 
-    def __call__(self, model_fn, x, y):
+    def __call__(self, model_fn, x, y, *, progress=None):
         x, y = self.validate(model_fn, x, y)
         x_clean = x.numpy()
         x_adv = x_clean.copy()
@@ -135,6 +141,8 @@ class AutoAttack(Attack):
                     counts[key] = counts.get(key, 0) + int(value)
                 counts["forward"] = counts.get("forward", 0) + len(index)  # the re-evaluation
                 zero_gradients += getattr(attack, "last_zero_gradients", 0)
+                if progress is not None:
+                    progress(name, i // self.batch_size + 1, -(-len(standing) // self.batch_size), int(robust.sum()))
             for key in ("forward", "backward"):
                 self.last_counts[key] += counts.get(key, 0)
             step = {"attack": name, "robust": int(robust.sum()), "robust_accuracy": robust.sum() / total,

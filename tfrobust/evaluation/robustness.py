@@ -14,7 +14,8 @@ failure: it is restored to the clean input (so a NaN image never counts as broke
 Progress follows Keras's ``verbose`` convention: 0 silent (the default, so tests print nothing), 1 a
 ``keras.utils.Progbar`` per attack (batches done of all, points still standing, elapsed/ETA), 2 one line
 per attack when it ends (name, points attacked, points standing, seconds). An attack that batches itself
-(AutoAttack) is one step of the bar.
+(AutoAttack) is one step of the bar; if it declares ``reports_progress`` it gets a ``progress`` callback
+and each of its components gets its own bar (verbose 1) or line (verbose 2).
 """
 
 import os
@@ -141,7 +142,10 @@ def robust_accuracy(attack, craft_fn, x, y, *, predict_fn=None, batch_size=256, 
             progress = keras.utils.Progbar(batches, verbose=1, stateful_metrics=["standing"], unit_name="batch")
         for i in range(0, len(index_standing), chunk):
             index = index_standing[i:i + chunk]
-            x_adv = np.array(attack(craft_fn, x[index], y[index]), np.float32)
+            options = {}
+            if verbose and getattr(attack, "reports_progress", False):
+                options["progress"] = _ComponentProgress(name, verbose, len(y))
+            x_adv = np.array(attack(craft_fn, x[index], y[index], **options), np.float32)
             valid, reasons = verify_points(attack, x_adv, x[index])
             if not np.all(valid):
                 first = int(np.flatnonzero(~valid)[0])
@@ -171,6 +175,27 @@ def robust_accuracy(attack, craft_fn, x, y, *, predict_fn=None, batch_size=256, 
     if keep_adversarial:
         result.update(x_adv=x_adv_all, y_pred=y_pred)
     return result
+
+
+class _ComponentProgress:
+    """The ``progress`` callback of an attack that batches itself: a Progbar per component (verbose 1) or
+    one line when a component's last chunk is done (verbose 2)."""
+
+    def __init__(self, name, verbose, num_points):
+        self.name, self.verbose, self.num_points = name, verbose, num_points
+        self.component, self.bar, self.start = None, None, time.perf_counter()
+
+    def __call__(self, component, chunk, chunks, standing):
+        if component != self.component:
+            self.component, self.start = component, time.perf_counter()
+            if self.verbose == 1:
+                print(f"{self.name} / {component}", flush=True)
+                self.bar = keras.utils.Progbar(chunks, verbose=1, stateful_metrics=["standing"], unit_name="batch")
+        if self.verbose == 1:
+            self.bar.update(chunk, values=[("standing", standing)])
+        elif chunk == chunks:
+            print(f"{self.name} / {component}: {chunks} batch(es), {standing} of the attacked points standing, "
+                  f"{time.perf_counter() - self.start:.1f}s", flush=True)
 
 
 def noise_sweep(model_fn, x, y, sigmas, *, samples=1, seed=0, clip_min=0.0, clip_max=1.0, batch_size=256,
