@@ -11,14 +11,13 @@ spectral norms, attention maps. Each returns a JSON-able dict; each ``plot_*`` w
 Plot functions take one result or a ``{label: result}`` dict (several models in one figure).
 """
 
-import os
 
 import keras
 import numpy as np
 import tensorflow as tf
 
 from tfrobust.core import files
-from tfrobust.core.plotting import pyplot
+from tfrobust.core.plotting import pyplot, save_figure
 from tfrobust.errors import TfrobustError
 from tfrobust.layers import AttentionPooling, ConvNorm2D, EVPConv
 
@@ -37,10 +36,7 @@ def _labelled(results):
 
 
 def _save(fig, path):
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fig.savefig(path, dpi=120, bbox_inches="tight")
-    pyplot().close(fig)
-    return path
+    return save_figure(fig, path, dpi=120, layout="bbox")
 
 
 def write_json(result, path):

@@ -33,7 +33,7 @@ from tfrobust.attacks.losses import AuxiliaryLoss
 from tfrobust.attacks.transfer import Transfer
 from tfrobust.core.files import write_json
 from tfrobust.core.layer_needs import collect_diagnostics
-from tfrobust.core.plotting import pyplot
+from tfrobust.core.plotting import pyplot, save_figure
 from tfrobust.errors import TfrobustError
 from tfrobust.evaluation.robustness import predict_labels, robust_accuracy
 from tfrobust.evaluation.sanity import EXPLANATIONS
@@ -176,10 +176,7 @@ def plot_accuracy_nfe_vs_tolerance(rows, path, title=None):
     nfe.set(ylabel="function evaluations per forward pass")
     handles = accuracy.get_legend_handles_labels()[0] + nfe.get_legend_handles_labels()[0]
     accuracy.legend(handles=handles, fontsize=8, loc="lower left")
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
-    return path
+    return save_figure(figure, path)
 
 
 def save_json(result, path):
@@ -290,10 +287,7 @@ def plot_channel_activations(result, path, title=None):
     weights.set(ylabel="classifier weight")
     frequency.set(ylabel="activated\nfrequency", xlabel="channel (sorted by weight)", ylim=(0, 1))
     means.legend(fontsize=8)
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
-    return path
+    return save_figure(figure, path)
 
 
 def top_k_accuracy(model, x, y, attack=None, ks=(1, 2, 3), batch_size=250):

@@ -16,7 +16,6 @@ surrogate (``compare.choose_surrogate``: by default the same model's SavedModel)
 ``ObsAtkSPSA`` runs on the target itself. Each row names its mode.
 """
 
-import json
 import os
 
 import numpy as np
@@ -26,6 +25,8 @@ from tfrobust.attacks.obsatk import ObsAtk, ZeroMeanNoise
 from tfrobust.attacks.obsatk_spsa import ObsAtkSPSA
 from tfrobust.attacks.transfer import Transfer
 from tfrobust.data.denoising import add_noise, check_images
+from tfrobust.core.files import write_json, write_text
+from tfrobust.core.plotting import pyplot, save_figure
 from tfrobust.errors import TfrobustError, check_int, check_number
 from tfrobust.evaluation.compare import choose_surrogate
 from tfrobust.evaluation.target import as_target
@@ -215,9 +216,7 @@ def psnr_vs_eps(model, images, *, level=25 / 255, eps_values=(1 / 255, 3 / 255, 
 
 def plot_psnr_vs_eps(curves, path, level):
     """PNG of ``{label: psnr_vs_eps(...)}``: solid ObsAtk, dashed random zero-mean noise."""
-    import matplotlib  # pylint: disable=import-outside-toplevel
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
+    plt = pyplot()
 
     figure, axis = plt.subplots(figsize=(5, 3.6))
     for label, curve in curves.items():
@@ -229,17 +228,12 @@ def plot_psnr_vs_eps(curves, path, level):
     axis.set_title(f"total noise energy density ≤ ({255 * level:g}/255)²")
     axis.grid(alpha=0.3)
     axis.legend(fontsize=7)
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
-    return path
+    return save_figure(figure, path, dpi=120)
 
 
 def picture_grid(report, path, *, level, eps, index=0):
     """Fig. 2.2 / 2.3 style PNG: per model a row clean | noisy N | f(noisy) | noisy + ObsAtk | f(noisy + ObsAtk)."""
-    import matplotlib  # pylint: disable=import-outside-toplevel
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
+    plt = pyplot()
 
     gaussian, attacked = _condition("gaussian", level, 0, None), _condition("obsatk", level, eps, "white-box")
     entries = [e for e in report["models"] if gaussian in e["examples"] and attacked in e["examples"]]
@@ -260,23 +254,15 @@ def picture_grid(report, path, *, level, eps, index=0):
             title = titles[col] + (f"\n{psnr:.2f} dB" if psnr is not None else "")
             axis.set_title(title, fontsize=8)
         axes[row, 0].set_ylabel(entry["model"], fontsize=8)
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-    return path
+    return save_figure(figure, path, dpi=110)
 
 
 def write_denoising_report(report, out_dir, title="Denoising under Gaussian, uniform and ObsAtk noise"):
     """Writes ``denoising.md`` and ``denoising.json`` (no image arrays) into ``out_dir``; returns the .md path."""
-    os.makedirs(out_dir, exist_ok=True)
     plain = {"num_images": report["num_images"],
              "models": [{k: v for k, v in entry.items() if k != "examples"} for entry in report["models"]]}
-    with open(os.path.join(out_dir, "denoising.json"), "w", encoding="utf-8") as handle:
-        json.dump(plain, handle, indent=2)
-    path = os.path.join(out_dir, "denoising.md")
-    with open(path, "w", encoding="utf-8") as handle:
-        handle.write(markdown_table(report, title) + "\n")
-    return path
+    write_json(os.path.join(out_dir, "denoising.json"), plain)
+    return write_text(os.path.join(out_dir, "denoising.md"), markdown_table(report, title) + "\n")
 
 
 __all__ = ["center_crop", "compare_denoisers", "evaluate_denoiser", "markdown_table", "noise_conditions",

@@ -15,7 +15,7 @@ import os
 import numpy as np
 
 from tfrobust.core.files import write_json, write_text
-from tfrobust.core.plotting import pyplot
+from tfrobust.core.plotting import pyplot, save_figure
 from tfrobust.errors import TfrobustError
 from tfrobust.evaluation.compare import evaluate
 from tfrobust.evaluation.report import check_out_dir, markdown, write_report
@@ -82,10 +82,7 @@ def plot_accuracy_vs_eps(sweep, path):
         axis.set(xlabel=f"ε ({sweep['threat_model']['norm']})", ylabel="accuracy (%)", title=model, ylim=(0, 100))
         axis.grid(alpha=0.3)
         axis.legend(fontsize=8)
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
-    return path
+    return save_figure(figure, path)
 
 
 def section_dir(out_dir, eps):

@@ -20,7 +20,7 @@ import tensorflow as tf
 
 import tfrobust
 from tfrobust.core.files import atomic_path, write_json, write_text
-from tfrobust.core.plotting import pyplot
+from tfrobust.core.plotting import pyplot, save_figure
 from tfrobust.errors import TfrobustError
 from tfrobust.evaluation.html_report import html_page
 from tfrobust.evaluation.leaderboard import file_name, leaderboard_entry
@@ -177,10 +177,7 @@ def plot_agreement(report, images, path, attack="clean"):
         axes[i, 0].text(0, -0.45, f"{section['model']} vs {section['reference']} ({row['attack']}; − lost, + gained)",
                         transform=axes[i, 0].transAxes, fontsize=7)
     figure.subplots_adjust(hspace=0.8)
-    with atomic_path(path) as temp:
-        figure.savefig(temp, dpi=100, format="png")
-    plt.close(figure)
-    return path
+    return save_figure(figure, path, layout=None)
 
 
 def plot_curves(report, path):
@@ -205,11 +202,7 @@ def plot_curves(report, path):
     for axis in (by_eps, by_steps):
         axis.grid(alpha=0.3)
         axis.legend(fontsize=8)
-    figure.tight_layout()
-    with atomic_path(path) as temp:
-        figure.savefig(temp, dpi=100, format="png")
-    plt.close(figure)
-    return path
+    return save_figure(figure, path)
 
 
 def provenance(argv=None):

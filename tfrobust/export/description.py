@@ -11,6 +11,7 @@ import json
 import os
 
 import tfrobust
+from tfrobust.core.files import write_json
 from tfrobust.errors import ArtifactError
 from tfrobust.export.contract import ASSETS_EXTRA, DENOISED_NAME, INPUT_NAME, OUTPUT_NAMES, SIGNATURE
 
@@ -55,11 +56,7 @@ def describe(*, name, version, input_shape, num_classes, task="classify", class_
 
 
 def write_description(saved_model_dir, description):
-    path = description_path(saved_model_dir)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w", encoding="utf-8") as handle:
-        json.dump(description, handle, indent=2)
-    return path
+    return write_json(description_path(saved_model_dir), description)
 
 
 def read_description(saved_model_dir):

@@ -15,6 +15,7 @@ import os
 import keras
 import numpy as np
 
+from tfrobust.core.files import atomic_path, write_json
 from tfrobust.errors import TfrobustError, check_choice, check_int
 from tfrobust.training.methods import make_method
 from tfrobust.training.recipe import served_model
@@ -93,15 +94,11 @@ class BestWeights(keras.callbacks.Callback):
             return
         if not self._improved(value):
             return
-        os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
-        temporary = self.path[:-len(".weights.h5")] + ".tmp.weights.h5"
-        served_model(self.model).save_weights(temporary, overwrite=True)
-        os.replace(temporary, self.path)
+        with atomic_path(self.path) as temporary:
+            served_model(self.model).save_weights(temporary, overwrite=True)
         record = {"epoch": epoch + 1, self.monitor: value}
         record.update({key: float(logs[key]) for key in RECORDED if key in logs})
-        with open(self.record_path + ".tmp", "w", encoding="utf-8") as handle:
-            json.dump(record, handle, indent=2)
-        os.replace(self.record_path + ".tmp", self.record_path)
+        write_json(self.record_path, record)
         self.best = record
 
 
