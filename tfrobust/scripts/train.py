@@ -31,14 +31,13 @@ keeps the best-``val_adv_accuracy`` weights beside the last and exports ``--expo
       --export_weights=best --ema=0.999 --model_dir=runs/pgd_best
 """
 
-import os
 
 from absl import flags
 
 from tfrobust import cli, data, models
 from tfrobust.errors import TfrobustError
-from tfrobust.export import export_all
 from tfrobust.scripts import run_program
+from tfrobust.scripts.export_step import export_run, print_exports
 from tfrobust.training import METHODS, OPTIMIZERS, PRECISIONS, SCHEDULES
 from tfrobust.layers.cifs import MASK_PATHS
 from tfrobust.training.adversarial import ATTACK_BN_MODES
@@ -48,7 +47,7 @@ from tfrobust.training.methods.base import LABEL_MODES, RANDOM_STARTS
 from tfrobust.training.recipe import WEIGHT_DECAY_MODES
 from tfrobust.training.recipe_options import RecipeOptions
 from tfrobust.training.selection import EXPORT_WEIGHTS
-from tfrobust.training.standard import record_exports, train
+from tfrobust.training.standard import train
 
 FLAGS = flags.FLAGS
 
@@ -193,13 +192,10 @@ def main(argv):
     del argv
     trained = train(training_config())
     summary = trained.summary
-    if FLAGS.export_dir and trained.chief:  # in multi-worker training only the chief exports
-        name = FLAGS.export_name or os.path.basename(os.path.normpath(FLAGS.model_dir))
+    if trained.chief:  # in multi-worker training only the chief exports
         description = {"class_names": data.info(summary["dataset"]).class_names, "dataset": summary["dataset"],
                        "method": summary["method"]}  # the export's assets.extra/tfrobust.json
-        summary = record_exports(trained, export_all(trained.model, FLAGS.export_dir, name, FLAGS.export_formats,
-                                                 representative_images=trained.representative_images,
-                                                 description=description))
+        summary = export_run(trained, description)
     robust = ""
     for key in ("test_adv_accuracy", "test_noisy_accuracy"):
         if key in summary:
@@ -208,8 +204,7 @@ def main(argv):
             robust = f", {kind} {100 * summary[key]:.2f}%"
     print(f"test accuracy {100 * summary['test_accuracy']:.2f}%{robust} after {summary['epochs']} epochs "
           f"({summary['train_seconds']:.0f} s); summary: {summary['summary_path']}")
-    for fmt, path in summary.get("exports", {}).items():
-        print(f"exported {fmt}: {path}")
+    print_exports(summary)
 
 
 def run():

@@ -15,16 +15,15 @@ Data: ``--train_source=skimage`` (scikit-image's bundled photographs, offline) o
 (or ``tfrobust-train-denoiser`` with the same flags, the console script installed with the package)
 """
 
-import os
 
 from absl import flags
 
 from tfrobust import cli
 from tfrobust.attacks.obsatk import EPS_UNITS
 from tfrobust.data.image_folder import COLORS
-from tfrobust.export import export_all
 from tfrobust.scripts import run_program
-from tfrobust.training import OPTIMIZERS, SCHEDULES, record_exports
+from tfrobust.scripts.export_step import export_run, print_exports
+from tfrobust.training import OPTIMIZERS, SCHEDULES
 from tfrobust.training.denoising import train_denoiser
 
 FLAGS = flags.FLAGS
@@ -74,16 +73,11 @@ def main(argv):
         eps_unit=FLAGS.eps_unit, attack_steps=FLAGS.attack_steps, step_size=FLAGS.step_size, epochs=FLAGS.epochs,
         batch_size=FLAGS.batch_size, optimizer=FLAGS.optimizer, learning_rate=FLAGS.learning_rate,
         weight_decay=FLAGS.weight_decay, schedule=FLAGS.schedule, seed=FLAGS.seed, verbose=int(FLAGS.verbose))
-    summary = run.summary
-    if FLAGS.export_dir:
-        name = FLAGS.export_name or os.path.basename(os.path.normpath(FLAGS.model_dir))
-        summary = record_exports(run, export_all(run.model, FLAGS.export_dir, name, FLAGS.export_formats,
-                                                 representative_images=run.representative_images))
+    summary = export_run(run)
     adversarial = f", ObsAtk (training attack) {summary['val_adv_psnr']:.2f} dB" if "val_adv_psnr" in summary else ""
     print(f"validation PSNR {summary['val_psnr']:.2f} dB{adversarial} after {summary['epochs']} epochs "
           f"({summary['train_seconds']:.0f} s); summary: {summary['summary_path']}")
-    for fmt, path in summary.get("exports", {}).items():
-        print(f"exported {fmt}: {path}")
+    print_exports(summary)
 
 
 def run():
