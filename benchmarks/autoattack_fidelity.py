@@ -5,17 +5,20 @@
     its probabilities (before) and through ``as_target``, which takes the pre-softmax logits (after).
 (2) Square-5000 alone on the demo-sized CNN: an eager TF callable per query (before) vs the callable
     compiled once by ``score_based._callable`` (after); ratio before/after.
-(3) AutoAttack standard on the same CNN: the previous engine (called per chunk of 250 clean-correct
-    points, eager Square queries) vs now (every standing point, survivors re-chunked into full batches,
-    compiled queries), and survivor batching alone (both compiled); robust accuracies and wall-time ratios.
-(4) AutoAttack's wall time ÷ its floor: the forward and backward passes it counts times the unit cost
-    of one compiled forward and one compiled forward+backward per example at the batch size, measured
-    in this run. Target ≤ 1.15.
+(3) AutoAttack standard on the same CNN: survivor batching (now: every standing point, survivors
+    re-chunked into full batches) vs the previous engine (one call per chunk of ``batch_size``
+    clean-correct points), both with compiled queries (``--eager_before`` adds the previous engine with
+    eager Square queries). The engines run alternately, ``--rounds`` times (A B, B A, A B, …), and the
+    wall-time ratio is the median of the per-round ratios: on a shared machine the load drifts, and only
+    ratios of runs taken side by side mean something.
+(4) AutoAttack's wall time ÷ its floor, per run: the forward and backward passes it counts times the
+    unit cost of one compiled forward and one compiled forward+backward per example at the attack's
+    batch size, measured right before and right after that run (median of both). Target ≤ 1.15.
 
-  .venv/bin/python benchmarks/autoattack_fidelity.py [--points=500] [--eps=0.03] [--square_points=100]
+  .venv/bin/python benchmarks/autoattack_fidelity.py --sections=3,4 --points=100 --batch_size=32 --eps=0.08
 
 Speed figures depend on the CPU (print its flags beside them) and on load: on a shared machine run
-the sections you need (``--sections=2,3``).
+the sections you need (``--sections=3,4``) and quote only ratios.
 """
 
 import os
@@ -42,8 +45,11 @@ flags.DEFINE_float("softmax_scale", 100.0, "Factor on its trained weights and bi
 flags.DEFINE_float("eps", 0.03, "L∞ ε for the CNN (small enough that APGD-T, FAB-T and Square do work).")
 flags.DEFINE_integer("train_points", 10000, "Training points for the one-epoch models.")
 flags.DEFINE_integer("batch_size", 250, "AutoAttack's batch size (the reference's bs).")
-flags.DEFINE_bool("eager_before", True, "Section 3 also runs the previous engine with eager Square queries "
+flags.DEFINE_bool("eager_before", False, "Section 3 also runs the previous engine with eager Square queries "
                   "(slow; section 2 measures that effect alone).")
+flags.DEFINE_integer("rounds", 3, "Rounds of sections 3/4: each runs every engine once, the order alternating "
+                     "(A B, B A, A B, …) so that a drifting load hits both alike; ratios are medians over rounds.")
+flags.DEFINE_integer("unit_repeats", 5, "Timed calls of each unit cost right before and right after every run.")
 flags.DEFINE_list("sections", ["1", "2", "3", "4"], "Which sections to run.")
 FLAGS = flags.FLAGS
 
@@ -79,29 +85,68 @@ def eager_queries(square):
     return square
 
 
-def unit_costs(model, x, batch_size=250, repeats=5):
-    """Seconds per example of one compiled forward and one compiled forward+backward at ``batch_size``."""
-    images = tf.constant(x[:batch_size])
-    labels = tf.constant(np.zeros(len(images), np.int64))
-    forward = tf.function(lambda v: model(v, training=False))
+class UnitCosts:
+    """Seconds per example of one compiled forward and one compiled forward+backward of ``model``.
 
-    @tf.function
-    def forward_backward(v):
-        with tf.GradientTape() as tape:
-            tape.watch(v)
-            loss = tf.nn.sparse_softmax_cross_entropy_with_logits(labels, model(v, training=False))
-        return tape.gradient(loss, v)
+    Both functions are traced once, on one batch of ``batch_size`` examples (the attack's batch size), so
+    every ``measure`` times the same compiled graphs; call it right before and right after each timed run,
+    so the floor of that run is priced under the load the run itself saw.
+    """
 
-    costs = []
-    for fn in (forward, forward_backward):
-        fn(images).numpy()
+    def __init__(self, model, x, batch_size, repeats):
+        self.images = tf.constant(x[:batch_size])
+        labels = tf.constant(np.zeros(len(self.images), np.int64))
+        self.repeats = repeats
+        self.forward = tf.function(lambda v: model(v, training=False))
+
+        @tf.function
+        def forward_backward(v):
+            with tf.GradientTape() as tape:
+                tape.watch(v)
+                loss = tf.nn.sparse_softmax_cross_entropy_with_logits(labels, model(v, training=False))
+            return tape.gradient(loss, v)
+
+        self.forward_backward = forward_backward
+        self.measure()  # trace both outside any timed window
+
+    def measure(self):
+        """Lists of per-example seconds (``repeats`` calls each) of the forward and the forward+backward."""
         times = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            fn(images).numpy()
-            times.append(time.perf_counter() - start)
-        costs.append(statistics.median(times) / len(images))
-    return costs
+        for fn in (self.forward, self.forward_backward):
+            fn(self.images).numpy()  # warm
+            one = []
+            for _ in range(self.repeats):
+                start = time.perf_counter()
+                fn(self.images).numpy()
+                one.append((time.perf_counter() - start) / len(self.images))
+            times.append(one)
+        return times
+
+
+def engine_run(label, model, target, xs, ys, units):
+    """One AutoAttack standard run of engine ``label`` between two unit-cost measurements."""
+    attack = AutoAttack(eps=FLAGS.eps, version="standard", batch_size=FLAGS.batch_size)
+    eager = label == "before"
+    if eager:
+        eager_queries(attack.attacks[-1][1])
+    if label != "after":  # the previous engine: one AutoAttack call per chunk of the evaluation's batches
+        attack.batches_itself = False
+    craft = (lambda images: model(images, training=False)) if eager else target.logits_fn
+    before = units.measure()
+    start = time.perf_counter()
+    result = robust_accuracy(attack, craft, xs, ys, batch_size=FLAGS.batch_size)
+    seconds = time.perf_counter() - start
+    after = units.measure()
+    t_forward = statistics.median(before[0] + after[0])
+    t_both = statistics.median(before[1] + after[1])
+    forward, backward = result["counts"]["forward"], result["counts"]["backward"]
+    floor = (forward - backward) * t_forward + backward * t_both
+    print(f"  {label}: {seconds:.1f} s, robust {100 * result['accuracy']:.2f}%, {forward} forward / {backward} "
+          f"backward; unit costs {1e6 * t_forward:.1f} / {1e6 * t_both:.1f} µs per example (forward / "
+          f"forward+backward, batch {len(units.images)}, medians of {2 * units.repeats} calls before+after: "
+          f"forward {1e6 * statistics.median(before[0]):.1f}→{1e6 * statistics.median(after[0]):.1f}); "
+          f"floor {floor:.1f} s; wall ÷ floor {seconds / floor:.2f}", flush=True)
+    return {"seconds": seconds, "accuracy": result["accuracy"], "floor_ratio": seconds / floor}
 
 
 def main(argv):
@@ -124,39 +169,29 @@ def main(argv):
               f"({100 * before['accuracy']:.1f}%), compiled {after['seconds']:.1f} s ({100 * after['accuracy']:.1f}%); "
               f"ratio {before['seconds'] / after['seconds']:.2f}x")
     if "3" in FLAGS.sections or "4" in FLAGS.sections:
-        m = FLAGS.points
-        xs, ys = x[:m], y[:m]
-        runs = {}
-        variants = (("before", True, True), ("per-chunk, compiled", True, False), ("after", False, False))
-        if not FLAGS.eager_before:
-            variants = variants[1:]
-        for label, per_chunk, eager in variants if "3" in FLAGS.sections else variants[-1:]:
-            attack = AutoAttack(eps=FLAGS.eps, version="standard", batch_size=FLAGS.batch_size)
-            if eager:
-                eager_queries(attack.attacks[-1][1])
-            craft = eager_fn if eager else target.logits_fn
-            if per_chunk:  # the previous engine: one AutoAttack call per chunk of the evaluation's batches
-                attack.batches_itself = False
-            start = time.perf_counter()
-            result = robust_accuracy(attack, craft, xs, ys, batch_size=FLAGS.batch_size)
-            runs[label] = (time.perf_counter() - start, result)
-            print(f"(3) AutoAttack standard, {label}: {runs[label][0]:.1f} s, robust {100 * result['accuracy']:.2f}%, "
-                  f"counts {result['counts']}")
+        xs, ys = x[:FLAGS.points], y[:FLAGS.points]
+        units = UnitCosts(model, xs, FLAGS.batch_size, FLAGS.unit_repeats)
+        engines = ["after"]
         if "3" in FLAGS.sections:
-            t = {label: runs[label][0] for label in runs}
-            if "before" in t:
-                print(f"(3) wall-time ratio before/after {t['before'] / t['after']:.2f}x")
-            print("(3) survivor batching alone (per-chunk/after, both compiled) "
-                  f"{t['per-chunk, compiled'] / t['after']:.2f}x")
+            engines += ["per-chunk"] + (["before"] if FLAGS.eager_before else [])
+        print(f"(3)/(4) AutoAttack standard, L∞ ε={FLAGS.eps}, {len(ys)} points, batch {FLAGS.batch_size}; engines: "
+              "after = survivor batching (now), per-chunk = one call per chunk of the evaluation (previous "
+              "engine, compiled queries)" + (", before = per-chunk with eager Square queries" if FLAGS.eager_before
+                                              else "") + f"; {FLAGS.rounds} rounds, order alternating", flush=True)
+        runs = {label: [] for label in engines}
+        for r in range(FLAGS.rounds):
+            for label in engines if r % 2 == 0 else engines[::-1]:
+                runs[label].append(engine_run(label, model, target, xs, ys, units))
+        if "3" in FLAGS.sections:
+            for label in engines[1:]:
+                ratios = [old["seconds"] / new["seconds"] for old, new in zip(runs[label], runs["after"])]
+                print(f"(3) wall-time ratio {label}/after per round {', '.join(f'{v:.2f}' for v in ratios)}; "
+                      f"median {statistics.median(ratios):.2f}x (> 1: survivor batching faster)")
         if "4" in FLAGS.sections:
-            seconds, result = runs["after"]
-            t_forward, t_both = unit_costs(model, xs, FLAGS.batch_size)
-            forward, backward = result["counts"]["forward"], result["counts"]["backward"]
-            floor = (forward - backward) * t_forward + backward * t_both
-            print(f"(4) AutoAttack floor: {forward} forward ({1e6 * t_forward:.1f} µs each) and {backward} "
-                  f"forward+backward ({1e6 * t_both:.1f} µs each) = {floor:.1f} s; wall {seconds:.1f} s; "
-                  f"ratio {seconds / floor:.2f} (target ≤ 1.15)")
-
+            for label in engines:
+                ratios = [run["floor_ratio"] for run in runs[label]]
+                print(f"(4) AutoAttack wall ÷ floor, {label}: per run {', '.join(f'{v:.2f}' for v in ratios)}; "
+                      f"median {statistics.median(ratios):.2f} (target ≤ 1.15 for after)")
 
 if __name__ == "__main__":
     app.run(main)
