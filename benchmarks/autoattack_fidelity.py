@@ -99,7 +99,7 @@ class UnitCosts:
         self.repeats = repeats
         self.forward = tf.function(lambda v: model(v, training=False))
 
-        @tf.function
+        @tf.function(autograph=False)  # no control flow to convert
         def forward_backward(v):
             with tf.GradientTape() as tape:
                 tape.watch(v)
