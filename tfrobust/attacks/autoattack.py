@@ -134,11 +134,16 @@ class AutoAttack(Attack):
             for i in range(0, len(standing), self.batch_size):
                 index = standing[i:i + self.batch_size]
                 candidate = np.asarray(attack(attack_fn, x_clean[index], labels[index]))
-                broken = self._predict(model_fn, candidate) != labels[index]
+                # A component's point counts only if it is a valid point of the threat model: an invalid one
+                # (non-finite, out of range or of the ball) would be restored to x by the evaluation, and
+                # accepting it here would hide the point from the later components.
+                valid, _ = checks.verify_points(attack, candidate, x_clean[index])
+                broken = (self._predict(model_fn, candidate) != labels[index]) & valid
                 x_adv[index[broken]] = candidate[broken]
                 robust[index[broken]] = False
                 for key, value in attack.last_counts.items():
-                    counts[key] = counts.get(key, 0) + int(value)
+                    # Under "rand" each call of the EOT wrapper is RAND_EOT_SAMPLES passes of the model.
+                    counts[key] = counts.get(key, 0) + int(value) * (RAND_EOT_SAMPLES if self.version == "rand" else 1)
                 counts["forward"] = counts.get("forward", 0) + len(index)  # the re-evaluation
                 zero_gradients += getattr(attack, "last_zero_gradients", 0)
                 if progress is not None:

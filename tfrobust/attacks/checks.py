@@ -8,6 +8,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfrobust.attacks import losses
+from tfrobust.errors import TfrobustError
 
 #: ``check_range_output``'s tolerance: rows in [−α, 1 + α] summing to 1 ± α look like probabilities.
 PROBABILITY_TOLERANCE = 1e-5
@@ -16,6 +17,8 @@ RANDOMNESS_PASSES = 5
 RANDOMNESS_TOLERANCE = 1e-4
 #: ``check_square_sr``: Square may remove at most this fraction of points after the white-box attacks.
 SQUARE_TOLERANCE = 0.002
+#: Relative slack on ε for returned points (AUTOATTACK-SPEC §7.7).
+EPS_TOLERANCE = 1e-6
 
 
 def looks_like_probabilities(outputs, tolerance=PROBABILITY_TOLERANCE):
@@ -61,3 +64,43 @@ def square_stronger(components, tolerance=SQUARE_TOLERANCE):
     before = min(value for name, value in components if name != "square")
     return {"flagged": bool(accuracy["square"] < before - tolerance), "before_square": before,
             "after_square": accuracy["square"]}
+
+
+def verify_points(attack, x_adv, x):
+    """(valid bool [n], reasons [n] str) for points ``x_adv`` returned by ``attack`` for ``x``.
+
+    Valid means finite, inside the attack's [clip_min, clip_max] and, if the attack declares
+    ``respects_threat_model``, ‖x_adv − x‖ ≤ ε·(1 + 1e-6) + r in its norm, where r is the float32
+    rounding of one step of the image range (ulp(max |clip|), times √d for L2): x + δ − x in float32 is δ
+    only up to that rounding, which for ε = 8/255 is larger than ε·1e-6. An attack without a
+    ``threat`` is checked for finiteness only.
+    """
+    x_adv = np.asarray(x_adv)
+    x = np.asarray(x, np.float32)
+    if x_adv.shape != x.shape:
+        raise TfrobustError(f"attack returned shape {x_adv.shape} for inputs of shape {x.shape}")
+    n = len(x)
+    flat = x_adv.reshape(n, -1).astype(np.float64)
+    reasons = np.full(n, "", dtype=object)
+    finite = np.all(np.isfinite(flat), axis=1)
+    reasons[~finite] = "non-finite values"
+    threat = getattr(attack, "threat", None)
+    if threat is None or not n:
+        return finite, reasons
+    ulp = float(np.spacing(np.float32(max(abs(threat.clip_min), abs(threat.clip_max)))))
+    low = np.min(np.where(np.isfinite(flat), flat, 0.0), axis=1, initial=np.inf)
+    high = np.max(np.where(np.isfinite(flat), flat, 0.0), axis=1, initial=-np.inf)
+    in_range = (low >= threat.clip_min - ulp) & (high <= threat.clip_max + ulp)
+    reasons[finite & ~in_range] = f"outside [{threat.clip_min:g}, {threat.clip_max:g}]"
+    valid = finite & in_range
+    if getattr(attack, "respects_threat_model", True):
+        delta = np.where(np.isfinite(flat), flat, 0.0) - x.reshape(n, -1).astype(np.float64)
+        if threat.norm == "linf":
+            size, slack = np.max(np.abs(delta), axis=1, initial=0.0), ulp
+        else:
+            size, slack = np.sqrt(np.sum(delta * delta, axis=1)), ulp * np.sqrt(delta.shape[1])
+        in_ball = size <= threat.eps * (1 + EPS_TOLERANCE) + slack
+        for i in np.flatnonzero(valid & ~in_ball):
+            reasons[i] = f"‖x_adv − x‖_{threat.norm[1:]} = {size[i]:.9g} > ε = {threat.eps:.9g}"
+        valid &= in_ball
+    return valid, reasons

@@ -125,7 +125,6 @@ def evaluate(models, x, y, *, eps, norm="linf", suite="quick", transfer_from=Non
         masks[label] = result.pop("correct")
         if save_adversarial:
             adversarial[label] = result.pop("adversarial")
-        masks[label]["worst_case"] = np.logical_and.reduce(list(masks[label].values()))
         result["sanity"] = None
         if target.differentiable and sanity_size:
             result["sanity"] = sanity_checks(target, x[:sanity_size], y[:sanity_size], norm=norm, eps=eps,

@@ -21,6 +21,7 @@ import tensorflow as tf
 import tfrobust
 from tfrobust.core.files import atomic_path, write_json, write_text
 from tfrobust.core.plotting import pyplot, save_figure
+from tfrobust.evaluation.leaderboard import is_standard_autoattack
 from tfrobust.errors import TfrobustError
 from tfrobust.evaluation.html_report import html_page
 from tfrobust.evaluation.leaderboard import file_name, leaderboard_entry
@@ -50,14 +51,9 @@ def flags_summary(sanity):
 
 
 def from_autoattack(model):
-    """True when the model's worst case includes the standard AutoAttack (as a white-box or transfer
-    row); otherwise the number is an upper bound that AutoAttack would likely lower."""
-    for row in model["rows"]:
-        config = row.get("config", {})
-        config = config.get("attack", config) if config.get("name") == "Transfer" else config
-        if config.get("name") == "AutoAttack" and config.get("version") == "standard" and row.get("bounded", True):
-            return True
-    return False
+    """True when the model's worst case includes the standard AutoAttack run white-box on it; otherwise
+    the number is an upper bound that AutoAttack would likely lower."""
+    return any(is_standard_autoattack(row) for row in model["rows"])
 
 
 def markdown(report):

@@ -26,12 +26,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfrobust.attacks.checks import verify_points
 from tfrobust.attacks.gaussian_noise import GaussianNoise
 from tfrobust.attacks.losses import logits_of
 from tfrobust.errors import TfrobustError
 
-#: Relative slack on ε for returned points (AUTOATTACK-SPEC §7.7).
-EPS_TOLERANCE = 1e-6
 #: Environment variable that makes ``robust_accuracy`` raise on an invalid returned point.
 STRICT_ENV = "TFROBUST_STRICT_ATTACKS"
 
@@ -42,46 +41,6 @@ def predict_labels(predict_fn, x, batch_size=256):
         return np.zeros(0, np.int64)
     return np.concatenate([np.argmax(np.asarray(predict_fn(x[i:i + batch_size])), axis=-1)
                            for i in range(0, len(x), batch_size)])
-
-
-def verify_points(attack, x_adv, x):
-    """(valid bool [n], reasons [n] str) for points ``x_adv`` returned by ``attack`` for ``x``.
-
-    Valid means finite, inside the attack's [clip_min, clip_max] and, if the attack declares
-    ``respects_threat_model``, ‖x_adv − x‖ ≤ ε·(1 + 1e-6) + r in its norm, where r is the float32
-    rounding of one step of the image range (ulp(max |clip|), times √d for L2): x + δ − x in float32 is δ
-    only up to that rounding, which for ε = 8/255 is larger than ε·1e-6. An attack without a
-    ``threat`` is checked for finiteness only.
-    """
-    x_adv = np.asarray(x_adv)
-    x = np.asarray(x, np.float32)
-    if x_adv.shape != x.shape:
-        raise TfrobustError(f"attack returned shape {x_adv.shape} for inputs of shape {x.shape}")
-    n = len(x)
-    flat = x_adv.reshape(n, -1).astype(np.float64)
-    reasons = np.full(n, "", dtype=object)
-    finite = np.all(np.isfinite(flat), axis=1)
-    reasons[~finite] = "non-finite values"
-    threat = getattr(attack, "threat", None)
-    if threat is None or not n:
-        return finite, reasons
-    ulp = float(np.spacing(np.float32(max(abs(threat.clip_min), abs(threat.clip_max)))))
-    low = np.min(np.where(np.isfinite(flat), flat, 0.0), axis=1, initial=np.inf)
-    high = np.max(np.where(np.isfinite(flat), flat, 0.0), axis=1, initial=-np.inf)
-    in_range = (low >= threat.clip_min - ulp) & (high <= threat.clip_max + ulp)
-    reasons[finite & ~in_range] = f"outside [{threat.clip_min:g}, {threat.clip_max:g}]"
-    valid = finite & in_range
-    if getattr(attack, "respects_threat_model", True):
-        delta = np.where(np.isfinite(flat), flat, 0.0) - x.reshape(n, -1).astype(np.float64)
-        if threat.norm == "linf":
-            size, slack = np.max(np.abs(delta), axis=1, initial=0.0), ulp
-        else:
-            size, slack = np.sqrt(np.sum(delta * delta, axis=1)), ulp * np.sqrt(delta.shape[1])
-        in_ball = size <= threat.eps * (1 + EPS_TOLERANCE) + slack
-        for i in np.flatnonzero(valid & ~in_ball):
-            reasons[i] = f"‖x_adv − x‖_{threat.norm[1:]} = {size[i]:.9g} > ε = {threat.eps:.9g}"
-        valid &= in_ball
-    return valid, reasons
 
 
 def robust_accuracy(attack, craft_fn, x, y, *, predict_fn=None, batch_size=256, standing=None, strict=None,

@@ -101,7 +101,7 @@ def run_suite(model, x, y, attacks, *, surrogate=None, batch_size=250, name=None
         rows.append(row)
     return {"model": target.name, "num_examples": int(len(y)), "clean": clean["accuracy"], "rows": rows,
             "worst_case": float(np.mean(worst)) if len(worst) else float("nan"),
-            "notes": list(getattr(target, "notes", [])), "correct": correct,
+            "notes": list(getattr(target, "notes", [])), "correct": {**correct, "worst_case": worst},
             **({"adversarial": adversarial} if keep_adversarial else {})}
 
 
