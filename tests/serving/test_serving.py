@@ -129,6 +129,17 @@ def test_malformed_grpc_requests_and_unknown_models(served):
     with pytest.raises(grpc.RpcError) as error:
         stub.Predict(request, timeout=10)
     assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "must be float32" in error.value.details()
+    # A ~100-byte proto declaring a huge shape is refused before it is materialised (make_ndarray would
+    # fill the declared shape with zeros).
+    huge = predict_pb2.PredictRequest()
+    huge.model_spec.name = "net"
+    huge.inputs["images"].dtype = tf.float32.as_datatype_enum
+    for size in (64, 4096, 4096, 3):
+        huge.inputs["images"].tensor_shape.dim.add().size = size
+    with pytest.raises(grpc.RpcError) as error:
+        stub.Predict(huge, timeout=10)
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "declares shape [64, 4096, 4096, 3]: more than" in error.value.details()
     request.model_spec.name = "nope"
     with pytest.raises(grpc.RpcError) as error:
         stub.Predict(request, timeout=10)
@@ -141,7 +152,10 @@ def test_malformed_grpc_requests_and_unknown_models(served):
     client = export.load(f"grpc://{server.grpc_target}/net", max_batch=100)
     with pytest.raises(InvalidRequest, match="INVALID_ARGUMENT: batch of 100 images; this server takes 1 to 64"):
         client._predict_batch(np.repeat(images, 3, axis=0)[:100])  # pylint: disable=protected-access
-    assert requests.get(f"{server.rest_url}/v1/models/../../etc", timeout=10).status_code == 404
+    # requests normalises "../" away before sending, so the model-name guard is checked where it stands.
+    for name in ("../../etc", "..", "net/../net", "/etc/passwd"):
+        with pytest.raises(ModelNotFound):
+            server.repository.get(name)
     with pytest.raises(ServingError, match="expected http://host:port/v1/models/<name>"):
         export.load("http://127.0.0.1:1/models/net")
 
@@ -248,3 +262,11 @@ def _read_urls(process):
         elif line.startswith("gRPC on "):
             grpc_url = line.split()[2].rsplit("/", 1)[0]
     return rest, grpc_url
+
+
+def test_open_spatial_axes_accept_any_image_size():
+    from tfrobust.serving.repository import shape_fits
+
+    assert shape_fits((32, 48, 1), (None, None, 1)) and shape_fits((28, 28, 1), (28, 28, 1))
+    assert not shape_fits((32, 48, 3), (None, None, 1)) and not shape_fits((28, 27, 1), (28, 28, 1))
+    assert not shape_fits((28, 28), (28, 28, 1))

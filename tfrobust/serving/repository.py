@@ -22,6 +22,12 @@ from tfrobust.export.warmup import read_warmup_requests, warmup_path
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
+def shape_fits(shape, expected):
+    """``shape`` (one image's) matches ``expected``, where None (an open axis: fully convolutional
+    denoisers take any height and width) matches any size."""
+    return len(shape) == len(expected) and all(want is None or got == want for got, want in zip(shape, expected))
+
+
 class Servable:
     """One loaded version: its ``serving_default`` signature, SignatureDef protos and input contract."""
 
@@ -67,7 +73,7 @@ class Servable:
         images = inputs[INPUT_NAME]
         if images.dtype != np.float32:
             raise InvalidRequest(f"input '{INPUT_NAME}' must be float32 (DT_FLOAT), got {images.dtype}")
-        if images.ndim != 4 or tuple(images.shape[1:]) != self.input_shape:
+        if images.ndim != 4 or not shape_fits(images.shape[1:], self.input_shape):
             raise InvalidRequest(f"input '{INPUT_NAME}' must have shape [N, {', '.join(map(str, self.input_shape))}]"
                                  f", got {list(images.shape)}")
         if not 1 <= len(images) <= max_batch:

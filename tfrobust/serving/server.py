@@ -62,7 +62,7 @@ def signature_def_map(servable):
 
 
 # -- gRPC ---------------------------------------------------------------------------------------------
-def _grpc_servicers(repository, max_batch):
+def _grpc_servicers(repository, max_batch, max_message_bytes=DEFAULT_MAX_BODY_BYTES):
     # pylint: disable=import-outside-toplevel
     from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb2, model_service_pb2_grpc,
                                          predict_pb2, prediction_service_pb2_grpc)
@@ -86,6 +86,13 @@ def _grpc_servicers(repository, max_batch):
 
         def Predict(self, request, context):
             def call():
+                # The declared shape is checked before the tensor is materialised: make_ndarray fills a
+                # declared shape from an empty or one-value proto, so ~100 bytes could allocate gigabytes.
+                for key, value in request.inputs.items():
+                    dims = [dim.size for dim in value.tensor_shape.dim]
+                    if int(np.prod(dims, dtype=np.int64)) * 4 > max_message_bytes:
+                        raise InvalidRequest(f"input '{key}' declares shape {dims}: more than the "
+                                             f"{max_message_bytes}-byte message limit")
                 try:
                     inputs = {key: tf.make_ndarray(value) for key, value in request.inputs.items()}
                 except (TypeError, ValueError) as error:
@@ -326,7 +333,8 @@ class ModelServer:
         options = [("grpc.max_receive_message_length", self.max_body_bytes),
                    ("grpc.max_send_message_length", self.max_body_bytes), ("grpc.so_reuseport", 0)]
         server = grpc.server(concurrent.futures.ThreadPoolExecutor(self.workers), options=options)
-        add_prediction, prediction, add_model, model = _grpc_servicers(self.repository, self.max_batch)
+        add_prediction, prediction, add_model, model = _grpc_servicers(self.repository, self.max_batch,
+                                                                       self.max_body_bytes)
         add_prediction(prediction, server)
         add_model(model, server)
         try:
