@@ -115,7 +115,9 @@ def make_denoising_dataset(patches, batch_size, *, gamma, seed=0, shuffle=True, 
     if shuffle:
         ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size)
-    seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+    # Training draws fresh noise every epoch; evaluation (shuffle=False) sees the same noisy images each
+    # pass, so epoch-to-epoch validation PSNR compares like with like.
+    seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=shuffle).batch(2)
 
     def noisy_batch(index, batch_seed):
         x = tf.gather(clean, index)

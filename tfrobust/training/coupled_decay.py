@@ -11,6 +11,10 @@ decoupled decay of the same λ; under Adam the coupled term is normalised by the
 decoupled 5e-4 at η = 1e-3 shrinks weights by 5e-7 per step — next to nothing. So a recipe that copies
 a PyTorch λ must use these classes (``make_optimizer(…, weight_decay_mode="coupled")``).
 
+Known difference (SGD): Keras keeps η inside its velocity (``m ← μm − ηg; w ← w + m``), PyTorch outside
+(``w ← w − η·buf``). The two agree exactly at a constant learning rate (tested); when η changes, the
+Keras update carries the old rate in ``m`` for about 1/(1 − μ) steps. Small under smooth schedules.
+
 The term is added in ``update_step``, i.e. per variable after gradients were unscaled (mixed
 float16), clipped and all-reduced across replicas — the same place PyTorch adds it (after
 ``loss.backward()``, inside ``step()``). Like the references (``model.parameters()``), every trainable

@@ -74,9 +74,17 @@ class BestWeights(keras.callbacks.Callback):
         self.best = None  # {"epoch": …, monitor: …, val metrics …}
 
     def on_train_begin(self, logs=None):
+        self._first_epoch = True
         if os.path.exists(self.record_path) and os.path.exists(self.path):
             with open(self.record_path, encoding="utf-8") as handle:
                 self.best = json.load(handle)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        # A run that starts at epoch 0 is a new run (a resumed one starts later): a record left in a reused
+        # model_dir by a finished earlier run is not this run's best.
+        if self._first_epoch and epoch == 0:
+            self.best = None
+        self._first_epoch = False
 
     def _improved(self, value):
         if self.best is None:

@@ -126,7 +126,13 @@ def train(config):
     nan_stop = next(cb for cb in callbacks if isinstance(cb, StopOnNaN))
     if nan_stop.message:
         raise TfrobustError(nan_stop.message)
-    selected = recipe.select(callbacks, net, epochs_done=_epochs_done(callbacks, c.epochs))
+    epochs_done = _epochs_done(callbacks, c.epochs)
+    if recipe.ema is not None and epochs_done < c.epochs:
+        # SwapEMAWeights finalises the average only at the scheduled last epoch; after an early stop, fit's
+        # own finalize_variable_values copies the swapped-out raw weights back. The last checkpoint was
+        # written after the swap and holds the EMA weights the summary and the export must use.
+        net.load_weights(RunLayout(model_dir).last_weights)
+    selected = recipe.select(callbacks, net, epochs_done=epochs_done)
     results = trained.evaluate(test_ds, verbose=0, return_dict=True)
     summary = {
         "dataset": c.dataset, "model": c.model, "model_options": c.model_options, "epochs": c.epochs,
