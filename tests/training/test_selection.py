@@ -1,6 +1,7 @@
 """Model selection: the seeded held-out split of the training set, the fixed validation attack, the
 best-robust weights beside the last, summary.json's record of the choice, and EMA weights."""
 
+import csv
 import json
 import os
 
@@ -80,7 +81,12 @@ def test_train_and_export_selects_the_best_robust_epoch_on_held_out_training_dat
     assert selection["monitor"] == "val_adv_accuracy" and selection["selected_epoch"] == best["epoch"]
     assert best["epoch"] in (1, 2) and {"val_clean_accuracy", "val_adv_accuracy"} <= set(best)
     assert set(selection["last"]) == {"epoch", "val_clean_accuracy", "val_adv_accuracy"}
-    assert best["val_adv_accuracy"] >= selection["last"]["val_adv_accuracy"]
+    # The selected epoch is the history's best validation-attack epoch (the first of equals), not the last.
+    with open(tmp_path / "run" / "history.csv", encoding="utf-8") as handle:
+        history = list(csv.DictReader(handle))
+    accuracies = [float(row["val_adv_accuracy"]) for row in history]
+    assert best["epoch"] == 1 + int(np.argmax(accuracies))
+    assert best["val_adv_accuracy"] == pytest.approx(max(accuracies), abs=1e-6)
     assert summary["test_attack"]["steps"] == 2 and summary["recipe"]["weight_decay_mode"] == "coupled"
     on_disk = json.load(open(tmp_path / "run" / "summary.json", encoding="utf-8"))
     assert on_disk["selection"] == selection
