@@ -12,19 +12,13 @@ from tfrobust.attacks.losses import AuxiliaryLoss
 from tfrobust.errors import TfrobustError
 from tfrobust.training import AdversarialModel, make_callbacks, set_precision
 from tfrobust.training.recipe import LastWeights, StopOnNaN
+from tests.separable_images import separable_images
 
 EPS = 0.1
 
 
-def separable(n=128, seed=0):
-    rng = np.random.default_rng(seed)
-    y = rng.integers(0, 2, n)
-    low = rng.uniform(0.0, 0.3, (n, 8, 8, 1))
-    return np.where(y[:, None, None, None] == 0, low, low + 0.7).astype("float32"), y.astype("int64")
-
-
 def dataset(n=128, batch=64):
-    return tf.data.Dataset.from_tensor_slices(separable(n)).batch(batch)
+    return tf.data.Dataset.from_tensor_slices(separable_images(n)).batch(batch)
 
 
 def tiny_net(batch_norm=False, seed=0):
@@ -66,7 +60,7 @@ def test_fit_reports_the_metrics_and_does_not_retrace_across_epochs():
 def test_call_and_predict_delegate_to_the_wrapped_model():
     net = tiny_net()
     adv = AdversarialModel(net, "pgd_at", eps=EPS)
-    x, _ = separable(8)
+    x, _ = separable_images(8)
     np.testing.assert_allclose(adv.predict(x, verbose=0), net.predict(x, verbose=0), rtol=1e-6)
     assert adv.trainable_variables and len(adv.trainable_variables) == len(net.trainable_variables)
 
@@ -77,7 +71,7 @@ def test_the_wrapped_model_saves_as_plain_keras_and_the_wrapper_refuses(tmp_path
     adv.compile(optimizer="sgd")
     adv.fit(dataset(), epochs=1, verbose=0, shuffle=False)
     adv.model.save(tmp_path / "m.keras")
-    x, _ = separable(8)
+    x, _ = separable_images(8)
     reloaded = keras.saving.load_model(tmp_path / "m.keras")
     np.testing.assert_allclose(reloaded.predict(x, verbose=0), net.predict(x, verbose=0), rtol=1e-6)
     with pytest.raises(TfrobustError, match=r"adv.model.save\(path\)"):
@@ -138,7 +132,7 @@ def test_models_with_auxiliary_heads_contribute_through_aux_loss_fn_and_attack_l
 def test_crafting_runs_in_inference_mode_and_leaves_batchnorm_statistics_alone():
     net = tiny_net(batch_norm=True)
     adv = AdversarialModel(net, "pgd_at", eps=EPS, steps=3)
-    x, y = separable(32)
+    x, y = separable_images(32)
     statistics = [v.numpy() for v in net.get_layer("bn").non_trainable_variables]
     adv.method.craft(adv, tf.constant(x), tf.constant(y), tf.constant([0, 1], tf.int64))
     for before, variable in zip(statistics, net.get_layer("bn").non_trainable_variables):
@@ -160,7 +154,7 @@ def test_mixed_bfloat16_perturbs_in_float32_and_trains(precision):
     net = tiny_net()
     assert net.get_layer("conv").compute_dtype == "bfloat16"
     adv = AdversarialModel(net, "pgd_at", eps=EPS, steps=2)
-    x, y = separable(32)
+    x, y = separable_images(32)
     x_adv = adv.method.craft(adv, tf.constant(x), tf.constant(y), tf.constant([0, 1], tf.int64))
     assert x_adv.dtype == tf.float32
     assert float(tf.reduce_max(tf.abs(x_adv - x))) <= EPS + 1e-7  # exact float32 projection

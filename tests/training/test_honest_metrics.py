@@ -7,13 +7,11 @@ import pytest
 import tensorflow as tf
 
 from tfrobust.training import AdversarialModel
+from tests.separable_images import separable_images
 
 
 def _data(n=64, seed=1):
-    rng = np.random.default_rng(seed)
-    y = rng.integers(0, 2, n)
-    low = rng.uniform(0.0, 0.5, (n, 8, 8, 1))
-    return np.where(y[:, None, None, None] == 0, low, low + 0.4).astype("float32"), y.astype("int64")
+    return separable_images(n, seed, spread=0.5, gap=0.4)
 
 
 def _net(seed=0):

@@ -8,17 +8,9 @@ import tensorflow as tf
 
 from tfrobust.errors import TfrobustError
 from tfrobust.training import AdversarialModel, make_method, methods
+from tests.separable_images import separable_images
 
 EPS = 0.1
-
-
-def separable(n=128, seed=0):
-    """8×8 grey images: class 0 in [0, 0.3], class 1 in [0.7, 1] — separable with margin ≫ ε."""
-    rng = np.random.default_rng(seed)
-    y = rng.integers(0, 2, n)
-    low = rng.uniform(0.0, 0.3, (n, 8, 8, 1))
-    x = np.where(y[:, None, None, None] == 0, low, low + 0.7)
-    return x.astype("float32"), y.astype("int64")
 
 
 def tiny_net(seed=0):
@@ -31,7 +23,7 @@ def tiny_net(seed=0):
 
 
 def dataset(n=128, batch=64):
-    x, y = separable(n)
+    x, y = separable_images(n)
     return tf.data.Dataset.from_tensor_slices((x, y)).batch(batch)
 
 
@@ -166,7 +158,7 @@ def _adv(method="pgd_at", **params):
 
 
 def test_fat_stops_each_example_tau_steps_after_it_is_misclassified():
-    x, y = separable(16)
+    x, y = separable_images(16)
     seed = tf.constant([1, 2], tf.int64)
     adv = _adv("fat", eps=EPS, steps=5, random_start="none")
     predictions = tf.argmax(adv.model(x), -1)
@@ -179,7 +171,7 @@ def test_fat_stops_each_example_tau_steps_after_it_is_misclassified():
 
 
 def test_predicted_label_mode_crafts_against_the_models_predictions():
-    x, _ = separable(16)
+    x, _ = separable_images(16)
     x = tf.constant(x)
     seed = tf.constant([3, 4], tf.int64)
     adv = _adv("pgd_at", eps=EPS, steps=3, label_mode="predicted")
@@ -205,7 +197,7 @@ def test_gaussian_noise_uses_the_sigma_set_and_probability():
 
 @pytest.mark.parametrize("name", ["pgd_at", "trades", "mart", "alp", "at_id", "fgsm_rs"])
 def test_crafted_inputs_stay_in_the_ball_and_the_range(name):
-    x, y = separable(32)
+    x, y = separable_images(32)
     adv = _adv(name, **SMALL[name])
     x_adv = adv.method.craft(adv, tf.constant(x), tf.constant(y), tf.constant([5, 6], tf.int64)).numpy()
     assert x_adv.dtype == np.float32

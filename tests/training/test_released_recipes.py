@@ -8,15 +8,13 @@ import tensorflow as tf
 
 from tfrobust.errors import TfrobustError
 from tfrobust.training import AdversarialModel, make_method, methods
+from tests.separable_images import separable_images
 
 EPS = 0.1
 
 
 def _data(n=64, seed=0):
-    rng = np.random.default_rng(seed)
-    y = rng.integers(0, 2, n)
-    low = rng.uniform(0.0, 0.3, (n, 8, 8, 1))
-    return np.where(y[:, None, None, None] == 0, low, low + 0.7).astype("float32"), y.astype("int64")
+    return separable_images(n, seed)
 
 
 def _net(seed=0, layer=None):
