@@ -52,6 +52,7 @@ from tfrobust.attacks.base import Attack
 from tfrobust.attacks.eot import EOT
 from tfrobust.attacks.fab import FABT
 from tfrobust.attacks.square import Square
+from tfrobust.core.files import plain
 from tfrobust.errors import TfrobustError, check_choice, check_int
 
 VERSIONS = {
@@ -67,6 +68,8 @@ VERSIONS = {
 }
 #: EOT passes per gradient in the "rand" version (the reference's ``eot_iter``).
 RAND_EOT_SAMPLES = 20
+#: Streams reserved per call for a component's chunks (``AutoAttack.set_stream``).
+STREAMS_PER_CALL = 1 << 20
 
 
 def component_seed(seed, index):
@@ -99,6 +102,8 @@ class AutoAttack(Attack):
     batches_itself = True
     #: ``__call__`` takes a ``progress`` callback (see the class docstring).
     reports_progress = True
+    #: ``__call__`` takes a ``journal`` and resumes from it (see ``__call__``).
+    keeps_journal = True
 
     def __init__(self, *, norm="linf", eps=8 / 255, clip_min=0.0, clip_max=1.0, targeted=False, seed=0,
                  version="standard", batch_size=250):
@@ -114,44 +119,115 @@ class AutoAttack(Attack):
                         for i, (name, cls, kwargs) in enumerate(VERSIONS[version])]
         self.last_report, self.last_counts, self.last_diagnostics = [], {"forward": 0, "backward": 0}, {}
 
-    def __call__(self, model_fn, x, y, *, progress=None):
+    def set_stream(self, position):
+        """Call ``position``'s streams: chunk j of every component draws stream
+        ``position · STREAMS_PER_CALL + j`` of that component (``Attack.set_stream``)."""
+        check_int("position", position, 0)
+        self._calls = int(position)
+
+    def run_chunk(self, model_fn, component, stream, x, y):
+        """One unit of work: component ``component`` (index into ``attacks``) on one chunk, drawing its
+        stream ``stream``; returns (candidate x_adv as NumPy, its counts, points with an all-zero gradient
+        at the start). A sharded evaluation runs this on its workers, each with its own copy."""
+        _, attack = self.attacks[component]
+        attack.set_stream(stream)
+        attack_fn = EOT(model_fn, RAND_EOT_SAMPLES, average="loss") if self.version == "rand" else model_fn
+        candidate = np.asarray(attack(attack_fn, x, y), np.float32)
+        # Under "rand" each call of the EOT wrapper is RAND_EOT_SAMPLES passes of the model.
+        scale = RAND_EOT_SAMPLES if self.version == "rand" else 1
+        counts = {key: int(value) * scale for key, value in attack.last_counts.items()}
+        return candidate, counts, int(getattr(attack, "last_zero_gradients", 0))
+
+    def __call__(self, model_fn, x, y, *, progress=None, journal=None, map_chunks=None):
+        """Returns ``x_adv`` (see the class docstring).
+
+        Args:
+          model_fn, x, y: as ``Attack.__call__``.
+          progress: optional ``progress(component, chunk, chunks, standing)`` callback.
+          journal: optional ``tfrobust.core.journal.Journal``: every finished chunk is recorded (the points
+            it broke and their adversarial examples, counts, time); a call given a journal that already
+            holds records replays them and continues after the last, returning exactly what an
+            uninterrupted call returns. The records must come from a call with the same inputs and
+            configuration (a record of another component or chunk raises a ``TfrobustError``).
+          map_chunks: optional ``map_chunks(jobs) -> iterable of run_chunk results``, in the order of
+            ``jobs`` (each job a (component, stream, x, y) tuple for ``run_chunk``); default: run them here,
+            one after the other. A sharded evaluation spreads a component's chunks over its workers.
+        """
         x, y = self.validate(model_fn, x, y)
         x_clean = x.numpy()
         x_adv = x_clean.copy()
         labels = y.numpy()
         total = max(len(labels), 1)
-        attack_fn = EOT(model_fn, RAND_EOT_SAMPLES, average="loss") if self.version == "rand" else model_fn
-        self.last_diagnostics = self._start_checks(model_fn, x_clean[:self.batch_size], labels[:self.batch_size])
-        robust = self._predict(model_fn, x_adv) == labels
+        if map_chunks is None:
+            map_chunks = lambda jobs: (self.run_chunk(model_fn, *job) for job in jobs)
+        records = iter(journal.records() if journal is not None else [])
+        start_record = next(records, None)
+        if start_record is None:
+            diagnostics = self._start_checks(model_fn, x_clean[:self.batch_size], labels[:self.batch_size])
+            robust = self._predict(model_fn, x_adv) == labels
+            if journal is not None:
+                journal.append({"diagnostics": plain(diagnostics), "points": len(labels)}, robust=robust)
+        else:
+            meta, arrays = start_record
+            if meta.get("points") != len(labels):
+                raise TfrobustError(f"the saved AutoAttack state is for {meta.get('points')} points, "
+                                    f"this call has {len(labels)}")
+            diagnostics, robust = meta["diagnostics"], arrays["robust"].copy()
+        self.last_diagnostics = diagnostics
         self.last_counts = {"forward": len(labels), "backward": 0}
         self.last_report = []
         self.last_diagnostics["clean_accuracy"] = robust.sum() / total
-        for name, attack in self.attacks:
-            start = time.perf_counter()
-            counts, zero_gradients = {}, 0
-            standing = np.flatnonzero(robust)
+        for component, (name, attack) in enumerate(self.attacks):
+            seconds, counts, zero_gradients = 0.0, {}, 0
             # Survivor batching: every point still standing, re-chunked into full batches.
-            for i in range(0, len(standing), self.batch_size):
-                index = standing[i:i + self.batch_size]
-                candidate = np.asarray(attack(attack_fn, x_clean[index], labels[index]))
-                # A component's point counts only if it is a valid point of the threat model: an invalid one
-                # (non-finite, out of range or of the ball) would be restored to x by the evaluation, and
-                # accepting it here would hide the point from the later components.
-                valid, _ = checks.verify_points(attack, candidate, x_clean[index])
-                broken = (self._predict(model_fn, candidate) != labels[index]) & valid
-                x_adv[index[broken]] = candidate[broken]
-                robust[index[broken]] = False
-                for key, value in attack.last_counts.items():
-                    # Under "rand" each call of the EOT wrapper is RAND_EOT_SAMPLES passes of the model.
-                    counts[key] = counts.get(key, 0) + int(value) * (RAND_EOT_SAMPLES if self.version == "rand" else 1)
-                counts["forward"] = counts.get("forward", 0) + len(index)  # the re-evaluation
-                zero_gradients += getattr(attack, "last_zero_gradients", 0)
+            standing = np.flatnonzero(robust)
+            chunks = [standing[i:i + self.batch_size] for i in range(0, len(standing), self.batch_size)]
+            done = []
+            for chunk in range(len(chunks)):
+                record = next(records, None)
+                if record is None:
+                    break
+                meta, arrays = record
+                if (meta.get("component"), meta.get("chunk")) != (component, chunk):
+                    raise TfrobustError(f"the saved AutoAttack state does not match this call (record of "
+                                        f"component {meta.get('component')} chunk {meta.get('chunk')}, "
+                                        f"expected {component} chunk {chunk})")
+                done.append((meta, arrays))
+            jobs = [(component, self._calls * STREAMS_PER_CALL + chunk, x_clean[index], labels[index])
+                    for chunk, index in enumerate(chunks) if chunk >= len(done)]
+            results = iter(map_chunks(jobs))
+            for chunk, index in enumerate(chunks):
+                if chunk < len(done):
+                    meta, arrays = done[chunk]
+                    broken_index, x_broken = arrays["broken"], arrays["x_adv"]
+                    chunk_counts, chunk_zero, chunk_seconds = meta["counts"], meta["zero_gradients"], meta["seconds"]
+                else:
+                    began = time.perf_counter()
+                    candidate, chunk_counts, chunk_zero = next(results)
+                    # A component's point counts only if it is a valid point of the threat model: an invalid
+                    # one (non-finite, out of range or of the ball) would be restored to x by the evaluation,
+                    # and accepting it here would hide the point from the later components.
+                    valid, _ = checks.verify_points(attack, candidate, x_clean[index])
+                    broken = (self._predict(model_fn, candidate) != labels[index]) & valid
+                    chunk_counts = {**chunk_counts, "forward": chunk_counts.get("forward", 0) + len(index)}
+                    broken_index, x_broken = index[broken], candidate[broken]
+                    chunk_seconds = time.perf_counter() - began
+                    if journal is not None:
+                        journal.append({"component": component, "chunk": chunk, "counts": chunk_counts,
+                                        "zero_gradients": chunk_zero, "seconds": chunk_seconds},
+                                       broken=broken_index, x_adv=x_broken)
+                x_adv[broken_index] = x_broken
+                robust[broken_index] = False
+                for key, value in chunk_counts.items():
+                    counts[key] = counts.get(key, 0) + int(value)
+                zero_gradients += int(chunk_zero)
+                seconds += float(chunk_seconds)
                 if progress is not None:
-                    progress(name, i // self.batch_size + 1, -(-len(standing) // self.batch_size), int(robust.sum()))
+                    progress(name, chunk + 1, len(chunks), int(robust.sum()))
             for key in ("forward", "backward"):
                 self.last_counts[key] += counts.get(key, 0)
             step = {"attack": name, "robust": int(robust.sum()), "robust_accuracy": robust.sum() / total,
-                    "seconds": time.perf_counter() - start, "counts": counts}
+                    "seconds": seconds, "counts": counts}
             if hasattr(attack, "last_zero_gradients"):
                 step["zero_gradients"] = zero_gradients
                 if zero_gradients:
@@ -168,6 +244,7 @@ class AutoAttack(Attack):
                           "are likely masked (check_square_sr)", stacklevel=2)
         self.last_diagnostics["zero_gradients"] = {s["attack"]: s["zero_gradients"]
                                                    for s in self.last_report if "zero_gradients" in s}
+        self._calls += 1
         return tf.constant(x_adv)
 
     def _start_checks(self, model_fn, x, y):
@@ -193,3 +270,4 @@ class AutoAttack(Attack):
     def _config(self):
         return {"version": self.version, "batch_size": self.batch_size,
                 "attacks": [attack.get_config() for _, attack in self.attacks]}
+

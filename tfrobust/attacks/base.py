@@ -80,6 +80,16 @@ class Attack:
         """
         raise NotImplementedError
 
+    def set_stream(self, position):
+        """Makes the next call draw the random streams of call number ``position`` (0, 1, … by default).
+
+        Each call's randomness is a pure function of (``seed``, call number), and calls count up from 0.
+        A caller that names the position itself (the evaluation engine passes the batch number) makes a
+        batch's result independent of what ran before it, so a resumed or sharded evaluation redoes a
+        batch exactly as an uninterrupted one did."""
+        check_int("position", position, 0)
+        self._calls = int(position)
+
     def get_config(self):
         """Every constructor argument, for reports and re-creation."""
         config = {"name": type(self).__name__, **self.threat.get_config(), "seed": self.seed}

@@ -36,9 +36,22 @@ class Transfer(Attack):
         self.respects_threat_model = getattr(attack, "respects_threat_model", True)
         self.batches_itself = getattr(attack, "batches_itself", False)  # AutoAttack re-chunks survivors
 
-    def __call__(self, model_fn, x, y):
+    @property
+    def reports_progress(self):
+        return getattr(self.attack, "reports_progress", False)
+
+    @property
+    def keeps_journal(self):
+        return getattr(self.attack, "keeps_journal", False)
+
+    def set_stream(self, position):
+        """The wrapped attack's stream (``Attack.set_stream``)."""
+        self.attack.set_stream(position)
+
+    def __call__(self, model_fn, x, y, **options):
         del model_fn  # crafted on the surrogate; the caller evaluates the target
-        x_adv = self.attack(self.surrogate_fn, x, y)
+        # ``options``: what the wrapped attack takes (AutoAttack's progress and journal).
+        x_adv = self.attack(self.surrogate_fn, x, y, **options)
         self.last_counts = {"forward": 0, "backward": 0,
                             "surrogate_forward": self.attack.last_counts["forward"],
                             "surrogate_backward": self.attack.last_counts["backward"]}

@@ -10,6 +10,8 @@ import os
 import shutil
 import tempfile
 
+import numpy as np
+
 
 @contextlib.contextmanager
 def atomic_path(final_path, *, directory=False):
@@ -49,3 +51,19 @@ def write_json(path, value, *, indent=2, allow_nan=True):
 
     ``allow_nan=False`` refuses NaN/inf (strict JSON) with a ValueError instead of writing them."""
     return write_text(path, json.dumps(value, indent=indent, allow_nan=allow_nan))
+
+
+def plain(value, *, arrays="drop"):
+    """``value`` made JSON-ready: NumPy scalars become Python numbers and bools, tuples lists; NumPy
+    arrays inside dicts are dropped (``arrays="drop"``: they live in .npz files beside the JSON) or
+    become lists (``arrays="list"``)."""
+    if isinstance(value, dict):
+        return {key: plain(item, arrays=arrays) for key, item in value.items()
+                if arrays != "drop" or not isinstance(item, np.ndarray)}
+    if isinstance(value, (list, tuple)):
+        return [plain(item, arrays=arrays) for item in value]
+    if isinstance(value, np.ndarray):
+        return plain(value.tolist(), arrays=arrays)
+    if isinstance(value, np.generic):
+        return value.item()
+    return value

@@ -87,7 +87,7 @@ def choose_surrogate(label, artifacts, transfer_from=None):
 
 def evaluate(models, x, y, *, eps, norm="linf", suite="quick", transfer_from=None, sanity_size=200,
              batch_size=250, seed=0, suite_overrides=None, title="Robustness report", verbose=0,
-             save_adversarial=False):
+             save_adversarial=False, journal=None, executor=None):
     """Runs ``suite`` on every model and the sanity checks on the differentiable ones.
 
     Args:
@@ -102,6 +102,10 @@ def evaluate(models, x, y, *, eps, norm="linf", suite="quick", transfer_from=Non
         {label: {attack: {"x_adv" float32 [N, H, W, C], "y_pred" int64 [N]}}} (the clean input where the
         attack did not run, i.e. on points misclassified clean); ``write_report`` writes them to
         ``adversarial/<model>/<attack>.npz``.
+      journal: optional ``tfrobust.core.journal.Journal``: each model's suite records its progress in
+        ``journal.child(label)`` and a re-run resumes from it (``run_suite``; the scripts pass one from
+        ``evaluation.resume.EvaluationState``).
+      executor: optional sharded executor (``evaluation.distributed``) the attacks' batches go to.
 
     Returns:
       a report dict: ``threat_model``, ``num_examples``, ``suite``, ``models`` (one entry per model
@@ -121,7 +125,9 @@ def evaluate(models, x, y, *, eps, norm="linf", suite="quick", transfer_from=Non
         if not target.differentiable:
             surrogate = targets[choose_surrogate(label, models, transfer_from)]
         result = run_suite(target, x, y, attacks, surrogate=surrogate, batch_size=batch_size, verbose=verbose,
-                           keep_adversarial=save_adversarial)
+                           keep_adversarial=save_adversarial,
+                           journal=journal.child(label) if journal is not None else None,
+                           executor=executor.for_model(eps, label) if executor is not None else None)
         masks[label] = result.pop("correct")
         if save_adversarial:
             adversarial[label] = result.pop("adversarial")

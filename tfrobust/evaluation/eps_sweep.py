@@ -12,23 +12,27 @@ which stay in each section's ``correct.npz``) and ``accuracy_vs_eps.png``.
 
 import os
 
-import numpy as np
 
-from tfrobust.core.files import write_json, write_text
+from tfrobust.core.files import plain, write_json, write_text
 from tfrobust.core.plotting import pyplot, save_figure
 from tfrobust.errors import TfrobustError
 from tfrobust.evaluation.compare import evaluate
 from tfrobust.evaluation.report import check_out_dir, markdown, write_report
 
 
-def evaluate_eps_sweep(models, x, y, *, eps_values, title="Robustness report", **options):
-    """Runs ``evaluate(models, x, y, eps=ε, **options)`` for every ε of ``eps_values`` (see the module docstring)."""
+def evaluate_eps_sweep(models, x, y, *, eps_values, title="Robustness report", state=None, **options):
+    """Runs ``evaluate(models, x, y, eps=ε, **options)`` for every ε of ``eps_values`` (see the module docstring).
+
+    ``state`` (an ``evaluation.resume.EvaluationState``) makes the sweep resumable: ε's section records into
+    ``state.journal("eps_<ε>")``."""
     eps_values = [float(e) for e in eps_values]
     if not eps_values:
         raise TfrobustError("an ε sweep needs at least one ε")
     if len(set(eps_values)) != len(eps_values):
         raise TfrobustError(f"ε values repeat: {', '.join(f'{e:g}' for e in eps_values)}")
-    sections = [evaluate(models, x, y, eps=eps, title=title, **options) for eps in eps_values]
+    sections = [evaluate(models, x, y, eps=eps, title=title, **options,
+                         **({"journal": state.journal(f"eps_{eps:g}")} if state is not None else {}))
+                for eps in eps_values]
     if len(sections) == 1:
         return sections[0]
     curves = []
@@ -105,7 +109,7 @@ def write_sweep_report(report, out_dir, images=None, overwrite=False):
         write_report(section, section_dir(out_dir, eps), images=images, overwrite=overwrite)
     sections = [{k: v for k, v in section.items() if k not in ("correct", "adversarial")}
                 for section in report["sections"]]
-    write_json(os.path.join(out_dir, "report.json"), _plain({**report, "sections": sections}))
+    write_json(os.path.join(out_dir, "report.json"), plain({**report, "sections": sections}))
     plot_accuracy_vs_eps(report, os.path.join(out_dir, "accuracy_vs_eps.png"))
     path = os.path.join(out_dir, "report.md")
     write_text(path, sweep_markdown(report))
@@ -118,13 +122,3 @@ def html_paths(report, out_dir):
         return [os.path.join(out_dir, "report.html")]
     return [os.path.join(section_dir(out_dir, eps), "report.html") for eps in report["threat_model"]["eps"]]
 
-
-def _plain(value):
-    """JSON-ready: numpy scalars to Python, arrays dropped (they live in each section's correct.npz)."""
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items() if not isinstance(v, np.ndarray)}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, (np.floating, np.integer, np.bool_)):
-        return value.item()
-    return value

@@ -19,7 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 import tfrobust
-from tfrobust.core.files import atomic_path, write_json, write_text
+from tfrobust.core.files import atomic_path, plain, write_json, write_text
 from tfrobust.core.plotting import pyplot, save_figure
 from tfrobust.evaluation.leaderboard import is_standard_autoattack
 from tfrobust.errors import TfrobustError
@@ -30,16 +30,6 @@ from tfrobust.evaluation.tensorboard_log import write_tensorboard
 # Files whose presence means a run already reported into a folder (resume state of a run in progress
 # does not count: only a finished report is protected).
 REPORT_FILES = ("report.json", "report.md", "report.html")
-
-
-def _jsonable(value):
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items() if not isinstance(v, np.ndarray)}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, (np.floating, np.integer)):
-        return value.item()
-    return value
 
 
 def flags_summary(sanity):
@@ -271,7 +261,7 @@ def write_report(report, out_dir, *, images=None, overwrite=False, adversarial=N
             adversarial = {label: {attack: arrays["x_adv"] for attack, arrays in attacks.items()}
                            for label, attacks in report["adversarial"].items()}
     write_json(os.path.join(out_dir, "report.json"),
-               _jsonable({k: v for k, v in report.items() if k not in ("correct", "adversarial")}))
+               plain({k: v for k, v in report.items() if k not in ("correct", "adversarial")}))
     curves = plot_curves(report, os.path.join(out_dir, "curves.png"))
     agreement = None if images is None else plot_agreement(report, images, os.path.join(out_dir, "agreement.png"))
     figures = {}

@@ -29,6 +29,7 @@ import tensorflow as tf
 from tfrobust.attacks.checks import verify_points
 from tfrobust.attacks.gaussian_noise import GaussianNoise
 from tfrobust.attacks.losses import logits_of
+from tfrobust.core.files import plain
 from tfrobust.errors import TfrobustError
 
 #: Environment variable that makes ``robust_accuracy`` raise on an invalid returned point.
@@ -44,7 +45,8 @@ def predict_labels(predict_fn, x, batch_size=256):
 
 
 def robust_accuracy(attack, craft_fn, x, y, *, predict_fn=None, batch_size=256, standing=None, strict=None,
-                    verbose=0, name=None, keep_adversarial=False):
+                    verbose=0, name=None, keep_adversarial=False, journal=None, query_count=None,
+                    map_batches=None, map_chunks=None):
     """Runs ``attack`` and reports accuracy.
 
     Args:
@@ -66,13 +68,24 @@ def robust_accuracy(attack, craft_fn, x, y, *, predict_fn=None, batch_size=256, 
       keep_adversarial: also return ``x_adv`` (float32 [N, ...]: the verified crafted point where the
         attack ran, the clean input elsewhere) and ``y_pred`` (int64 [N]: ``predict_fn``'s labels on
         ``x_adv``), so that ``correct == (y_pred == y)`` point by point (without ``standing``).
+      journal: optional ``tfrobust.core.journal.Journal`` making the run resumable: the plan (clean
+        predictions, points to attack) and every finished batch are recorded; a run given a journal with
+        records replays them and attacks only the rest, ending with exactly the result of an uninterrupted
+        run (batch b always draws the attack's stream b, ``Attack.set_stream``). An attack that keeps its
+        own journal (``keeps_journal``, AutoAttack) records its chunks in ``journal.child("attack")``.
+      query_count: optional callable returning the target's cumulative query count (an artifact's
+        counter); the queries spent by this run, replayed ones included, are returned as ``target_queries``.
+      map_batches: optional ``map_batches(jobs) -> iterable of (x_adv, counts)`` in the order of ``jobs``,
+        each job a (stream, x, y) batch to attack; default: attack them here, one after the other. A
+        sharded evaluation sends the batches to its workers.
+      map_chunks: passed to an attack that batches itself (``AutoAttack.__call__``).
 
     Returns:
       dict with ``accuracy`` (fraction of all points), ``correct`` (bool [N] per point), ``seconds``,
       ``counts``: per-example model evaluations the attack made (summed ``attack.last_counts``),
-      ``invalid``: returned points that failed verification (restored to x), and ``attack_report``: the
-      attack's ``last_report`` when it batches itself (AutoAttack's per-component diagnostics); with
-      ``keep_adversarial``, ``x_adv`` and ``y_pred`` as well.
+      ``invalid``: returned points that failed verification (restored to x), ``target_queries`` (0
+      without ``query_count``), and ``attack_report``: the attack's ``last_report`` when it batches itself
+      (AutoAttack's per-component diagnostics); with ``keep_adversarial``, ``x_adv`` and ``y_pred`` as well.
     """
     if verbose not in (0, 1, 2):
         raise TfrobustError(f"verbose must be 0, 1 or 2, got {verbose!r}")
@@ -80,60 +93,140 @@ def robust_accuracy(attack, craft_fn, x, y, *, predict_fn=None, batch_size=256, 
         predict_fn = lambda batch: logits_of(craft_fn(tf.constant(batch))).numpy()
     if strict is None:
         strict = os.environ.get(STRICT_ENV) == "1"
-    start = time.perf_counter()
+    clock = _Clock(query_count)
     x = np.asarray(x, np.float32)
     y = np.asarray(y).astype(np.int64)
-    y_pred = predict_labels(predict_fn, x, batch_size)
-    correct = y_pred == y
+    records = journal.records() if journal is not None else []
+    if records:
+        meta, arrays = records[0]
+        if meta.get("points") != len(y):
+            raise TfrobustError(f"the saved evaluation state is for {meta.get('points')} points, this run has "
+                                f"{len(y)}")
+        y_pred, correct = arrays["y_pred"].copy(), arrays["correct"].copy()
+        clock.add(meta)
+    else:
+        y_pred = predict_labels(predict_fn, x, batch_size)
+        correct = y_pred == y
+        if standing is not None:
+            correct &= np.asarray(standing, bool)
+        if journal is not None:
+            journal.append({"points": len(y), **clock.take()}, y_pred=y_pred, correct=correct)
     x_adv_all = x.copy() if keep_adversarial else None
-    if standing is not None:
-        correct &= np.asarray(standing, bool)
     counts, invalid, attack_report = {}, 0, None
     if attack is not None:
         # Attack only the points still standing: broken points stay broken.
         index_standing = np.flatnonzero(correct)
-        chunk = max(len(index_standing), 1) if getattr(attack, "batches_itself", False) else batch_size
+        batches_itself = getattr(attack, "batches_itself", False)
+        chunk = max(len(index_standing), 1) if batches_itself else batch_size
+        batches = [index_standing[i:i + chunk] for i in range(0, len(index_standing), chunk)]
         name = name or type(attack).__name__
-        batches = -(-len(index_standing) // chunk)
         progress = None
         if verbose == 1:
             print(f"{name}: {len(index_standing)} of {len(y)} points standing", flush=True)
-            progress = keras.utils.Progbar(batches, verbose=1, stateful_metrics=["standing"], unit_name="batch")
-        for i in range(0, len(index_standing), chunk):
-            index = index_standing[i:i + chunk]
+            progress = keras.utils.Progbar(len(batches), verbose=1, stateful_metrics=["standing"], unit_name="batch")
+        done = records[1:len(batches) + 1]
+        if batches_itself:
             options = {}
             if verbose and getattr(attack, "reports_progress", False):
                 options["progress"] = _ComponentProgress(name, verbose, len(y))
-            x_adv = np.array(attack(craft_fn, x[index], y[index], **options), np.float32)
-            valid, reasons = verify_points(attack, x_adv, x[index])
-            if not np.all(valid):
-                first = int(np.flatnonzero(~valid)[0])
-                message = (f"{type(attack).__name__} returned {int(np.sum(~valid))} invalid point(s) "
-                           f"(e.g. point {int(index[first])}: {reasons[first]})")
-                if strict:
-                    raise TfrobustError(message)
-                warnings.warn(message + "; they count as attack failures (restored to x)", stacklevel=2)
-                invalid += int(np.sum(~valid))
-                x_adv[~valid] = x[index][~valid]
-            y_pred[index] = predict_labels(predict_fn, x_adv, batch_size)
+            if journal is not None and getattr(attack, "keeps_journal", False):
+                options["journal"] = journal.child("attack")
+            if map_chunks is not None:
+                options["map_chunks"] = map_chunks
+            run_batches = lambda jobs: (_attack_batch(attack, craft_fn, *job, **options) for job in jobs)
+        else:
+            run_batches = map_batches or (lambda jobs: (_attack_batch(attack, craft_fn, *job) for job in jobs))
+        results = iter(run_batches([(b, x[index], y[index]) for b, index in enumerate(batches) if b >= len(done)]))
+        for b, index in enumerate(batches):
+            if b < len(done):
+                meta, arrays = done[b]
+                if meta.get("batch") != b or len(arrays["y_pred"]) != len(index):
+                    raise TfrobustError(f"the saved evaluation state does not match this run (record of batch "
+                                        f"{meta.get('batch')} with {len(arrays['y_pred'])} points, expected batch "
+                                        f"{b} with {len(index)})")
+                if keep_adversarial and "x_adv" not in arrays:
+                    raise TfrobustError("the saved evaluation state has no adversarial examples; start over "
+                                        "(--restart) to keep them")
+                y_pred[index] = arrays["y_pred"]
+                if keep_adversarial:
+                    x_adv_all[index] = arrays["x_adv"]
+                batch_counts, batch_invalid, attack_report = meta["counts"], meta["invalid"], meta["report"]
+                clock.add(meta)
+            else:
+                x_adv, batch_counts = next(results)
+                valid, reasons = verify_points(attack, x_adv, x[index])
+                batch_invalid = int(np.sum(~valid))
+                if batch_invalid:
+                    first = int(np.flatnonzero(~valid)[0])
+                    message = (f"{type(attack).__name__} returned {batch_invalid} invalid point(s) "
+                               f"(e.g. point {int(index[first])}: {reasons[first]})")
+                    if strict:
+                        raise TfrobustError(message)
+                    warnings.warn(message + "; they count as attack failures (restored to x)", stacklevel=2)
+                    x_adv[~valid] = x[index][~valid]
+                y_pred[index] = predict_labels(predict_fn, x_adv, batch_size)
+                if keep_adversarial:
+                    x_adv_all[index] = x_adv
+                if batches_itself:
+                    attack_report = plain(getattr(attack, "last_report", None))
+                if journal is not None:
+                    journal.append({"batch": b, "counts": batch_counts, "invalid": batch_invalid,
+                                    "report": attack_report, **clock.take()},
+                                   y_pred=y_pred[index], **({"x_adv": x_adv} if keep_adversarial else {}))
             correct[index] = y_pred[index] == y[index]
-            if keep_adversarial:
-                x_adv_all[index] = x_adv
-            for key, value in getattr(attack, "last_counts", {}).items():
+            invalid += int(batch_invalid)
+            for key, value in batch_counts.items():
                 counts[key] = counts.get(key, 0) + int(value)
             if progress is not None:
-                progress.update(i // chunk + 1, values=[("standing", int(np.sum(correct)))])
+                progress.update(b + 1, values=[("standing", int(np.sum(correct)))])
         if verbose == 2:
-            print(f"{name}: {len(index_standing)} points attacked in {batches} batch(es), {int(np.sum(correct))} "
-                  f"of {len(y)} standing, {time.perf_counter() - start:.1f}s", flush=True)
-        if getattr(attack, "batches_itself", False):
-            attack_report = getattr(attack, "last_report", None)
+            print(f"{name}: {len(index_standing)} points attacked in {len(batches)} batch(es), "
+                  f"{int(np.sum(correct))} of {len(y)} standing, {clock.seconds + clock.elapsed():.1f}s", flush=True)
+    clock.take()
     result = {"accuracy": float(np.mean(correct)) if len(correct) else float("nan"),
-              "correct": correct, "seconds": time.perf_counter() - start, "counts": counts,
-              "invalid": invalid, "attack_report": attack_report}
+              "correct": correct, "seconds": clock.seconds, "counts": counts, "invalid": invalid,
+              "target_queries": clock.queries, "attack_report": attack_report}
     if keep_adversarial:
         result.update(x_adv=x_adv_all, y_pred=y_pred)
     return result
+
+
+def _attack_batch(attack, craft_fn, stream, x, y, **options):
+    """(x_adv as float32 NumPy, the attack's counts) for one batch, drawing the attack's stream ``stream``."""
+    set_stream = getattr(attack, "set_stream", None)
+    if set_stream is not None:
+        set_stream(stream)
+    x_adv = np.array(attack(craft_fn, x, y, **options), np.float32)
+    return x_adv, {key: int(value) for key, value in getattr(attack, "last_counts", {}).items()}
+
+
+class _Clock:
+    """Seconds and target queries of a run, in parts: each record stores the part since the last one, so a
+    resumed run's totals add the replayed parts to its own."""
+
+    def __init__(self, query_count):
+        self.query_count = query_count
+        self.seconds, self.queries = 0.0, 0
+        self._since, self._queries_since = time.perf_counter(), self._queries_now()
+
+    def _queries_now(self):
+        return int(self.query_count()) if self.query_count is not None else 0
+
+    def elapsed(self):
+        return time.perf_counter() - self._since
+
+    def take(self):
+        """The part since the last call, added to the totals: {"seconds", "queries"}."""
+        now, queries = time.perf_counter(), self._queries_now()
+        part = {"seconds": now - self._since, "queries": queries - self._queries_since}
+        self._since, self._queries_since = now, queries
+        self.add(part)
+        return part
+
+    def add(self, part):
+        """Adds a replayed record's part."""
+        self.seconds += float(part["seconds"])
+        self.queries += int(part["queries"])
 
 
 class _ComponentProgress:

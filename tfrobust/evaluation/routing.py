@@ -44,6 +44,11 @@ class RoutedAutoAttack:
         self.routes = {name: route for name, _, route in self.components}
         self.last_report, self.last_counts = [], {"forward": 0, "backward": 0}
 
+    def set_stream(self, position):
+        """Every component draws the streams of its call number ``position`` (``Attack.set_stream``)."""
+        for _, attack, _ in self.components:
+            attack.set_stream(position)
+
     def describe(self):
         """The report's mode text: which components ran where."""
         transferred = [name for name, route in self.routes.items() if route == "transfer"]

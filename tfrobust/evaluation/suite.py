@@ -58,7 +58,7 @@ def build_suite(spec, *, norm, eps, seed=0, overrides=None):
 
 
 def run_suite(model, x, y, attacks, *, surrogate=None, batch_size=250, name=None, verbose=0,
-              keep_adversarial=False):
+              keep_adversarial=False, journal=None, executor=None):
     """Evaluates ``model`` (keras.Model, Artifact, callable or Target) under every attack.
 
     Returns a dict: ``clean`` accuracy, ``rows`` (one per attack: label, mode, accuracy, seconds,
@@ -70,25 +70,35 @@ def run_suite(model, x, y, attacks, *, surrogate=None, batch_size=250, name=None
     for callers that combine results). ``verbose`` (0, 1, 2) shows each attack's progress
     (``robust_accuracy``); ``keep_adversarial`` adds ``adversarial``: {label: {"x_adv", "y_pred"}}, every
     point's crafted input and the target's label on it (``y_pred == y`` is the attack's ``correct`` mask).
+
+    ``journal`` (a ``tfrobust.core.journal.Journal``) makes the run resumable: each attack records its
+    batches in ``journal.child(label)`` (``robust_accuracy``), and a re-run with the same arguments
+    replays them and ends with exactly the uninterrupted run's numbers. ``executor`` (a sharded
+    evaluation's, ``tfrobust.evaluation.distributed``) supplies per attack the ``map_batches`` /
+    ``map_chunks`` that send the attack's batches to its workers.
     """
     target = as_target(model, name)
     surrogate = as_target(surrogate) if surrogate is not None else None
     x = np.asarray(x, np.float32)
     y = np.asarray(y).astype(np.int64)
-    clean = robust_accuracy(None, None, x, y, predict_fn=target.predict, batch_size=batch_size)
+    query_count = target.query_count
+    clean = robust_accuracy(None, None, x, y, predict_fn=target.predict, batch_size=batch_size,
+                            journal=journal.child("clean") if journal is not None else None)
     worst = clean["correct"].copy()
     rows, correct, adversarial = [], {"clean": clean["correct"]}, {}
     for label, attack in attacks.items():
         attack, craft_fn, mode = _route(attack, label, target, surrogate)
-        before = target.query_count() if target.query_count else None
+        distributed = executor.attack_maps(label) if executor is not None else {}
         result = robust_accuracy(attack, craft_fn, x, y, predict_fn=target.predict, batch_size=batch_size,
-                                 verbose=verbose, name=f"{target.name} {label}", keep_adversarial=keep_adversarial)
+                                 verbose=verbose, name=f"{target.name} {label}", keep_adversarial=keep_adversarial,
+                                 journal=journal.child(label) if journal is not None else None,
+                                 query_count=query_count, **distributed)
         if keep_adversarial:
             adversarial[label] = {"x_adv": result["x_adv"], "y_pred": result["y_pred"]}
         # Attacks calling ``target.predict`` are in the artifact's counter; those calling ``logits_fn``
         # (white-box, or query-based on a differentiable target) count their own forward passes.
         queries = result["counts"].get("forward", 0) if craft_fn is not target.predict else 0
-        queries += target.query_count() - before if before is not None else 0
+        queries += result["target_queries"]
         bounded = bool(getattr(attack, "respects_threat_model", True))
         if bounded:
             worst &= result["correct"]

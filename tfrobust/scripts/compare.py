@@ -36,7 +36,7 @@ from tfrobust.evaluation import check_out_dir, label_of, markdown
 from tfrobust.evaluation.eps_sweep import (evaluate_eps_sweep, html_paths, is_sweep, sweep_markdown,
                                           write_sweep_report)
 from tfrobust.scripts import run_program
-from tfrobust.scripts.suite_flags import customary_eps, define_suite_flags, parse_suite_flags
+from tfrobust.scripts.suite_flags import customary_eps, define_suite_flags, evaluation_state, parse_suite_flags
 
 FLAGS = flags.FLAGS
 
@@ -100,7 +100,11 @@ def main(argv):
         if tuple(artifact.input_shape) != tuple(info.image_shape):
             raise TfrobustError(f"{label} takes images of shape {artifact.input_shape}, "
                                 f"but {dataset} has {info.image_shape}")
-    report = evaluate_eps_sweep(artifacts, x, y, eps_values=eps_values or [customary_eps(info)], norm=FLAGS.norm,
+    eps_values = eps_values or [customary_eps(info)]
+    state = evaluation_state(FLAGS.out_dir, artifacts, x, y, eps_values=eps_values, overrides=overrides,
+                             transfer_from=FLAGS.transfer_from, sanity_size=FLAGS.sanity_size,
+                             batch_size=FLAGS.batch_size, seed=FLAGS.seed)
+    report = evaluate_eps_sweep(artifacts, x, y, eps_values=eps_values, state=state, norm=FLAGS.norm,
                                 suite=FLAGS.suite, suite_overrides=overrides, transfer_from=FLAGS.transfer_from,
                                 sanity_size=FLAGS.sanity_size, batch_size=FLAGS.batch_size, seed=FLAGS.seed,
                                 verbose=FLAGS.verbose, save_adversarial=FLAGS.save_adversarial,
@@ -109,6 +113,7 @@ def main(argv):
     for section in report.get("sections", []):
         section["dataset"] = dataset
     path = write_sweep_report(report, FLAGS.out_dir, images=x, overwrite=FLAGS.overwrite)
+    state.clear()  # the report holds the results now
     print(sweep_markdown(report) if is_sweep(report) else markdown(report))
     print(f"report: {path}")
     for html in html_paths(report, FLAGS.out_dir):

@@ -26,7 +26,7 @@ from tfrobust.evaluation.eps_sweep import (evaluate_eps_sweep, html_paths, is_sw
                                           write_sweep_report)
 from tfrobust.export.source import load_source_model
 from tfrobust.scripts import run_program
-from tfrobust.scripts.suite_flags import customary_eps, define_suite_flags, parse_suite_flags
+from tfrobust.scripts.suite_flags import customary_eps, define_suite_flags, evaluation_state, parse_suite_flags
 
 FLAGS = flags.FLAGS
 
@@ -57,7 +57,10 @@ def main(argv):
     info = data.info(dataset)
     x, y = data.load(dataset, "test", size=FLAGS.test_size, data_dir=FLAGS.data_dir)
     name = os.path.basename(os.path.normpath(FLAGS.source))
-    report = evaluate_eps_sweep({name: model}, x, y, eps_values=eps_values or [customary_eps(info)], norm=FLAGS.norm,
+    eps_values = eps_values or [customary_eps(info)]
+    state = evaluation_state(out_dir, {name: model}, x, y, eps_values=eps_values, overrides=overrides,
+                             sanity_size=FLAGS.sanity_size, batch_size=FLAGS.batch_size, seed=FLAGS.seed)
+    report = evaluate_eps_sweep({name: model}, x, y, eps_values=eps_values, state=state, norm=FLAGS.norm,
                                 suite=FLAGS.suite, suite_overrides=overrides, sanity_size=FLAGS.sanity_size,
                                 batch_size=FLAGS.batch_size, seed=FLAGS.seed,
                                 verbose=FLAGS.verbose, save_adversarial=FLAGS.save_adversarial,
@@ -66,6 +69,7 @@ def main(argv):
     for section in report.get("sections", []):
         section["dataset"] = dataset
     path = write_sweep_report(report, out_dir, images=x, overwrite=FLAGS.overwrite)
+    state.clear()  # the report holds the results now
     print(sweep_markdown(report) if is_sweep(report) else markdown(report))
     print(f"report: {path}")
     for html in html_paths(report, out_dir):

@@ -1,6 +1,8 @@
 """The threat-model and attack-suite flags ``tfrobust-evaluate`` and ``tfrobust-compare`` share (same names,
 same meaning, same checks): ``--norm``, ``--eps`` (one ε or a sweep), ``--suite``, ``--attack_option``,
-``--verbose`` and ``--save_adversarial``."""
+``--verbose``, ``--save_adversarial`` and ``--restart``."""
+
+import os
 
 from absl import flags
 
@@ -8,6 +10,7 @@ from tfrobust import cli
 from tfrobust.attacks import registry
 from tfrobust.evaluation import SUITES
 from tfrobust.evaluation.attack_options import attack_overrides
+from tfrobust.evaluation.resume import STATE_DIR, EvaluationState, command_identity
 from tfrobust.evaluation.suite import suite_entries
 
 FLAGS = flags.FLAGS
@@ -27,6 +30,9 @@ def define_suite_flags():
                          "standing, elapsed/ETA), 2 one line per attack.", lower_bound=0, upper_bound=2)
     flags.DEFINE_bool("save_adversarial", False, "Also write every attack's adversarial examples and predicted "
                       "labels to <out_dir>/adversarial/<model>/<attack>.npz (x_adv, y_pred).")
+    flags.DEFINE_bool("restart", False, "Discard the saved state of an unfinished evaluation in <out_dir>/state "
+                      "instead of resuming it (a run killed part-way resumes when the same command is run again; "
+                      "a different command is refused without --restart).")
 
 
 def parse_suite_flags():
@@ -41,3 +47,12 @@ def parse_suite_flags():
 def customary_eps(info):
     """The dataset's customary ε for ``--norm``."""
     return info.eps_linf if FLAGS.norm == "linf" else info.eps_l2
+
+
+def evaluation_state(out_dir, models, x, y, *, eps_values, overrides, **settings):
+    """The resumable state of this command in ``<out_dir>/state``: its identity is the suite flags, the
+    evaluated points, the models' fingerprints and ``settings`` (the script's other flags that change
+    numbers)."""
+    identity = command_identity(models, x, y, norm=FLAGS.norm, eps=eps_values, suite=FLAGS.suite,
+                                attack_options=overrides, save_adversarial=FLAGS.save_adversarial, **settings)
+    return EvaluationState(os.path.join(out_dir, STATE_DIR), identity, restart=FLAGS.restart)
