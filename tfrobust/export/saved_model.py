@@ -8,7 +8,6 @@ Every version also holds TF Serving warm-up requests and a ``tfrobust.json`` des
 ``<version>/assets.extra/``."""
 
 import os
-import re
 
 import keras
 import numpy as np
@@ -16,13 +15,12 @@ import tensorflow as tf
 
 from tfrobust.errors import TfrobustError, check_int
 from tfrobust.export.atomic import atomic_path
-from tfrobust.export.contract import DENOISED_NAME, INPUT_NAME, SIGNATURE
+from tfrobust.export.contract import DENOISED_NAME, INPUT_NAME, NAME_PATTERN, SIGNATURE
 from tfrobust.export.description import describe, write_description
 from tfrobust.export.warmup import write_warmup_requests
 
 #: Side of the grey warm-up images of a model with open spatial axes exported without data.
 WARMUP_SIDE = 32
-_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
 def is_image_to_image(model):
@@ -88,8 +86,8 @@ def export_saved_model(model, base_dir, name, version=None, representative_image
       description: keyword arguments of ``description.describe`` besides name, version, shapes and task
         (``class_names``, ``dataset``, ``method``).
     """
-    if not _NAME_PATTERN.match(name or ""):
-        raise TfrobustError(f"model name must match {_NAME_PATTERN.pattern}, got {name!r}")
+    if not NAME_PATTERN.match(name or ""):
+        raise TfrobustError(f"model name must match {NAME_PATTERN.pattern}, got {name!r}")
     model_base = os.path.join(base_dir, name)
     version = next_version(model_base) if version is None else version
     check_int("version", version, 1)
