@@ -58,8 +58,10 @@ class GrpcArtifact(ServedArtifact):
             if too_large:
                 raise ServingError(
                     f"{where}: a message of {too_large['size']} bytes exceeds the {too_large['limit']}-byte gRPC "
-                    f"limit: lower max_batch (now {self.max_batch}) or raise the server's message limit "
-                    "(export/serve.py --max_body_mb; TF Serving: grpc.max_receive_message_length)") from error
+                    f"limit: lower max_batch (now {self.max_batch})" + (
+                        "" if "sent message" in details.lower() else  # this client's own limit
+                        " or raise the server's message limit (export/serve.py --max_body_mb; TF Serving: "
+                        "grpc.max_receive_message_length)")) from error
             if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
                 raise ServingError(f"{where}: RESOURCE_EXHAUSTED: {details} (not retried; a smaller max_batch, now "
                                    f"{self.max_batch}, may fit)") from error
