@@ -69,7 +69,7 @@ demo: install
 # Benchmarks print ratios measured in one run; the peers (ART, CleverHans, Foolbox) are bench-only extras.
 bench: install
 	$(PY) -m pip install -q -r requirements-bench.txt
-	for b in benchmarks/*.py; do $(PY) $$b || exit 1; done
+	for b in benchmarks/[!_]*.py; do $(PY) $$b || exit 1; done  # benchmarks/_*.py are shared helpers
 
 bazel-build: install
 	tools/bazel/run.sh build

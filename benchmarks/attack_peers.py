@@ -22,6 +22,8 @@ from absl import app, flags
 from tfrobust import data, models
 from tfrobust.attacks import PGD
 
+from _machine import machine  # benchmarks/_machine.py (this script's folder)
+
 flags.DEFINE_integer("points", 1000, "Fashion-MNIST test points.")
 flags.DEFINE_float("eps", 0.1, "L∞ budget.")
 flags.DEFINE_integer("steps", 20, "PGD iterations.")
@@ -101,6 +103,7 @@ def main(argv):
     results["IBM ART"] = (accuracy(x_adv), seconds)
 
     clean = accuracy(x)
+    print(machine())
     print(f"(b) PGD-{steps} L∞ ε={eps} step {step}, random start {FLAGS.random_start}, {len(x)} Fashion-MNIST "
           f"points, clean {100 * clean:.2f}%")
     print("| implementation | robust acc. (%) | median time (s) | tfrobust fp32 speed-up | tfrobust bf16 speed-up |")

@@ -25,6 +25,8 @@ from tfrobust import data, models
 from tfrobust.attacks import PGD
 from tfrobust.evaluation import robust_accuracy
 
+from _machine import machine  # benchmarks/_machine.py (this script's folder)
+
 flags.DEFINE_integer("points", 1000, "Test points for the PGD ratio.")
 flags.DEFINE_integer("steps", 20, "PGD iterations k.")
 flags.DEFINE_integer("repeats", 5, "Timed repeats (median reported).")
@@ -83,6 +85,7 @@ def main(argv):
     attack = PGD(eps=0.1, steps=k, restarts=1)
     t_grad, t_pgd = interleaved_medians([lambda: gradients_only(images, labels).numpy(),
                                          lambda: attack(model_fn, images, labels).numpy()], FLAGS.repeats)
+    print(machine())
     print(f"(a) PGD-{k} on {FLAGS.points} points: {t_pgd:.3f} s; {k} × forward+backward in a compiled loop: "
           f"{t_grad:.3f} s; ratio {t_pgd / t_grad:.3f} (target ≤ 1.10)")
 

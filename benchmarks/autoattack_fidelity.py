@@ -36,6 +36,8 @@ from tfrobust import data, models
 from tfrobust.attacks import APGDT, AutoAttack, Square
 from tfrobust.evaluation import as_target, robust_accuracy
 
+from _machine import machine  # benchmarks/_machine.py (this script's folder)
+
 flags.DEFINE_integer("points", 500, "Test points for AutoAttack (section 3, 4).")
 flags.DEFINE_integer("square_points", 100, "Test points for Square alone (section 2).")
 flags.DEFINE_integer("softmax_points", 1000, "Test points for the softmax model (section 1).")
@@ -155,6 +157,7 @@ def main(argv):
     (x_train, y_train), (x, y) = data.load_splits("fashion_mnist", test_size=n)
     x_train, y_train = x_train[:FLAGS.train_points], y_train[:FLAGS.train_points]
     y = y.astype(np.int64)
+    print(machine(), flush=True)
     if "1" in FLAGS.sections:
         softmax_section(x_train, y_train, x[:FLAGS.softmax_points], y[:FLAGS.softmax_points])
     keras.utils.set_random_seed(0)

@@ -32,6 +32,8 @@ from tfrobust import data, export, models
 from tfrobust.attacks import Square
 from tfrobust.serving import ServingError
 
+from _machine import machine  # benchmarks/_machine.py (this script's folder)
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 flags.DEFINE_string("export_dir", None, "Serve this export base (default: train and export a small CNN).")
@@ -43,12 +45,6 @@ flags.DEFINE_integer("square_points", 100, "Points Square attacks per timed run.
 flags.DEFINE_integer("square_queries", 100, "Square iterations per timed run.", lower_bound=1)
 flags.DEFINE_integer("repeats", 3, "Timed repeats (median reported).", lower_bound=1)
 FLAGS = flags.FLAGS
-
-
-def cpu_flags():
-    with open("/proc/cpuinfo", encoding="utf-8") as handle:
-        words = set(handle.read().split())
-    return " ".join(sorted(w for w in words if w.startswith(("avx512", "amx")) or w == "avx2")) or "none"
 
 
 def prepare_export(base):
@@ -126,7 +122,7 @@ def main(argv):
                        "rest (columnar)": export.load(f"{rest}/v1/models/{name}", request_format="columnar"),
                        "grpc": export.load(f"grpc://{grpc_target}/{name}")}
             reference = local.predict(x)
-            print(f"CPU flags: {cpu_flags()}; {os.cpu_count()} cores; model {name}@{local.version}")
+            print(f"{machine()}; model {name}@{local.version}")
             print(f"\n1. served vs in-process logits on {len(x)} test images")
             for label, client in clients.items():
                 print(f"   {label:16s} max |Δ| = {np.abs(client.predict(x) - reference).max():.3g}")

@@ -32,6 +32,8 @@ from tfrobust.attacks import PGD
 from tfrobust.evaluation import robust_accuracy
 from tfrobust.training import AdversarialModel, set_precision
 
+from _machine import machine  # benchmarks/_machine.py (this script's folder)
+
 flags.DEFINE_string("model", "small_cnn", "Model name.")
 flags.DEFINE_multi_string("model_option", ["width=0.5", "downsample=stride"], "Builder option key=value.")
 flags.DEFINE_integer("train_size", 1024, "Training images per timed epoch.", lower_bound=1)
@@ -101,16 +103,6 @@ def one_epoch(trainer, dataset):
     return timer.seconds
 
 
-def cpu_flags():
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            present = set(handle.read().split())
-    except OSError:
-        return "unknown"
-    wanted = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
-    return ", ".join(f"{flag}={'yes' if flag in present else 'no'}" for flag in wanted)
-
-
 def speed():
     (x, y), _ = data.load_splits("fashion_mnist", train_size=FLAGS.train_size, test_size=1)
     dataset = data.make_dataset(x, y, FLAGS.batch_size, shuffle=True, seed=0)
@@ -123,7 +115,7 @@ def speed():
     seconds = dict(zip(labels, interleaved_medians(fns, FLAGS.repeats)))
     set_precision("none")
     k = FLAGS.steps
-    print(f"CPU: {cpu_flags()}")
+    print(machine())
     print(f"epoch of {FLAGS.train_size} images, batch {FLAGS.batch_size}, {FLAGS.model} "
           f"{' '.join(FLAGS.model_option)}; median of {FLAGS.repeats} interleaved repeats:")
     for (precision, kind), value in seconds.items():

@@ -250,6 +250,17 @@ def test_bad_export_arguments(exported, tmp_path):
         export.export_saved_model(model, str(tmp_path), "../escape")
 
 
+def test_warmup_images_of_another_shape_fail_the_export_before_anything_is_written(exported, tmp_path):
+    # Written anyway, the warm-up records would make every load of the version fail (TF Serving replays them).
+    with pytest.raises(ArtifactError, match=r"warm-up \(representative\) images have shape \[4, 9, 9, 1\] but "
+                                            r"the model takes \[N, 8, 8, 1\]"):
+        export.export_saved_model(exported[0], str(tmp_path), "m", representative_images=np.zeros((4, 9, 9, 1)))
+    denoiser = keras.Sequential([keras.Input((None, None, 1)), keras.layers.Conv2D(1, 3, padding="same")])
+    with pytest.raises(ArtifactError, match=r"have shape \[2, 16, 16, 3\] but the model takes \[N, any, any, 1\]"):
+        export.export_saved_model(denoiser, str(tmp_path), "d", representative_images=np.zeros((2, 16, 16, 3)))
+    assert not os.listdir(tmp_path) or all(not os.listdir(tmp_path / name) for name in os.listdir(tmp_path))
+
+
 def test_mixed_precision_models_export_in_float32_with_the_same_weights(tmp_path):
     keras.mixed_precision.set_global_policy("mixed_bfloat16")
     try:

@@ -179,6 +179,47 @@ def test_unreachable_server_fails_fast_after_bounded_retries():
         assert time.perf_counter() - start < 5
 
 
+def test_a_failed_connect_closes_the_session_and_the_channel(monkeypatch):
+    from tfrobust.export import grpc_client, rest_client  # pylint: disable=import-outside-toplevel
+
+    closed = []
+
+    class Session(requests.Session):
+        def close(self):
+            closed.append("session")
+            super().close()
+
+    real_channel = grpc.insecure_channel
+
+    def channel(*args, **kwargs):
+        made = real_channel(*args, **kwargs)
+        real_close = made.close
+        made.close = lambda: (closed.append("channel"), real_close())[1]
+        return made
+
+    monkeypatch.setattr(rest_client.requests, "Session", Session)
+    monkeypatch.setattr(grpc_client.grpc, "insecure_channel", channel)
+    with socket.socket() as probe:  # a loopback port that was free a moment ago: nothing listens on it
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    for url in (f"http://127.0.0.1:{port}/v1/models/net", f"grpc://127.0.0.1:{port}/net"):
+        with pytest.raises(ServingError, match="cannot reach"):
+            export.load(url, retries=0)
+    assert closed == ["session", "channel"]
+
+
+def test_a_grpc_message_over_the_size_limit_fails_at_once_saying_what_to_change(served):
+    server, _, images, _ = served  # the server takes messages up to 1 MiB: 4500 images of 8×8 are 1.15 MB
+    client = export.load(f"grpc://{server.grpc_target}/net", max_batch=4500, retries=3, backoff=1.0)
+    big = np.resize(images, (4500, *SHAPE))
+    start = time.perf_counter()
+    with pytest.raises(ServingError, match=r"a message of \d+ bytes exceeds the 1048576-byte gRPC limit: "
+                                           r"lower max_batch \(now 4500\) or raise the server's message limit"):
+        client.predict(big)
+    assert client.retried == 0 and time.perf_counter() - start < 1.0  # not retried (backoff is 1 s)
+    client.close()
+
+
 def test_load_eight_clients_times_a_hundred_requests_per_protocol(served):
     server, models, images, _ = served
     expected = np.argmax(models[2](images).numpy(), axis=1)

@@ -22,7 +22,7 @@ import tensorflow as tf
 from tfrobust.core.messages import first_line
 from tfrobust.data.validation import validate_images
 from tfrobust.errors import ArtifactError, TfrobustError
-from tfrobust.export.contract import DENOISED_NAME, INPUT_NAME, SIGNATURE
+from tfrobust.export.contract import DENOISED_NAME, INPUT_NAME, SIGNATURE, list_versions
 from tfrobust.export.description import read_description
 
 FORMATS = ("saved_model", "keras", "tflite", "served_rest", "served_grpc")
@@ -206,8 +206,7 @@ def resolve_saved_model(path):
     """``path`` itself if it holds ``saved_model.pb``; for a TF-Serving model base, its newest version."""
     if os.path.isfile(os.path.join(path, "saved_model.pb")):
         return path
-    versions = sorted(int(entry) for entry in os.listdir(path)
-                       if entry.isdigit() and os.path.isfile(os.path.join(path, entry, "saved_model.pb")))
+    versions = list_versions(path)
     if not versions:
         raise ArtifactError(f"{path} is neither a SavedModel (no saved_model.pb) nor a TF-Serving model "
                             "base with numbered version directories")

@@ -3,16 +3,24 @@
 with ``output_filter=["logits"]``). Tensors travel as ``TensorProto`` (``tf.make_tensor_proto`` /
 ``tf.make_ndarray``), so values are exact."""
 
+import re
+
 import grpc
 import tensorflow as tf
 
 from tfrobust.errors import InvalidRequest, ModelNotFound, ServingError
-from tfrobust.export.contract import INPUT_NAME, SIGNATURE
+from tfrobust.export.contract import INPUT_NAME, MAX_MESSAGE_BYTES, SIGNATURE
 from tfrobust.export.served_artifact import ServedArtifact, TransientError
 from tfrobust.export.warmup import predict_request
 
-_TRANSIENT = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED)
-MAX_MESSAGE_BYTES = 64 << 20
+# Only UNAVAILABLE (refused or reset connection, server starting or draining) is worth retrying, as
+# Google's API guidance (AIP-194) advises. RESOURCE_EXHAUSTED (a message over a size limit, or the server
+# out of memory on the batch) fails the same way again, and DEADLINE_EXCEEDED means a slow server that
+# stays slow (see ServedArtifact's ``timeout``): both are one error at once.
+_TRANSIENT = (grpc.StatusCode.UNAVAILABLE,)
+# grpc core's wording for a message over a limit: "Received message larger than max (1048702 vs. 1048576)"
+# (the receiving side's limit) or "Sent message larger than max (…)" (the client's own send limit).
+_TOO_LARGE = re.compile(r"message larger than max \((?P<size>\d+) vs\. (?P<limit>\d+)\)")
 
 
 class GrpcArtifact(ServedArtifact):
@@ -33,8 +41,12 @@ class GrpcArtifact(ServedArtifact):
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES)])
         self._stub = prediction_service_pb2_grpc.PredictionServiceStub(self._channel)
-        super().__init__(f"grpc://{target}/{model_name}" + (f"/versions/{version}" if version is not None else ""),
-                         model_name, version, **options)
+        try:  # connects (metadata call): a failure must not leak the channel and its threads
+            super().__init__(f"grpc://{target}/{model_name}" + (f"/versions/{version}" if version is not None
+                                                                else ""), model_name, version, **options)
+        except BaseException:
+            self._channel.close()
+            raise
 
     def _rpc(self, method, request):
         try:
@@ -42,6 +54,17 @@ class GrpcArtifact(ServedArtifact):
         except grpc.RpcError as error:
             code, details = error.code(), error.details()
             where = f"grpc://{self.target}/{self.model_name}"
+            too_large = _TOO_LARGE.search(details or "") if code == grpc.StatusCode.RESOURCE_EXHAUSTED else None
+            if too_large:
+                raise ServingError(
+                    f"{where}: a message of {too_large['size']} bytes exceeds the {too_large['limit']}-byte gRPC "
+                    f"limit: lower max_batch (now {self.max_batch})" + (
+                        "" if "sent message" in details.lower() else  # this client's own limit
+                        " or raise the server's message limit (export/serve.py --max_body_mb; TF Serving: "
+                        "grpc.max_receive_message_length)")) from error
+            if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
+                raise ServingError(f"{where}: RESOURCE_EXHAUSTED: {details} (not retried; a smaller max_batch, now "
+                                   f"{self.max_batch}, may fit)") from error
             if code in _TRANSIENT:
                 reason = "connection refused" if "refused" in (details or "").lower() else details
                 raise TransientError(f"cannot reach {where}: {code.name}: {reason}") from error

@@ -33,8 +33,12 @@ class RestArtifact(ServedArtifact):
         check_choice("request_format", request_format, ("row", "columnar"))
         self.base_url, self.request_format = base_url.rstrip("/"), request_format
         self._session = requests.Session()
-        super().__init__(f"{self.base_url}/v1/models/{model_name}" +
-                         (f"/versions/{version}" if version is not None else ""), model_name, version, **options)
+        try:  # connects (metadata call): a failure must not leak the session's connection pool
+            super().__init__(f"{self.base_url}/v1/models/{model_name}" +
+                             (f"/versions/{version}" if version is not None else ""), model_name, version, **options)
+        except BaseException:
+            self._session.close()
+            raise
 
     @property
     def _model_url(self):

@@ -8,7 +8,6 @@ Every version also holds TF Serving warm-up requests and a ``tfrobust.json`` des
 ``<version>/assets.extra/``."""
 
 import os
-import re
 
 import keras
 import numpy as np
@@ -16,13 +15,12 @@ import tensorflow as tf
 
 from tfrobust.errors import TfrobustError, check_int
 from tfrobust.export.atomic import atomic_path
-from tfrobust.export.contract import DENOISED_NAME, INPUT_NAME, SIGNATURE
+from tfrobust.export.contract import DENOISED_NAME, INPUT_NAME, NAME_PATTERN, SIGNATURE
 from tfrobust.export.description import describe, write_description
-from tfrobust.export.warmup import write_warmup_requests
+from tfrobust.export.warmup import check_warmup_images, write_warmup_requests
 
 #: Side of the grey warm-up images of a model with open spatial axes exported without data.
 WARMUP_SIDE = 32
-_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
 def is_image_to_image(model):
@@ -82,14 +80,15 @@ def export_saved_model(model, base_dir, name, version=None, representative_image
       base_dir: the model server's base path.
       name: model name (letters, digits, ``_ . -``).
       version: positive integer; default one above the highest existing version.
-      representative_images: float32 images in [0, 1] from the training data; the first ones become the
-        warm-up requests. Without them the warm-up requests hold mid-grey (0.5) images (open spatial axes:
-        ``WARMUP_SIDE`` pixels): the kernels warmed up are the same, only the activations are unrealistic.
+      representative_images: float32 images in [0, 1] from the training data, of the model's input shape
+        (checked: ``ArtifactError`` otherwise); the first ones become the warm-up requests. Without them
+        the warm-up requests hold mid-grey (0.5) images (open spatial axes: ``WARMUP_SIDE`` pixels): the
+        kernels warmed up are the same, only the activations are unrealistic.
       description: keyword arguments of ``description.describe`` besides name, version, shapes and task
         (``class_names``, ``dataset``, ``method``).
     """
-    if not _NAME_PATTERN.match(name or ""):
-        raise TfrobustError(f"model name must match {_NAME_PATTERN.pattern}, got {name!r}")
+    if not NAME_PATTERN.match(name or ""):
+        raise TfrobustError(f"model name must match {NAME_PATTERN.pattern}, got {name!r}")
     model_base = os.path.join(base_dir, name)
     version = next_version(model_base) if version is None else version
     check_int("version", version, 1)
@@ -107,9 +106,10 @@ def export_saved_model(model, base_dir, name, version=None, representative_image
     if representative_images is None or not len(representative_images):
         shape = tuple(WARMUP_SIDE if d is None else d for d in input_shape)
         representative_images = np.full((1, *shape), 0.5, np.float32)
+    warmup_images = check_warmup_images(representative_images, input_shape)  # before anything is written
     with atomic_path(final_path, directory=True) as temp_path:
         archive.write_out(temp_path, verbose=False)
-        write_warmup_requests(temp_path, np.asarray(representative_images, np.float32), name)
+        write_warmup_requests(temp_path, warmup_images, name, input_shape)
         write_description(temp_path, describe(
             name=name, version=version, input_shape=input_shape, task="denoise" if image_to_image else "classify",
             num_classes=None if image_to_image else int(model.outputs[0].shape[-1]), **(description or {})))

@@ -13,6 +13,7 @@ import numpy as np
 
 from tfrobust.errors import ServingError, check_int, check_number
 from tfrobust.export.artifact import Artifact
+from tfrobust.export.contract import NAME
 
 
 class TransientError(ServingError):
@@ -88,9 +89,9 @@ class ServedArtifact(Artifact):
         raise NotImplementedError
 
 
-_REST_URL = re.compile(r"^(?P<base>https?://[^/]+)/v1/models/(?P<name>[A-Za-z0-9][A-Za-z0-9_.-]*)"
+_REST_URL = re.compile(rf"^(?P<base>https?://[^/]+)/v1/models/(?P<name>{NAME})"
                        r"(?:/versions/(?P<version>[0-9]+))?/?$")
-_GRPC_URL = re.compile(r"^grpc://(?P<target>[^/]+)/(?P<name>[A-Za-z0-9][A-Za-z0-9_.-]*)"
+_GRPC_URL = re.compile(rf"^grpc://(?P<target>[^/]+)/(?P<name>{NAME})"
                        r"(?:/versions/(?P<version>[0-9]+))?/?$")
 
 

@@ -14,7 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfrobust.errors import ArtifactError
-from tfrobust.export.contract import ASSETS_EXTRA, INPUT_NAME, SIGNATURE
+from tfrobust.export.contract import ASSETS_EXTRA, INPUT_NAME, SIGNATURE, shape_fits
 
 WARMUP_FILE = "tf_serving_warmup_requests"
 #: Batch sizes of the recorded requests: a single image and a small batch, the two shapes traffic has.
@@ -38,17 +38,41 @@ def predict_request(images, model_name, version=None, signature_name=SIGNATURE):
     return request
 
 
-def write_warmup_requests(saved_model_dir, images, model_name, batch_sizes=WARMUP_BATCHES):
+def check_warmup_images(images, input_shape):
+    """``images`` as float32 [N, H, W, C], checked against one image's ``input_shape`` (None: an open axis).
+
+    A mismatch is an export-time error: written anyway, the records would make every load of the version
+    fail its warm-up (TF Serving refuses such a version; the local server reports it failed).
+
+    Raises:
+      ArtifactError: an empty batch, or images whose shape the model does not take.
+    """
+    images = np.asarray(images, np.float32)
+    if images.ndim != 4 or not len(images):
+        raise ArtifactError(f"warm-up needs a non-empty image batch [N, H, W, C], got shape {images.shape}")
+    if not shape_fits(images.shape[1:], tuple(input_shape)):
+        expected = ", ".join("any" if d is None else str(d) for d in input_shape)
+        raise ArtifactError(f"warm-up (representative) images have shape {list(images.shape)} but the model "
+                            f"takes [N, {expected}]: pass images of the model's input shape")
+    return images
+
+
+def write_warmup_requests(saved_model_dir, images, model_name, input_shape, batch_sizes=WARMUP_BATCHES):
     """Writes one warm-up ``PredictionLog`` per batch size, from the first ``images``; returns the path.
 
     Call it on the export's (temporary) directory before it is renamed into place, so a server never
     sees a version without its warm-up file.
+
+    Args:
+      saved_model_dir: the SavedModel's directory.
+      images: float32 images in [0, 1] (see ``check_warmup_images``).
+      model_name: the model name the requests address.
+      input_shape: one image's shape the model takes (None for an open axis).
+      batch_sizes: one request per batch size (images repeat when there are fewer).
     """
     from tensorflow_serving.apis import prediction_log_pb2  # pylint: disable=import-outside-toplevel
 
-    images = np.asarray(images, np.float32)
-    if images.ndim != 4 or not len(images):
-        raise ArtifactError(f"warm-up needs a non-empty image batch [N, H, W, C], got shape {images.shape}")
+    images = check_warmup_images(images, input_shape)
     path = warmup_path(saved_model_dir)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with tf.io.TFRecordWriter(path) as writer:

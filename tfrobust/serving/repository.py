@@ -5,27 +5,46 @@ looked up in that listing (never joined into a path), and its version is an inte
 sends reaches the file system. New versions appear without a restart (the base is re-listed at most
 once per ``rescan_seconds``, as TF Serving polls its file system); a version is loaded on its first
 request, warmed up with its ``assets.extra/tf_serving_warmup_requests`` as TF Serving does, and kept.
+
+A version that fails to load (corrupt files, no ``serving_default`` signature, a failing warm-up) is
+handled as TF Serving handles it: the failure is remembered with a fingerprint of the version's files
+and reported by the model status (state END with the error), the version is not loaded again until its
+files change, and "latest" means the newest version that loads, so a broken new export leaves the
+previous version serving. A request for the failed version itself gets the load error.
 """
 
 import os
-import re
 import threading
 import time
 
 import numpy as np
 import tensorflow as tf
 
+from tfrobust.core.messages import first_line
 from tfrobust.errors import InvalidRequest, ModelNotFound, ServingError
-from tfrobust.export.contract import INPUT_NAME, SIGNATURE
+from tfrobust.export.contract import INPUT_NAME, NAME_PATTERN, SIGNATURE, list_versions, shape_fits
 from tfrobust.export.warmup import read_warmup_requests, warmup_path
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+__all__ = ["ModelRepository", "Servable", "VersionLoadError", "shape_fits"]
 
 
-def shape_fits(shape, expected):
-    """``shape`` (one image's) matches ``expected``, where None (an open axis: fully convolutional
-    denoisers take any height and width) matches any size."""
-    return len(shape) == len(expected) and all(want is None or got == want for got, want in zip(shape, expected))
+class VersionLoadError(ServingError):
+    """A model version failed to load (remembered: not retried until its files change)."""
+
+
+def files_fingerprint(path):
+    """(relative path, size, mtime in ns) of every file under ``path``, sorted: changes when the version's
+    files are replaced, rewritten or added, which is when a failed load is worth retrying."""
+    entries = []
+    for root, _, files in os.walk(path):
+        for file in files:
+            full = os.path.join(root, file)
+            try:
+                stat = os.stat(full)
+            except OSError:  # removed while listing: the next fingerprint differs anyway
+                continue
+            entries.append((os.path.relpath(full, path), stat.st_size, stat.st_mtime_ns))
+    return tuple(sorted(entries))
 
 
 class Servable:
@@ -103,13 +122,15 @@ class ModelRepository:
         self._listing, self._listed_at = {}, -float("inf")
         self._servables = {}
         self._loading = {}
+        self._failed = {}  # (name, version) -> (files fingerprint, load error message)
 
     def names(self):
         """The served model names, sorted."""
         return sorted(self._list(force=True))
 
     def versions(self, name):
-        """Sorted served versions of ``name``; raises ModelNotFound for an unknown name."""
+        """Sorted versions of ``name`` found on disk (loaded, failed or not yet tried); raises
+        ModelNotFound for an unknown name."""
         listing = self._list()
         if name not in listing:
             listing = self._list(force=True)
@@ -119,15 +140,49 @@ class ModelRepository:
         return listing[name]
 
     def get(self, name, version=None):
-        """The Servable of ``name`` at ``version`` (None: the latest), loading it on first use."""
+        """The Servable of ``name`` at ``version``, loading it on first use.
+
+        ``version`` None means the newest version that loads: versions that fail are skipped (and
+        remembered), as TF Serving keeps serving the previous version when a new one fails.
+
+        Raises:
+          ModelNotFound: an unknown name or version.
+          VersionLoadError: the version asked for failed to load (or, for the latest, every version did).
+        """
+        versions = self._checked_versions(name, version)
+        if version is not None:
+            return self._load(name, version)
+        errors = []
+        for candidate in reversed(versions):
+            try:
+                return self._load(name, candidate)
+            except VersionLoadError as error:
+                errors.append(str(error))
+        raise VersionLoadError(f"no version of model '{name}' loads: {'; '.join(errors)}")
+
+    def status(self, name, version=None):
+        """``[(version, None or the load error message)]`` for ``version`` or every version of ``name``
+        (newest last); loads the versions not tried yet, so a version reported fine has loaded."""
+        versions = self._checked_versions(name, version)
+        result = []
+        for candidate in versions if version is None else [version]:
+            try:
+                self._load(name, candidate)
+                result.append((candidate, None))
+            except VersionLoadError as error:
+                result.append((candidate, str(error)))
+        return result
+
+    def _checked_versions(self, name, version):
         versions = self.versions(name)
-        if version is None:
-            version = versions[-1]
-        elif version not in versions:
+        if version is not None and version not in versions:
             versions = self._list(force=True).get(name, versions)
             if version not in versions:
                 raise ModelNotFound(f"Servable not found for request: Specific({name}, {version}) "
                                     f"(versions: {', '.join(map(str, versions))})")
+        return versions
+
+    def _load(self, name, version):
         key = (name, version)
         with self._lock:
             if key in self._servables:
@@ -137,9 +192,24 @@ class ModelRepository:
             with self._lock:
                 if key in self._servables:
                     return self._servables[key]
-            servable = Servable(name, version, os.path.join(self.export_base, name, str(version)))
+                failed = self._failed.get(key)
+            path = os.path.join(self.export_base, name, str(version))
+            fingerprint = files_fingerprint(path)
+            if failed is not None and failed[0] == fingerprint:
+                raise VersionLoadError(failed[1])
+            try:
+                servable = Servable(name, version, path)
+            except Exception as error:  # pylint: disable=broad-except
+                # Whatever the cause (a TF error while loading, our contract checks, a failing warm-up),
+                # the version is unusable until its files change.
+                message = (f"model '{name}' version {version} failed to load: "
+                           f"{type(error).__name__}: {first_line(error)}")
+                with self._lock:
+                    self._failed[key] = (fingerprint, message)
+                raise VersionLoadError(message) from error
             with self._lock:
                 self._servables[key] = servable
+                self._failed.pop(key, None)
         return servable
 
     def _list(self, force=False):
@@ -149,11 +219,9 @@ class ModelRepository:
                 listing = {}
                 for name in os.listdir(self.export_base):
                     model_base = os.path.join(self.export_base, name)
-                    if not _NAME.match(name) or not os.path.isdir(model_base):
-                        continue
-                    versions = sorted(int(v) for v in os.listdir(model_base)
-                                      if v.isdigit() and os.path.isfile(os.path.join(model_base, v, "saved_model.pb")))
-                    if versions:
-                        listing[name] = versions
+                    if NAME_PATTERN.match(name) and os.path.isdir(model_base):
+                        versions = list_versions(model_base)
+                        if versions:
+                            listing[name] = versions
                 self._listing, self._listed_at = listing, now
             return self._listing

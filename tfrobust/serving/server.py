@@ -33,11 +33,12 @@ from google.protobuf import json_format
 
 from tfrobust.core.messages import first_line
 from tfrobust.errors import InvalidRequest, ModelNotFound, ServingError, check_int
+from tfrobust.export.contract import MAX_MESSAGE_BYTES, NAME
 from tfrobust.serving.repository import ModelRepository
 
 DEFAULT_MAX_BATCH = 1024
-DEFAULT_MAX_BODY_BYTES = 64 << 20
-_REST_PATH = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9_.-]*?)(?:/versions/(?P<version>[0-9]{1,18}))?"
+DEFAULT_MAX_BODY_BYTES = MAX_MESSAGE_BYTES
+_REST_PATH = re.compile(rf"^(?P<name>{NAME})(?:/versions/(?P<version>[0-9]{{1,18}}))?"
                         r"(?P<suffix>/metadata|:[a-z]+)?$")
 
 
@@ -64,6 +65,7 @@ def signature_def_map(servable):
 # -- gRPC ---------------------------------------------------------------------------------------------
 def _grpc_servicers(repository, max_batch, max_message_bytes=DEFAULT_MAX_BODY_BYTES):
     # pylint: disable=import-outside-toplevel
+    from tensorflow.core.protobuf import error_codes_pb2
     from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb2, model_service_pb2_grpc,
                                          predict_pb2, prediction_service_pb2_grpc)
 
@@ -125,15 +127,16 @@ def _grpc_servicers(repository, max_batch, max_message_bytes=DEFAULT_MAX_BODY_BY
     class ModelService(model_service_pb2_grpc.ModelServiceServicer):
         def GetModelStatus(self, request, context):
             def call():
-                versions = repository.versions(request.model_spec.name)
-                wanted = version_of(request.model_spec)
-                if wanted is not None:
-                    repository.get(request.model_spec.name, wanted)  # NOT_FOUND for an unknown version
                 response = get_model_status_pb2.GetModelStatusResponse()
-                for version in [wanted] if wanted is not None else versions:
+                for version, error in repository.status(request.model_spec.name, version_of(request.model_spec)):
                     status = response.model_version_status.add()
                     status.version = version
-                    status.state = get_model_status_pb2.ModelVersionStatus.AVAILABLE
+                    if error is None:
+                        status.state = get_model_status_pb2.ModelVersionStatus.AVAILABLE
+                    else:  # TF Serving reports a version that failed to load as END with the load error
+                        status.state = get_model_status_pb2.ModelVersionStatus.END
+                        status.status.error_code = error_codes_pb2.UNKNOWN
+                        status.status.error_message = error
                 return response
             return guarded(context, call)
 
@@ -220,12 +223,11 @@ def rest_app(repository, max_batch=DEFAULT_MAX_BATCH, max_body_bytes=DEFAULT_MAX
     from starlette.routing import Route
 
     def status(name, version):
-        versions = [version] if version is not None else repository.versions(name)
-        if version is not None:
-            repository.get(name, version)
-        return {"model_version_status": [{"version": str(v), "state": "AVAILABLE",
-                                          "status": {"error_code": "OK", "error_message": ""}}
-                                         for v in versions]}
+        return {"model_version_status": [
+            {"version": str(v), "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}
+            if error is None else {"version": str(v), "state": "END",
+                                   "status": {"error_code": "UNKNOWN", "error_message": error}}
+            for v, error in repository.status(name, version)]}
 
     def metadata(name, version):
         servable = repository.get(name, version)
