@@ -13,10 +13,10 @@ DEMO_DIR ?= runs/demo
 
 install: $(STAMP) fashion-mnist
 
-$(STAMP): requirements.txt pyproject.toml
+$(STAMP): requirements.txt requirements-distributed.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q -r requirements.txt -r requirements-distributed.txt
 	$(PY) -m pip install -q --no-deps -e .
 	touch $(STAMP)
 

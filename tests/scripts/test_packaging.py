@@ -81,6 +81,15 @@ def test_wheel_entry_points_resolve_to_the_programs_the_script_files_run(tmp_pat
     outside = [str(path) for path in (ROOT / "tfrobust").rglob("*.py")
                if path.parent.name != "serving" and server_only.search(path.read_text(encoding="utf-8"))]
     assert not outside, f"only tfrobust/serving may import the `serving` extra's packages: {outside}"
+    # Ray is the `distributed` extra's, imported only by tfrobust.evaluation.distributed (lazily, so the
+    # core imports without it); its pin in requirements-distributed.txt fits the extra's range.
+    assert "ray" not in runtime and extras["ray"].marker.evaluate({"extra": "distributed"})
+    ray_import = re.compile(r"^\s*(import|from)\s+ray\b", re.M)
+    importers = [path.name for path in (ROOT / "tfrobust").rglob("*.py") if ray_import.search(path.read_text("utf-8"))]
+    assert importers == ["distributed.py"], importers
+    (ray_pin,) = [Requirement(line) for line in (ROOT / "requirements-distributed.txt").read_text().splitlines()
+                  if line.strip() and not line.startswith("#")]
+    assert extras["ray"].specifier.contains(next(iter(ray_pin.specifier)).version)
     pins = [Requirement(line.split("#")[0]) for line in (ROOT / "requirements.txt").read_text().splitlines()
             if line.split("#")[0].strip()]
     for pin in pins:

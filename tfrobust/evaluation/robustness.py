@@ -133,9 +133,9 @@ def robust_accuracy(attack, craft_fn, x, y, *, predict_fn=None, batch_size=256, 
                 options["journal"] = journal.child("attack")
             if map_chunks is not None:
                 options["map_chunks"] = map_chunks
-            run_batches = lambda jobs: (_attack_batch(attack, craft_fn, *job, **options) for job in jobs)
+            run_batches = lambda jobs: (attack_batch(attack, craft_fn, *job, **options) for job in jobs)
         else:
-            run_batches = map_batches or (lambda jobs: (_attack_batch(attack, craft_fn, *job) for job in jobs))
+            run_batches = map_batches or (lambda jobs: (attack_batch(attack, craft_fn, *job) for job in jobs))
         results = iter(run_batches([(b, x[index], y[index]) for b, index in enumerate(batches) if b >= len(done)]))
         for b, index in enumerate(batches):
             if b < len(done):
@@ -191,7 +191,7 @@ def robust_accuracy(attack, craft_fn, x, y, *, predict_fn=None, batch_size=256, 
     return result
 
 
-def _attack_batch(attack, craft_fn, stream, x, y, **options):
+def attack_batch(attack, craft_fn, stream, x, y, **options):
     """(x_adv as float32 NumPy, the attack's counts) for one batch, drawing the attack's stream ``stream``."""
     set_stream = getattr(attack, "set_stream", None)
     if set_stream is not None:

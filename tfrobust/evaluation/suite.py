@@ -87,8 +87,10 @@ def run_suite(model, x, y, attacks, *, surrogate=None, batch_size=250, name=None
     worst = clean["correct"].copy()
     rows, correct, adversarial = [], {"clean": clean["correct"]}, {}
     for label, attack in attacks.items():
-        attack, craft_fn, mode = _route(attack, label, target, surrogate)
+        attack, craft_fn, mode = route(attack, label, target, surrogate)
         distributed = executor.attack_maps(label) if executor is not None else {}
+        if not hasattr(attack, "run_chunk"):  # only AutoAttack itself shares out its chunks
+            distributed.pop("map_chunks", None)
         result = robust_accuracy(attack, craft_fn, x, y, predict_fn=target.predict, batch_size=batch_size,
                                  verbose=verbose, name=f"{target.name} {label}", keep_adversarial=keep_adversarial,
                                  journal=journal.child(label) if journal is not None else None,
@@ -121,7 +123,7 @@ def _components(report, num_examples):
     return [{**step, "robust_accuracy": step["robust"] / max(num_examples, 1)} for step in report]
 
 
-def _route(attack, label, target, surrogate):
+def route(attack, label, target, surrogate):
     """(attack, what it is called with, mode) for this target."""
     kind = getattr(attack, "kind", WHITE_BOX)  # an attack-like callable without a kind: white-box
     if kind == TRANSFER:

@@ -28,15 +28,20 @@ upper bound, and the report says so next to it ("not AutoAttack — an upper bou
 ``--verbose=0|1|2``: silent, a progress bar per attack (default), one line per attack.
 """
 
+import os
+
 from absl import flags
 
 from tfrobust import data, export
 from tfrobust.errors import TfrobustError
 from tfrobust.evaluation import check_out_dir, label_of, markdown
+from tfrobust.evaluation.compare import choose_surrogate
+from tfrobust.evaluation.distributed import EvaluationSpec
 from tfrobust.evaluation.eps_sweep import (evaluate_eps_sweep, html_paths, is_sweep, sweep_markdown,
                                           write_sweep_report)
 from tfrobust.scripts import run_program
-from tfrobust.scripts.suite_flags import customary_eps, define_suite_flags, evaluation_state, parse_suite_flags
+from tfrobust.scripts.suite_flags import (customary_eps, define_suite_flags, evaluation_state, executor_for,
+                                         parse_suite_flags)
 
 FLAGS = flags.FLAGS
 
@@ -77,6 +82,12 @@ def recorded_dataset(artifacts):
     return datasets[0]
 
 
+def serving_options(path):
+    """The client options of a served model's URL ({} for a file)."""
+    served = path.startswith(("http://", "https://", "grpc://"))
+    return {"max_batch": FLAGS.serving_max_batch, "timeout": FLAGS.serving_timeout} if served else {}
+
+
 def main(argv):
     del argv
     overrides, eps_values = parse_suite_flags()  # fail on a bad suite, option or ε before loading anything
@@ -86,9 +97,7 @@ def main(argv):
     check_out_dir(FLAGS.out_dir, FLAGS.overwrite)  # and on another run's report before attacking
     artifacts = {}
     for i, path in enumerate(FLAGS.artifacts):
-        served = path.startswith(("http://", "https://", "grpc://"))
-        options = {"max_batch": FLAGS.serving_max_batch, "timeout": FLAGS.serving_timeout} if served else {}
-        artifact = export.load(path, **options)
+        artifact = export.load(path, **serving_options(path))
         label = FLAGS.labels[i] if FLAGS.labels else label_of(artifact)
         if label in artifacts:
             raise TfrobustError(f"two artifacts share the label {label}: {artifacts[label].path} and {path}")
@@ -104,11 +113,20 @@ def main(argv):
     state = evaluation_state(FLAGS.out_dir, artifacts, x, y, eps_values=eps_values, overrides=overrides,
                              transfer_from=FLAGS.transfer_from, sanity_size=FLAGS.sanity_size,
                              batch_size=FLAGS.batch_size, seed=FLAGS.seed)
-    report = evaluate_eps_sweep(artifacts, x, y, eps_values=eps_values, state=state, norm=FLAGS.norm,
-                                suite=FLAGS.suite, suite_overrides=overrides, transfer_from=FLAGS.transfer_from,
-                                sanity_size=FLAGS.sanity_size, batch_size=FLAGS.batch_size, seed=FLAGS.seed,
-                                verbose=FLAGS.verbose, save_adversarial=FLAGS.save_adversarial,
-                                title=f"Robustness of exported artifacts on {dataset}")
+    spec = EvaluationSpec(
+        sources={label: ("artifact", path if serving_options(path) else os.path.abspath(path), serving_options(path))
+                 for label, path in zip(artifacts, FLAGS.artifacts)},
+        suite=FLAGS.suite, norm=FLAGS.norm, seed=FLAGS.seed, overrides=overrides,
+        surrogates={label: choose_surrogate(label, artifacts, FLAGS.transfer_from)
+                    for label, artifact in artifacts.items() if not artifact.differentiable})
+    with executor_for(spec) as executor:
+        report = evaluate_eps_sweep(artifacts, x, y, eps_values=eps_values, state=state, norm=FLAGS.norm,
+                                    suite=FLAGS.suite, suite_overrides=overrides, transfer_from=FLAGS.transfer_from,
+                                    sanity_size=FLAGS.sanity_size, batch_size=FLAGS.batch_size, seed=FLAGS.seed,
+                                    verbose=FLAGS.verbose, save_adversarial=FLAGS.save_adversarial,
+                                    title=f"Robustness of exported artifacts on {dataset}", executor=executor)
+        if executor is not None:
+            report["distributed"] = executor.stats()
     report["dataset"] = dataset
     for section in report.get("sections", []):
         section["dataset"] = dataset

@@ -22,11 +22,13 @@ from absl import flags
 
 from tfrobust import data
 from tfrobust.evaluation import check_out_dir, markdown
+from tfrobust.evaluation.distributed import EvaluationSpec
 from tfrobust.evaluation.eps_sweep import (evaluate_eps_sweep, html_paths, is_sweep, sweep_markdown,
                                           write_sweep_report)
 from tfrobust.export.source import load_source_model
 from tfrobust.scripts import run_program
-from tfrobust.scripts.suite_flags import customary_eps, define_suite_flags, evaluation_state, parse_suite_flags
+from tfrobust.scripts.suite_flags import (customary_eps, define_suite_flags, evaluation_state, executor_for,
+                                         parse_suite_flags)
 
 FLAGS = flags.FLAGS
 
@@ -60,11 +62,16 @@ def main(argv):
     eps_values = eps_values or [customary_eps(info)]
     state = evaluation_state(out_dir, {name: model}, x, y, eps_values=eps_values, overrides=overrides,
                              sanity_size=FLAGS.sanity_size, batch_size=FLAGS.batch_size, seed=FLAGS.seed)
-    report = evaluate_eps_sweep({name: model}, x, y, eps_values=eps_values, state=state, norm=FLAGS.norm,
-                                suite=FLAGS.suite, suite_overrides=overrides, sanity_size=FLAGS.sanity_size,
-                                batch_size=FLAGS.batch_size, seed=FLAGS.seed,
-                                verbose=FLAGS.verbose, save_adversarial=FLAGS.save_adversarial,
-                                title=f"Robustness of {name} on {dataset}")
+    spec = EvaluationSpec(sources={name: ("run", os.path.abspath(FLAGS.source), {})}, suite=FLAGS.suite,
+                          norm=FLAGS.norm, seed=FLAGS.seed, overrides=overrides)
+    with executor_for(spec) as executor:
+        report = evaluate_eps_sweep({name: model}, x, y, eps_values=eps_values, state=state, norm=FLAGS.norm,
+                                    suite=FLAGS.suite, suite_overrides=overrides, sanity_size=FLAGS.sanity_size,
+                                    batch_size=FLAGS.batch_size, seed=FLAGS.seed,
+                                    verbose=FLAGS.verbose, save_adversarial=FLAGS.save_adversarial,
+                                    title=f"Robustness of {name} on {dataset}", executor=executor)
+        if executor is not None:
+            report["distributed"] = executor.stats()
     report["dataset"] = dataset
     for section in report.get("sections", []):
         section["dataset"] = dataset

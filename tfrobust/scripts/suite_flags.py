@@ -1,13 +1,16 @@
 """The threat-model and attack-suite flags ``tfrobust-evaluate`` and ``tfrobust-compare`` share (same names,
 same meaning, same checks): ``--norm``, ``--eps`` (one ε or a sweep), ``--suite``, ``--attack_option``,
-``--verbose``, ``--save_adversarial`` and ``--restart``."""
+``--verbose``, ``--save_adversarial``, ``--restart`` and the Ray flags (``--distribute``, ``--ray_address``,
+``--workers``, ``--threads_per_worker``, ``--gpus_per_worker``)."""
 
+import contextlib
 import os
 
 from absl import flags
 
 from tfrobust import cli
 from tfrobust.attacks import registry
+from tfrobust.errors import TfrobustError
 from tfrobust.evaluation import SUITES
 from tfrobust.evaluation.attack_options import attack_overrides
 from tfrobust.evaluation.resume import STATE_DIR, EvaluationState, command_identity
@@ -33,6 +36,15 @@ def define_suite_flags():
     flags.DEFINE_bool("restart", False, "Discard the saved state of an unfinished evaluation in <out_dir>/state "
                       "instead of resuming it (a run killed part-way resumes when the same command is run again; "
                       "a different command is refused without --restart).")
+    flags.DEFINE_enum("distribute", "none", ["none", "ray"], "Where the attacks' batches run: here, or sharded "
+                      "over Ray workers (same seeds, exactly the same numbers; needs tfrobust[distributed]).")
+    flags.DEFINE_string("ray_address", None, "With --distribute=ray: the cluster to join ('auto' or host:port); "
+                        "default: a local Ray instance on 127.0.0.1, stopped at the end.")
+    flags.DEFINE_integer("workers", 2, "With --distribute=ray: workers, each loading its own copy of the models.",
+                         lower_bound=1)
+    flags.DEFINE_integer("threads_per_worker", 1, "With --distribute=ray: TensorFlow threads (and Ray CPUs) per "
+                         "worker.", lower_bound=1)
+    flags.DEFINE_integer("gpus_per_worker", 0, "With --distribute=ray: GPUs per worker.", lower_bound=0)
 
 
 def parse_suite_flags():
@@ -41,6 +53,11 @@ def parse_suite_flags():
     attacks = list(dict.fromkeys(name for _, name, _ in suite_entries(FLAGS.suite)))
     overrides = attack_overrides(cli.parse_options(FLAGS.attack_option, "attack_option"), attacks)
     eps_values = cli.parse_numbers(FLAGS.eps, "eps", lower=0.0) or None
+    if FLAGS.distribute == "none":
+        ray_only = [name for name in ("ray_address", "workers", "threads_per_worker", "gpus_per_worker")
+                    if FLAGS[name].present]
+        if ray_only:
+            raise TfrobustError(f"--{', --'.join(ray_only)} only apply with --distribute=ray")
     return overrides, eps_values
 
 
@@ -56,3 +73,14 @@ def evaluation_state(out_dir, models, x, y, *, eps_values, overrides, **settings
     identity = command_identity(models, x, y, norm=FLAGS.norm, eps=eps_values, suite=FLAGS.suite,
                                 attack_options=overrides, save_adversarial=FLAGS.save_adversarial, **settings)
     return EvaluationState(os.path.join(out_dir, STATE_DIR), identity, restart=FLAGS.restart)
+
+
+def executor_for(spec):
+    """With ``--distribute=ray`` a ``RayExecutor`` for ``spec`` (a context manager that stops its workers);
+    otherwise a null context giving None (the attacks run in this process)."""
+    if FLAGS.distribute == "none":
+        return contextlib.nullcontext()
+    from tfrobust.evaluation.distributed import RayExecutor  # pylint: disable=import-outside-toplevel
+
+    return RayExecutor(spec, workers=FLAGS.workers, address=FLAGS.ray_address, threads=FLAGS.threads_per_worker,
+                       gpus=FLAGS.gpus_per_worker)
