@@ -31,7 +31,10 @@ white-box components by more than 0.2 pt). ``last_report`` has the cumulative ro
 each component over all points of the call, aggregated across chunks.
 
 Seeds: component i gets its own seed, folded from ``seed`` and i (``component_seed``), so the random
-starts of APGD-CE and APGD-T (and Square's stream) are not the same stream.
+starts of APGD-CE and APGD-T (and Square's stream) are not the same stream. Chunk j of a component draws
+that component's stream j (``set_stream``; call k of the AutoAttack: stream k·2²⁰ + j), so a chunk's result
+does not depend on where or after what it runs: ``run_chunk`` is the unit a sharded evaluation sends to
+its workers, and a ``journal`` records finished chunks for a resumed call to replay.
 
 Departures from the reference: the attacks are TF-native re-implementations (see each attack's
 docstring); the number of target classes is capped at ``num_classes − 1`` for datasets with fewer than
