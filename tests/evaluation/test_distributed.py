@@ -28,25 +28,30 @@ def problem(tmp_path_factory):
     """A 10-class linear model on 8×8 images saved as .keras, and labels it gets right except every fifth."""
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(10)], name="lin")
-    path = str(tmp_path_factory.mktemp("model") / "lin.keras")
-    model.save(path)
+    folder = tmp_path_factory.mktemp("model")
+    paths = export.export_all(model, str(folder), "lin", formats=("keras", "tflite_fp32"))
     x = np.random.default_rng(0).uniform(0, 1, size=(120, 8, 8, 1)).astype(np.float32)
     y = np.argmax(model(x).numpy(), axis=1)
     y[::5] = (y[::5] + 1) % 10
-    return path, x, y
+    return paths, x, y
 
 
 @pytest.fixture(scope="module")
 def executor(problem):
-    spec = EvaluationSpec(sources={"lin": ("artifact", problem[0], {})}, suite=SUITE, seed=3, overrides=OVERRIDES)
+    paths = problem[0]
+    spec = EvaluationSpec(sources={"lin": ("artifact", paths["keras"], {}),
+                                   "lin:tflite": ("artifact", paths["tflite_fp32"], {}),
+                                   "lin:saved_model": ("artifact", paths["saved_model"], {})},
+                          suite=SUITE, seed=3, overrides=OVERRIDES,
+                          surrogates={"lin:tflite": "lin:saved_model"})
     with RayExecutor(spec, workers=2, threads=1) as executor:
         yield executor
 
 
 @pytest.fixture(scope="module")
 def single_process(problem):
-    path, x, y = problem
-    return evaluate({"lin": export.load(path)}, x, y, **OPTIONS)
+    paths, x, y = problem
+    return evaluate({"lin": export.load(paths["keras"])}, x, y, **OPTIONS)
 
 
 def assert_same(report, reference):
@@ -60,16 +65,16 @@ def assert_same(report, reference):
 
 
 def test_sharded_evaluation_equals_the_single_process_run(problem, executor, single_process):
-    path, x, y = problem
+    paths, x, y = problem
     before = sum(executor.stats()["jobs"])
-    report = evaluate({"lin": export.load(path)}, x, y, executor=executor, **OPTIONS)
+    report = evaluate({"lin": export.load(paths["keras"])}, x, y, executor=executor, **OPTIONS)
     assert_same(report, single_process)
     jobs = np.array(executor.stats()["jobs"])
     assert jobs.sum() - before >= 12 and np.all(jobs > 0)  # both workers took batches and chunks
 
 
 def test_a_worker_killed_mid_evaluation_is_restarted_and_its_calls_retried(problem, executor, single_process):
-    path, x, y = problem
+    paths, x, y = problem
     victim = executor.worker_pids()[1]
     done_at_start = sum(executor.stats()["jobs"])
     killed = {}
@@ -83,9 +88,26 @@ def test_a_worker_killed_mid_evaluation_is_restarted_and_its_calls_retried(probl
 
     killer = threading.Thread(target=kill_when_started)
     killer.start()
-    report = evaluate({"lin": export.load(path)}, x, y, executor=executor, **OPTIONS)
+    report = evaluate({"lin": export.load(paths["keras"])}, x, y, executor=executor, **OPTIONS)
     killer.join()
     assert_same(report, single_process)  # the retried calls are merged once: nothing lost or counted twice
     total = sum(executor.stats()["jobs"]) - done_at_start
     assert 2 <= killed["jobs"] < total - 4, "the worker was killed after the evaluation had finished"
     assert executor.stats()["restarts"][1] == 1 and victim not in executor.worker_pids()
+
+
+def test_a_tflite_target_is_queried_on_the_workers_and_its_queries_counted(problem, executor):
+    """PGD transfers from the SavedModel; AutoAttack is routed (gradient parts by transfer, Square on the TFLite
+    model): the workers query their own TFLite copies, and the rows count those queries as the driver would."""
+    paths, x, y = problem
+    models = lambda: {"lin:tflite": export.load(paths["tflite_fp32"]),
+                      "lin:saved_model": export.load(paths["saved_model"])}
+    options = {**OPTIONS, "save_adversarial": False}
+    here = evaluate(models(), x[:40], y[:40], **options)
+    there = evaluate(models(), x[:40], y[:40], executor=executor, **options)
+    rows = lambda r: [(row["attack"], row["mode"], row["accuracy"], row["queries"], row["counts"])
+                      for model in r["models"] for row in model["rows"]]
+    assert rows(there) == rows(here)
+    assert [row["queries"] for row in here["models"][0]["rows"]][1] > 40  # Square queried the TFLite model
+    for key, mask in here["correct"]["lin:tflite"].items():
+        np.testing.assert_array_equal(there["correct"]["lin:tflite"][key], mask, err_msg=key)

@@ -30,6 +30,7 @@ def test_compare_on_ray_workers_writes_the_in_process_numbers(model_file, tmp_pa
                                       f"--out_dir={tmp_path / 'ray'}")
     assert code == 0, stderr
     assert not ray.is_initialized()  # the local instance was stopped
+    assert "ray: 2 workers, jobs per worker [" in stdout
     report = json.load(open(tmp_path / "ray" / "report.json", encoding="utf-8"))
     local = json.load(open(tmp_path / "here" / "report.json", encoding="utf-8"))
     assert report["distributed"]["workers"] == 2 and sum(report["distributed"]["jobs"]) >= 2

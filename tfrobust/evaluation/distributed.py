@@ -29,6 +29,8 @@ import os
 from tfrobust.core.messages import first_line
 from tfrobust.errors import TfrobustError, check_int
 
+#: The count a worker adds to a batch's counts: images its copy of the target scored for that batch.
+TARGET_QUERIES = "worker_target_queries"
 #: How many calls each worker has queued at most (one running, one waiting), so none idles between calls.
 QUEUE_PER_WORKER = 2
 
@@ -80,8 +82,13 @@ class EvaluationWorker:
         from tfrobust.evaluation.robustness import attack_batch  # pylint: disable=import-outside-toplevel
 
         routed, craft_fn = self._routed(eps, model, attack)
+        query_count = self._model(model).query_count or (lambda: 0)
+        before = query_count()
         x_adv, counts = attack_batch(routed, craft_fn, stream, x, y)
-        return x_adv, counts, os.getpid()
+        # The images this worker's copy of the target scored (a query-based attack on a TFLite or served
+        # model): the driver's own counter never sees them; ``run_suite`` adds them to the row's queries.
+        queries = query_count() - before
+        return x_adv, {**counts, **({TARGET_QUERIES: queries} if queries else {})}, os.getpid()
 
     def attack_chunk(self, eps, model, attack, component, stream, x, y):
         """(candidate, counts, zero gradients, pid): ``AutoAttack.run_chunk`` of the routed AutoAttack."""
@@ -161,7 +168,11 @@ class RayExecutor:
         actor = ray.remote(EvaluationWorker).options(num_cpus=threads, num_gpus=gpus, max_restarts=max_restarts,
                                                      max_task_retries=-1)
         self.actors = [actor.remote(spec, threads) for _ in range(workers)]
-        self.pids = [{pid} for pid in self._get([worker.pid.remote() for worker in self.actors])]
+        try:
+            self.pids = [{pid} for pid in self._get([worker.pid.remote() for worker in self.actors])]
+        except TfrobustError:
+            self.close()
+            raise
         self.jobs = [0] * workers
 
     def for_model(self, eps, model):

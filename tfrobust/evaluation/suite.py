@@ -19,6 +19,7 @@ from tfrobust.attacks.base import QUERY_BASED, TRANSFER, WHITE_BOX
 from tfrobust.attacks.transfer import Transfer
 from tfrobust.errors import TfrobustError
 from tfrobust.evaluation.attack_options import relabel
+from tfrobust.evaluation.distributed import TARGET_QUERIES
 from tfrobust.evaluation.robustness import robust_accuracy
 from tfrobust.evaluation.routing import RoutedAutoAttack
 from tfrobust.evaluation.target import as_target
@@ -100,7 +101,7 @@ def run_suite(model, x, y, attacks, *, surrogate=None, batch_size=250, name=None
         # Attacks calling ``target.predict`` are in the artifact's counter; those calling ``logits_fn``
         # (white-box, or query-based on a differentiable target) count their own forward passes.
         queries = result["counts"].get("forward", 0) if craft_fn is not target.predict else 0
-        queries += result["target_queries"]
+        queries += result["target_queries"] + result["counts"].pop(TARGET_QUERIES, 0)  # + Ray workers' queries
         bounded = bool(getattr(attack, "respects_threat_model", True))
         if bounded:
             worst &= result["correct"]

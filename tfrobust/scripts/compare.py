@@ -133,6 +133,9 @@ def main(argv):
     path = write_sweep_report(report, FLAGS.out_dir, images=x, overwrite=FLAGS.overwrite)
     state.clear()  # the report holds the results now
     print(sweep_markdown(report) if is_sweep(report) else markdown(report))
+    if "distributed" in report:
+        stats = report["distributed"]
+        print(f"ray: {stats['workers']} workers, jobs per worker {stats['jobs']}, restarts {stats['restarts']}")
     print(f"report: {path}")
     for html in html_paths(report, FLAGS.out_dir):
         print(f"html: {html}")
