@@ -7,13 +7,13 @@ import signal
 import threading
 import time
 
-import keras
 import numpy as np
 import pytest
 
 from tfrobust import export
 from tfrobust.evaluation import evaluate
 from tfrobust.evaluation.distributed import EvaluationSpec, RayExecutor
+from tests.linear_problems import linear_problem
 
 pytest.importorskip("ray")
 
@@ -26,13 +26,8 @@ OPTIONS = {"eps": 0.05, "suite": SUITE, "suite_overrides": OVERRIDES, "sanity_si
 @pytest.fixture(scope="module")
 def problem(tmp_path_factory):
     """A 10-class linear model on 8×8 images saved as .keras, and labels it gets right except every fifth."""
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(10)], name="lin")
-    folder = tmp_path_factory.mktemp("model")
-    paths = export.export_all(model, str(folder), "lin", formats=("keras", "tflite_fp32"))
-    x = np.random.default_rng(0).uniform(0, 1, size=(120, 8, 8, 1)).astype(np.float32)
-    y = np.argmax(model(x).numpy(), axis=1)
-    y[::5] = (y[::5] + 1) % 10
+    model, x, y = linear_problem(120, 8)
+    paths = export.export_all(model, str(tmp_path_factory.mktemp("model")), "lin", formats=("keras", "tflite_fp32"))
     return paths, x, y
 
 

@@ -3,13 +3,13 @@
 
 import json
 
-import keras
 import numpy as np
 import pytest
 
 from tfrobust.attacks import FGSM, AutoAttack, Square
 from tfrobust.errors import TfrobustError
 from tfrobust.evaluation import evaluate, robust_accuracy, write_report
+from tests import linear_problems
 
 EPS = 0.2
 SUITE = "fgsm,pgd"
@@ -17,13 +17,7 @@ SUITE = "fgsm,pgd"
 
 @pytest.fixture(scope="module")
 def linear_problem():
-    """A 10-class linear model on 4×4 images and labels it gets right except on every fifth point."""
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.Input((4, 4, 1)), keras.layers.Flatten(), keras.layers.Dense(10)], name="lin")
-    x = np.random.default_rng(0).uniform(0, 1, size=(40, 4, 4, 1)).astype(np.float32)
-    y = np.argmax(model(x).numpy(), axis=1)
-    y[::5] = (y[::5] + 1) % 10
-    return model, x, y
+    return linear_problems.linear_problem(40, 4)
 
 
 def run(problem, **options):

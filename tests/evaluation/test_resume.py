@@ -4,7 +4,6 @@ state is refused unless restarted. The SIGKILL of a real process is tests/script
 
 import os
 
-import keras
 import numpy as np
 import pytest
 
@@ -13,19 +12,14 @@ from tfrobust.core.journal import Journal
 from tfrobust.errors import TfrobustError
 from tfrobust.evaluation import robust_accuracy
 from tfrobust.evaluation.resume import EvaluationState, command_identity
+from tests.linear_problems import linear_problem
 
 EPS = 0.15
 
 
 @pytest.fixture(scope="module")
 def problem():
-    """A 10-class linear model on 4×4 images; the labels are its predictions except every fifth point."""
-    keras.utils.set_random_seed(1)
-    model = keras.Sequential([keras.Input((4, 4, 1)), keras.layers.Flatten(), keras.layers.Dense(10)], name="lin")
-    x = np.random.default_rng(1).uniform(0, 1, size=(60, 4, 4, 1)).astype(np.float32)
-    y = np.argmax(model(x).numpy(), axis=1)
-    y[::5] = (y[::5] + 1) % 10
-    return model, x, y
+    return linear_problem(60, 4, seed=1)
 
 
 def truncate(folder, keep):

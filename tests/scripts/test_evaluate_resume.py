@@ -3,7 +3,6 @@ evaluation continues from its saved state and ends with exactly the uninterrupte
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -13,6 +12,7 @@ import numpy as np
 import pytest
 
 from tfrobust import data
+from tests.process_control import kill_when
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
@@ -61,20 +61,7 @@ def test_a_killed_evaluation_resumes_to_exactly_the_uninterrupted_numbers(model_
     assert plain.returncode == 0, plain.stderr[-3000:]
 
     out_dir = tmp_path / "killed"
-    began = time.perf_counter()
-    process = subprocess.Popen(command(model_file, out_dir), env=ENV, cwd=ROOT, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.time() + 300
-        while time.time() < deadline and process.poll() is None and chunk_records(out_dir) < 6:
-            time.sleep(0.01)
-        assert process.poll() is None, "the evaluation ended before it could be interrupted"
-        process.send_signal(signal.SIGKILL)
-        process.wait(timeout=60)
-    finally:
-        if process.poll() is None:
-            process.kill()
-    killed_seconds = time.perf_counter() - began
+    killed_seconds = kill_when(command(model_file, out_dir), lambda: chunk_records(out_dir) >= 6, env=ENV, cwd=ROOT)
     done_before_kill = chunk_records(out_dir)
     assert done_before_kill >= 6 and not (out_dir / "report.json").exists()
 

@@ -3,12 +3,12 @@ continues from its last completed epoch, finishes the plan and logs every epoch 
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 
 import pytest
+
+from tests.process_control import kill_when
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
@@ -30,17 +30,7 @@ def test_a_killed_training_run_resumes_from_its_last_completed_epoch(tmp_path, m
     args = [sys.executable, os.path.join(ROOT, "trainers/train.py"), *method_args, "--model=small_cnn",
             "--model_option=width=0.25", "--train_size=256", "--test_size=32", f"--epochs={EPOCHS}",
             "--batch_size=32", f"--model_dir={run_dir}"]
-    process = subprocess.Popen(args, env=ENV, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.time() + 300
-        while time.time() < deadline and process.poll() is None and backed_up_epoch(run_dir) < 2:
-            time.sleep(0.02)
-        assert process.poll() is None, "the run ended before it could be interrupted"
-        process.send_signal(signal.SIGKILL)
-        process.wait(timeout=60)
-    finally:
-        if process.poll() is None:
-            process.kill()
+    kill_when(args, lambda: backed_up_epoch(run_dir) >= 2, env=ENV, cwd=ROOT)
     resume_at = backed_up_epoch(run_dir)
     assert 2 <= resume_at < EPOCHS
 
