@@ -7,7 +7,10 @@ adversarial examples when they are kept, counts, seconds and target queries. Re-
 command replays the records and attacks only what is left; since batch b of an attack always draws
 the attack's random stream b (``Attack.set_stream``), the resumed run ends with exactly the numbers of
 an uninterrupted one. What is not recorded is redone: the gradient-masking sanity checks (seeded, so
-they repeat exactly) and a batch that was running when the process died.
+they repeat exactly) and a batch that was running when the process died. Counts and target queries add
+the recorded parts to the new ones, so they equal an uninterrupted run's; a row's ``seconds`` do too,
+except that the batch running at the kill counts from the restart (AutoAttack is one such batch: its
+per-component seconds, kept per chunk, include the chunks finished before the kill).
 
 ``command.json`` holds the command's identity (``command_identity``: threat model, ε values, suite and
 its options, seed, batch size, the evaluated points' hash, every model's fingerprint). A state left by a
