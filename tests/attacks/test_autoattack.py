@@ -108,6 +108,9 @@ def test_masked_gradients_and_probability_outputs_are_diagnosed():
     messages = " ".join(str(w.message) for w in caught)
     assert "all-zero gradient" in messages and "check_square_sr" in messages
     assert attack.last_diagnostics["zero_gradients"]["apgd-ce"] == 24
+    # APGD-T runs twice (2 targets) on the points APGD-CE left; each masked point counts once, not per run.
+    attacked = attack.last_report[0]["robust"]
+    assert attacked > 0 and attack.last_diagnostics["zero_gradients"]["apgd-t"] == attacked
     assert attack.last_diagnostics["square_stronger"]["flagged"]
     assert not attack.last_diagnostics["randomness"]["flagged"]
     probabilities = lambda v: tf.nn.softmax(model(v))

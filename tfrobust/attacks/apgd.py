@@ -42,8 +42,10 @@ Where we follow / depart from the reference code:
   the batch). EOT (``eot_iter`` > 1) is not inside APGD: wrap a randomised model in
   ``EOT(model_fn, 20, average="loss")`` (what ``AutoAttack(version="rand")`` does). The L1 variant is not
   implemented.
-* The reference's ``check_zero_gradients``: ``last_zero_gradients`` is the number of (point, run) pairs
-  whose gradient at the random start is all zero (checked for every loss, not only DLR ones).
+* The reference's ``check_zero_gradients``: ``last_zero_gradients`` is the number of points whose gradient
+  at the random start of some run is all zero (checked for every loss, not only DLR ones). A point counts
+  once however many runs (restarts, APGD-T's targets) see it: the reference warns per run, which with
+  nine targets would report one masked point nine times.
 * The gradient of each example is that of its own loss (the reference differentiates the batch sum,
   which is the same thing).
 
@@ -117,12 +119,14 @@ class _APGDCore(CompiledAttack):
         for i, k in apgd_checkpoints(self.steps):
             check_k[i] = k
         self._check_k = check_k
-        self._zero_gradients = tf.Variable(0, dtype=tf.int64, trainable=False)
+        # Per point of the last call: an all-zero gradient at the start of some run.
+        self._zero_gradient_points = tf.Variable(tf.zeros([0], tf.bool), shape=tf.TensorShape([None]),
+                                                 trainable=False)
 
     @property
     def last_zero_gradients(self):
-        """Points (summed over runs) whose loss gradient at the random start was all zero in the last call."""
-        return int(self._zero_gradients.numpy())
+        """Points of the last call whose loss gradient at the random start of some run was all zero."""
+        return int(tf.reduce_sum(tf.cast(self._zero_gradient_points, tf.int64)).numpy())
 
     # -- the projection of the reference ------------------------------------------------------------
     def _project(self, v, x):
@@ -153,9 +157,10 @@ class _APGDCore(CompiledAttack):
 
     # -- one run -------------------------------------------------------------------------------------
     def _single_run(self, model_fn, x, y, loss_fn, seed):
-        """One APGD run on every point of (x, y). Returns (x_best, robust, loss_best, x_fooled): the
-        highest-loss point, whether every iterate was classified correctly (untargeted threat) / missed
-        the target (targeted threat), its loss, and the latest successful iterate."""
+        """One APGD run on every point of (x, y). Returns (x_best, robust, loss_best, x_fooled, zero_gradient):
+        the highest-loss point, whether every iterate was classified correctly (untargeted threat) / missed
+        the target (targeted threat), its loss, the latest successful iterate, and whether the gradient at
+        the random start was all zero."""
         targeted = self.threat.targeted
         steps = self.steps
         check_k = tf.constant(self._check_k)
@@ -164,8 +169,7 @@ class _APGDCore(CompiledAttack):
         x0 = self._random_start(x, seed)
         loss0, logits0, grad0 = self._objective_and_gradient(model_fn, x0, y, loss_fn)
         robust0 = ~losses.is_successful(logits0, y, targeted)
-        flat_grad = tf.reshape(grad0, [tf.shape(grad0)[0], -1])
-        self._zero_gradients.assign_add(tf.reduce_sum(tf.cast(tf.reduce_all(flat_grad == 0, axis=1), tf.int64)))
+        zero_gradient = tf.reduce_all(tf.reshape(grad0, [tf.shape(grad0)[0], -1]) == 0, axis=1)
         n = tf.shape(x)[0]
         step0 = tf.fill([n], INITIAL_STEP * self.threat.eps)
         history0 = tf.zeros(tf.stack([steps, n]), loss0.dtype)
@@ -212,7 +216,7 @@ class _APGDCore(CompiledAttack):
                  tf.ones([n], tf.bool), loss0)
         state = tf.while_loop(lambda i, *_: i < steps, body, state)
         _, _, _, _, x_best, _, loss_best, robust, x_fooled, _, _, _, _ = state
-        return x_best, robust, loss_best, x_fooled
+        return x_best, robust, loss_best, x_fooled, zero_gradient
 
     def _run_on_robust(self, model_fn, x, y, loss_for, state, seed):
         """Runs ``_single_run`` on the points still robust in ``state = (adv, robust, best_loss)`` and
@@ -222,13 +226,15 @@ class _APGDCore(CompiledAttack):
 
         def run():
             x_sub, y_sub = tf.gather(x, index), tf.gather(y, index)
-            x_best, still, loss_best, x_fooled = self._single_run(
+            x_best, still, loss_best, x_fooled, zero_gradient = self._single_run(
                 model_fn, x_sub, y_sub, loss_for(index), seed)
+            rows = index[:, tf.newaxis]
+            self._zero_gradient_points.assign(tf.tensor_scatter_nd_update(
+                self._zero_gradient_points, rows, tf.gather(self._zero_gradient_points, index) | zero_gradient))
             previous_loss = tf.gather(best_loss, index)
             take = ~still | (loss_best > previous_loss)
             candidate = tf.where(expand_like(still, x_best), x_best, x_fooled)
             points = tf.where(expand_like(take, candidate), candidate, tf.gather(adv, index))
-            rows = index[:, tf.newaxis]
             return (tf.tensor_scatter_nd_update(adv, rows, points),
                     tf.tensor_scatter_nd_update(robust, rows, still),
                     tf.tensor_scatter_nd_update(best_loss, rows, tf.maximum(loss_best, previous_loss)))
@@ -238,7 +244,7 @@ class _APGDCore(CompiledAttack):
     def _clean_state(self, model_fn, x, y):
         """(logits, (adv, robust, best_loss)) on the clean batch: only correctly classified points (points
         not yet at their target, when targeted) are attacked."""
-        self._zero_gradients.assign(0)
+        self._zero_gradient_points.assign(tf.zeros(tf.shape(y), tf.bool))
         logits = tf.cast(losses.logits_of(self._forward(model_fn, x)), tf.float32)
         robust = ~losses.is_successful(logits, y, self.threat.targeted)
         return logits, (x, robust, tf.fill(tf.shape(y), float("-inf")))
