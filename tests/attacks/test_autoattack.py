@@ -135,3 +135,33 @@ def test_rand_version_attacks_the_eot_average_of_losses():
         expected = tf.add_n([losses.cross_entropy(tf.matmul(x, w), y) for w in weights]) / 3
     np.testing.assert_allclose(value.numpy(), expected.numpy(), rtol=1e-6)
     np.testing.assert_allclose(tape.gradient(value, x).numpy(), tape_passes.gradient(expected, x).numpy(), rtol=1e-5)
+
+
+class _RecordingComponent:
+    """A component attack that returns x unchanged and records what it was called with."""
+
+    def __init__(self, calls):
+        self.calls, self.last_counts = calls, {"forward": 2, "backward": 1}
+
+    def set_stream(self, position):
+        self.stream = position
+
+    def __call__(self, model_fn, x, y):
+        self.calls.append((model_fn, len(x), self.stream))
+        return x
+
+
+def test_rand_version_gives_each_component_the_20_pass_loss_average_of_the_model():
+    model = keras.Sequential([keras.Input((4, 4, 1)), keras.layers.Flatten(), keras.layers.Dense(4)])
+    x = np.random.default_rng(1).uniform(size=(12, 4, 4, 1)).astype(np.float32)
+    y = np.argmax(model(x).numpy(), axis=1)
+    calls = []
+    attack = AutoAttack(eps=0.1, version="rand", batch_size=5)
+    attack.attacks = [(name, _RecordingComponent(calls)) for name, _ in attack.attacks]
+    attack(model, x, y)
+    assert [(n, stream) for _, n, stream in calls] == [(5, 0), (5, 1), (2, 2)] * 2  # both components, 3 chunks
+    for model_fn, _, _ in calls:
+        assert isinstance(model_fn, EOT) and model_fn.model_fn is model
+        assert (model_fn.samples, model_fn.average) == (20, "loss")
+    # Each wrapper call is 20 model passes: 3 chunks × 2 forward × 20, plus the 12 re-evaluation passes.
+    assert attack.last_report[0]["counts"] == {"forward": 3 * 2 * 20 + 12, "backward": 3 * 1 * 20}
