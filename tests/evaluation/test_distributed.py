@@ -12,7 +12,10 @@ import pytest
 
 from tfrobust import export
 from tfrobust.evaluation import evaluate
-from tfrobust.evaluation.distributed import EvaluationSpec, RayExecutor
+from tfrobust.evaluation.distributed import EvaluationSpec, EvaluationWorker, RayExecutor
+from tfrobust.evaluation.robustness import attack_batch
+from tfrobust.evaluation.suite import build_suite
+from tfrobust.evaluation.target import as_target
 from tests.linear_problems import linear_problem
 
 pytest.importorskip("ray")
@@ -106,3 +109,19 @@ def test_a_tflite_target_is_queried_on_the_workers_and_its_queries_counted(probl
     assert [row["queries"] for row in here["models"][0]["rows"]][1] > 40  # Square queried the TFLite model
     for key, mask in here["correct"]["lin:tflite"].items():
         np.testing.assert_array_equal(there["correct"]["lin:tflite"][key], mask, err_msg=key)
+
+
+def test_a_worker_rebuilds_the_drivers_attack_from_a_run_source(problem):
+    """What a Ray actor runs, called here: a model loaded as ``tfrobust-evaluate --source`` loads it and the
+    suite rebuilt from the spec give the driver's batch, bit for bit."""
+    paths, x, y = problem
+    spec = EvaluationSpec(sources={"lin": ("run", paths["keras"], {})}, suite=SUITE, seed=3, overrides=OVERRIDES)
+    worker = EvaluationWorker(spec, threads=1)
+    x_adv, counts, pid = worker.attack_batch(0.05, "lin", "pgd", 2, x[:10], y[:10])
+    attack = build_suite(SUITE, norm="linf", eps=0.05, seed=3, overrides=OVERRIDES)["pgd"]
+    logits_fn = as_target(export.load(paths["keras"])).logits_fn
+    expected, expected_counts = attack_batch(attack, logits_fn, 2, x[:10], y[:10])
+    np.testing.assert_array_equal(x_adv, expected)
+    assert counts == expected_counts and pid == os.getpid()
+    candidate, _, _, _ = worker.attack_chunk(0.05, "lin", "autoattack", 1, 0, x[:10], y[:10])
+    assert candidate.shape == x[:10].shape and np.max(np.abs(candidate - x[:10])) <= 0.05 + 1e-6

@@ -70,8 +70,11 @@ class EvaluationWorker:
     def __init__(self, spec, threads):
         import tensorflow as tf  # pylint: disable=import-outside-toplevel  (before any op runs in this process)
 
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(1)
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            tf.config.threading.set_inter_op_parallelism_threads(1)
+        except RuntimeError:  # TensorFlow already ran ops in this process (a worker built in the driver)
+            pass
         self.spec, self._models, self._attacks = spec, {}, {}
 
     def pid(self):
