@@ -37,6 +37,7 @@ from tfrobust.attacks import APGDT, AutoAttack, Square
 from tfrobust.evaluation import as_target, robust_accuracy
 
 from _machine import machine  # benchmarks/_machine.py (this script's folder)
+from _unit_costs import UnitCosts  # benchmarks/_unit_costs.py
 
 flags.DEFINE_integer("points", 500, "Test points for AutoAttack (section 3, 4).")
 flags.DEFINE_integer("square_points", 100, "Test points for Square alone (section 2).")
@@ -85,44 +86,6 @@ def eager_queries(square):
     """The previous behaviour: a TF callable called eagerly per query."""
     square._callable = lambda fn: fn  # pylint: disable=protected-access
     return square
-
-
-class UnitCosts:
-    """Seconds per example of one compiled forward and one compiled forward+backward of ``model``.
-
-    Both functions are traced once, on one batch of ``batch_size`` examples (the attack's batch size), so
-    every ``measure`` times the same compiled graphs; call it right before and right after each timed run,
-    so the floor of that run is priced under the load the run itself saw.
-    """
-
-    def __init__(self, model, x, batch_size, repeats):
-        self.images = tf.constant(x[:batch_size])
-        labels = tf.constant(np.zeros(len(self.images), np.int64))
-        self.repeats = repeats
-        self.forward = tf.function(lambda v: model(v, training=False))
-
-        @tf.function(autograph=False)  # no control flow to convert
-        def forward_backward(v):
-            with tf.GradientTape() as tape:
-                tape.watch(v)
-                loss = tf.nn.sparse_softmax_cross_entropy_with_logits(labels, model(v, training=False))
-            return tape.gradient(loss, v)
-
-        self.forward_backward = forward_backward
-        self.measure()  # trace both outside any timed window
-
-    def measure(self):
-        """Lists of per-example seconds (``repeats`` calls each) of the forward and the forward+backward."""
-        times = []
-        for fn in (self.forward, self.forward_backward):
-            fn(self.images).numpy()  # warm
-            one = []
-            for _ in range(self.repeats):
-                start = time.perf_counter()
-                fn(self.images).numpy()
-                one.append((time.perf_counter() - start) / len(self.images))
-            times.append(one)
-        return times
 
 
 def engine_run(label, model, target, xs, ys, units):
