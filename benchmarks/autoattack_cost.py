@@ -251,9 +251,9 @@ def attack_model(kind, net, x, y, macs):
               f"{fmt(c['forward_per_clean_correct'])} / {fmt(c['backward_per_clean_correct'])} | "
               f"{fmt(c['forward_equivalents_per_attacked'], 0)} | {fmt(c['seconds_per_attacked'], 3)} | "
               f"{fmt(c['wall_over_floor'], 2)}")
-    print(f"  total    | {clean:4d} → {attacked:4d} | per clean-correct point: {fmt(row['forward_per_clean_correct'])} "
-          f"fwd / {fmt(row['backward_per_clean_correct'])} bwd = {fmt(row['forward_equivalents_per_clean_correct'], 0)} "
-          "forward equivalents", flush=True)
+    print(f"  total    | {clean:4d} → {attacked:4d} | per clean-correct point: "
+          f"{fmt(row['forward_per_clean_correct'])} fwd / {fmt(row['backward_per_clean_correct'])} bwd = "
+          f"{fmt(row['forward_equivalents_per_clean_correct'], 0)} forward equivalents", flush=True)
     return row
 
 
