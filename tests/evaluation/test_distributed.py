@@ -11,10 +11,11 @@ import numpy as np
 import pytest
 
 from tfrobust import export
+from tfrobust.errors import TfrobustError
 from tfrobust.evaluation import evaluate
 from tfrobust.evaluation.distributed import EvaluationSpec, EvaluationWorker, RayExecutor
 from tfrobust.evaluation.robustness import attack_batch
-from tfrobust.evaluation.suite import build_suite
+from tfrobust.evaluation.suite import build_suite, run_suite
 from tfrobust.evaluation.target import as_target
 from tests.linear_problems import linear_problem
 
@@ -29,7 +30,7 @@ OPTIONS = {"eps": 0.05, "suite": SUITE, "suite_overrides": OVERRIDES, "sanity_si
 @pytest.fixture(scope="module")
 def problem(tmp_path_factory):
     """A 10-class linear model on 8×8 images saved as .keras, and labels it gets right except every fifth."""
-    model, x, y = linear_problem(120, 8)
+    model, x, y = linear_problem(80, 8)
     paths = export.export_all(model, str(tmp_path_factory.mktemp("model")), "lin", formats=("keras", "tflite_fp32"))
     return paths, x, y
 
@@ -98,17 +99,23 @@ def test_a_tflite_target_is_queried_on_the_workers_and_its_queries_counted(probl
     """PGD transfers from the SavedModel; AutoAttack is routed (gradient parts by transfer, Square on the TFLite
     model): the workers query their own TFLite copies, and the rows count those queries as the driver would."""
     paths, x, y = problem
-    models = lambda: {"lin:tflite": export.load(paths["tflite_fp32"]),
-                      "lin:saved_model": export.load(paths["saved_model"])}
-    options = {**OPTIONS, "save_adversarial": False}
-    here = evaluate(models(), x[:40], y[:40], **options)
-    there = evaluate(models(), x[:40], y[:40], executor=executor, **options)
-    rows = lambda r: [(row["attack"], row["mode"], row["accuracy"], row["queries"], row["counts"])
-                      for model in r["models"] for row in model["rows"]]
+    x, y = x[:30], y[:30]
+    attacks = lambda: build_suite(SUITE, norm="linf", eps=0.05, seed=3, overrides=OVERRIDES)
+    run = lambda **options: run_suite(export.load(paths["tflite_fp32"]), x, y, attacks(), name="lin:tflite",
+                                      surrogate=export.load(paths["saved_model"]), batch_size=10, **options)
+    here, there = run(), run(executor=executor.for_model(0.05, "lin:tflite"))
+    rows = lambda r: [(row["attack"], row["mode"], row["accuracy"], row["queries"], row["counts"]) for row in r["rows"]]
     assert rows(there) == rows(here)
-    assert [row["queries"] for row in here["models"][0]["rows"]][1] > 40  # Square queried the TFLite model
-    for key, mask in here["correct"]["lin:tflite"].items():
-        np.testing.assert_array_equal(there["correct"]["lin:tflite"][key], mask, err_msg=key)
+    assert here["rows"][1]["queries"] > 30  # Square queried the TFLite model
+    for key, mask in here["correct"].items():
+        np.testing.assert_array_equal(there["correct"][key], mask, err_msg=key)
+
+
+def test_workers_the_cluster_cannot_place_are_a_clear_error_not_a_hang(executor):
+    """The fixture's 2 workers hold the local instance's 2 CPUs: a third cannot be placed."""
+    with pytest.raises(TfrobustError, match=r"1 Ray workers of 1 CPU\(s\).*not all placed within 2s.*fewer --workers"):
+        RayExecutor(executor.spec, workers=1, start_timeout=2)
+    assert len(executor.worker_pids()) == 2  # the running executor is untouched
 
 
 def test_a_worker_rebuilds_the_drivers_attack_from_a_run_source(problem):

@@ -140,12 +140,14 @@ class RayExecutor:
       threads: TensorFlow intra-op threads (and Ray CPUs) per worker.
       gpus: GPUs per worker (0 on CPU machines; 1 gives each worker its own accelerator on a GPU cluster).
       max_restarts: restarts of a worker process that dies; its pending calls are retried after it restarts.
+      start_timeout: seconds the workers may take to be placed and started (a cluster without the free CPUs or
+        GPUs asked for would otherwise keep them pending for ever).
 
     Use as a context manager (or call ``close``). ``for_model(eps, label)`` gives what ``run_suite`` takes as
     ``executor``; ``stats()`` the jobs each worker did and how often it was restarted.
     """
 
-    def __init__(self, spec, *, workers=2, address=None, threads=1, gpus=0, max_restarts=3):
+    def __init__(self, spec, *, workers=2, address=None, threads=1, gpus=0, max_restarts=3, start_timeout=300.0):
         check_int("workers", workers, 1)
         check_int("threads", threads, 1)
         check_int("max_restarts", max_restarts, 0)
@@ -172,7 +174,15 @@ class RayExecutor:
                                                      max_task_retries=-1)
         self.actors = [actor.remote(spec, threads) for _ in range(workers)]
         try:
-            self.pids = [{pid} for pid in self._get([worker.pid.remote() for worker in self.actors])]
+            references = [worker.pid.remote() for worker in self.actors]
+            try:
+                self.pids = [{pid} for pid in ray.get(references, timeout=start_timeout)]
+            except ray.exceptions.GetTimeoutError as error:
+                raise TfrobustError(f"{workers} Ray workers of {threads} CPU(s) and {gpus} GPU(s) each were not all "
+                                    f"placed within {start_timeout:g}s (the cluster has {ray.available_resources()} "
+                                    "free); ask for fewer --workers or a larger cluster") from error
+            except ray.exceptions.RayError as error:
+                raise TfrobustError(f"a Ray worker failed to start: {first_line(error)}") from error
         except TfrobustError:
             self.close()
             raise
