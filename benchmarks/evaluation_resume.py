@@ -86,9 +86,9 @@ def overhead_section(model, x, y, folder):
 def evaluate_command(model_path, out_dir, suite="autoattack", points=None):
     return [sys.executable, os.path.join(ROOT, "trainers/evaluate.py"), f"--source={model_path}",
             "--dataset=fashion_mnist", f"--test_size={points or FLAGS.points}", f"--eps={FLAGS.eps}",
-            f"--suite={suite}",
-            f"--attack_option=autoattack.batch_size={FLAGS.batch_size}", f"--batch_size={FLAGS.batch_size}",
-            "--sanity_size=0", "--verbose=0", f"--out_dir={out_dir}"]
+            f"--suite={suite}", f"--batch_size={FLAGS.batch_size}", "--sanity_size=0", "--verbose=0",
+            f"--out_dir={out_dir}"] + ([f"--attack_option=autoattack.batch_size={FLAGS.batch_size}"]
+                                       if suite == "autoattack" else [])
 
 
 def timed(args, kill_after=None):
