@@ -95,6 +95,7 @@ def test_a_worker_killed_mid_evaluation_is_restarted_and_its_calls_retried(probl
     assert executor.stats()["restarts"][1] == 1 and victim not in executor.worker_pids()
 
 
+@pytest.mark.slow  # ≈ 20 s: a TFLite model and its SavedModel loaded on both workers
 def test_a_tflite_target_is_queried_on_the_workers_and_its_queries_counted(problem, executor):
     """PGD transfers from the SavedModel; AutoAttack is routed (gradient parts by transfer, Square on the TFLite
     model): the workers query their own TFLite copies, and the rows count those queries as the driver would."""
