@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from tfrobust import export
+from tfrobust.core.journal import Journal
 from tfrobust.errors import TfrobustError
 from tfrobust.evaluation import evaluate
 from tfrobust.evaluation.distributed import EvaluationSpec, EvaluationWorker, RayExecutor
@@ -93,6 +94,25 @@ def test_a_worker_killed_mid_evaluation_is_restarted_and_its_calls_retried(probl
     total = sum(executor.stats()["jobs"]) - done_at_start
     assert 2 <= killed["jobs"] < total - 4, "the worker was killed after the evaluation had finished"
     assert executor.stats()["restarts"][1] == 1 and victim not in executor.worker_pids()
+
+
+def test_a_killed_driver_resumes_from_the_units_it_had_merged(problem, executor, single_process, tmp_path):
+    """The driver keeps the state (evaluation.resume): cut its journal where a kill would, re-run on the workers,
+    and only the missing units are sent out; the result is still the single-process one."""
+    paths, x, y = problem
+    journal = Journal(tmp_path / "state")
+    evaluate({"lin": export.load(paths["keras"])}, x, y, executor=executor, journal=journal, **OPTIONS)
+    chunks = journal.child("lin").child("autoattack").child("attack")
+    total = len(chunks.records()) - 1
+    for folder, keep in ((chunks.folder, 1 + total // 2), (journal.child("lin").child("autoattack").folder, 1)):
+        for name in sorted(os.listdir(folder)):
+            if name.endswith(".npz") and int(name[:6]) >= keep:
+                os.remove(os.path.join(folder, name))
+    before = sum(executor.stats()["jobs"])
+    report = evaluate({"lin": export.load(paths["keras"])}, x, y, executor=executor, journal=Journal(journal.folder),
+                      **OPTIONS)
+    assert_same(report, single_process)
+    assert sum(executor.stats()["jobs"]) - before == total - total // 2  # the PGD batches were all replayed
 
 
 @pytest.mark.slow  # ≈ 20 s: a TFLite model and its SavedModel loaded on both workers
