@@ -58,6 +58,24 @@ def test_invalid_points_are_restored_and_counted_or_raise(problem, kind):
         robust_accuracy(Cheating(kind), model, x, y, batch_size=8, strict=True)
 
 
+def test_batches_from_an_executor_arrive_read_only_and_are_still_verified(problem):
+    """A sharded evaluation's ``map_batches`` hands back what its workers returned (Ray: read-only arrays):
+    invalid points among them are restored and counted as they are here."""
+    model, x, y = problem
+    attack = Cheating("nan")
+
+    def read_only_batches(jobs):
+        for _, x_batch, y_batch in jobs:
+            x_adv = attack(model, x_batch, y_batch)
+            x_adv.flags.writeable = False
+            yield x_adv, {"forward": len(x_batch)}
+
+    with pytest.warns(UserWarning, match="invalid point"):
+        result = robust_accuracy(attack, model, x, y, batch_size=8, strict=False, map_batches=read_only_batches)
+    assert result["accuracy"] == pytest.approx(27 / 30) and result["invalid"] == 27
+    assert result["counts"] == {"forward": 27}
+
+
 def test_real_attacks_pass_verification_at_the_boundary(problem):
     model, x, y = problem
     for attack in (PGD(norm="linf", eps=8 / 255, steps=5), PGD(norm="l2", eps=0.5, steps=5),

@@ -27,7 +27,7 @@ import dataclasses
 import os
 
 from tfrobust.core.messages import first_line
-from tfrobust.errors import TfrobustError, check_int
+from tfrobust.errors import TfrobustError, check_int, check_number
 
 #: The count a worker adds to a batch's counts: images its copy of the target scored for that batch.
 TARGET_QUERIES = "worker_target_queries"
@@ -151,6 +151,7 @@ class RayExecutor:
         check_int("workers", workers, 1)
         check_int("threads", threads, 1)
         check_int("max_restarts", max_restarts, 0)
+        check_number("start_timeout", start_timeout, 0.0, low_inclusive=False)
         self.ray = ray = _import_ray()
         self.spec, self.workers = spec, workers
         self._started = False

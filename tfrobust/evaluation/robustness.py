@@ -154,6 +154,8 @@ def robust_accuracy(attack, craft_fn, x, y, *, predict_fn=None, batch_size=256, 
                 clock.add(meta)
             else:
                 x_adv, batch_counts = next(results)
+                # A copy: a Ray worker's array arrives read-only, and invalid points are restored in place below.
+                x_adv = np.array(x_adv, np.float32)
                 valid, reasons = verify_points(attack, x_adv, x[index])
                 batch_invalid = int(np.sum(~valid))
                 if batch_invalid:
