@@ -34,13 +34,11 @@ from absl import flags
 
 from tfrobust import data, export
 from tfrobust.errors import TfrobustError
-from tfrobust.evaluation import check_out_dir, label_of, markdown
+from tfrobust.evaluation import check_out_dir, label_of
 from tfrobust.evaluation.compare import choose_surrogate
 from tfrobust.evaluation.distributed import EvaluationSpec
-from tfrobust.evaluation.eps_sweep import (evaluate_eps_sweep, html_paths, is_sweep, sweep_markdown,
-                                          write_sweep_report)
 from tfrobust.scripts import run_program
-from tfrobust.scripts.suite_flags import (customary_eps, define_suite_flags, evaluation_state, executor_for,
+from tfrobust.scripts.suite_flags import (customary_eps, define_suite_flags, evaluate_and_report, evaluation_state,
                                          parse_suite_flags)
 
 FLAGS = flags.FLAGS
@@ -119,26 +117,9 @@ def main(argv):
         suite=FLAGS.suite, norm=FLAGS.norm, seed=FLAGS.seed, overrides=overrides,
         surrogates={label: choose_surrogate(label, artifacts, FLAGS.transfer_from)
                     for label, artifact in artifacts.items() if not artifact.differentiable})
-    with executor_for(spec) as executor:
-        report = evaluate_eps_sweep(artifacts, x, y, eps_values=eps_values, state=state, norm=FLAGS.norm,
-                                    suite=FLAGS.suite, suite_overrides=overrides, transfer_from=FLAGS.transfer_from,
-                                    sanity_size=FLAGS.sanity_size, batch_size=FLAGS.batch_size, seed=FLAGS.seed,
-                                    verbose=FLAGS.verbose, save_adversarial=FLAGS.save_adversarial,
-                                    title=f"Robustness of exported artifacts on {dataset}", executor=executor)
-        if executor is not None:
-            report["distributed"] = executor.stats()
-    report["dataset"] = dataset
-    for section in report.get("sections", []):
-        section["dataset"] = dataset
-    path = write_sweep_report(report, FLAGS.out_dir, images=x, overwrite=FLAGS.overwrite)
-    state.clear()  # the report holds the results now
-    print(sweep_markdown(report) if is_sweep(report) else markdown(report))
-    if "distributed" in report:
-        stats = report["distributed"]
-        print(f"ray: {stats['workers']} workers, jobs per worker {stats['jobs']}, restarts {stats['restarts']}")
-    print(f"report: {path}")
-    for html in html_paths(report, FLAGS.out_dir):
-        print(f"html: {html}")
+    evaluate_and_report(artifacts, x, y, spec=spec, state=state, eps_values=eps_values, overrides=overrides,
+                        dataset=dataset, out_dir=FLAGS.out_dir, transfer_from=FLAGS.transfer_from,
+                        title=f"Robustness of exported artifacts on {dataset}")
 
 
 def run():

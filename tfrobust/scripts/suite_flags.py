@@ -12,7 +12,9 @@ from tfrobust import cli
 from tfrobust.attacks import registry
 from tfrobust.errors import TfrobustError
 from tfrobust.evaluation import SUITES
+from tfrobust.evaluation import markdown
 from tfrobust.evaluation.attack_options import attack_overrides
+from tfrobust.evaluation.eps_sweep import evaluate_eps_sweep, html_paths, is_sweep, sweep_markdown, write_sweep_report
 from tfrobust.evaluation.resume import STATE_DIR, EvaluationState, command_identity
 from tfrobust.evaluation.suite import suite_entries
 
@@ -84,3 +86,29 @@ def executor_for(spec):
 
     return RayExecutor(spec, workers=FLAGS.workers, address=FLAGS.ray_address, threads=FLAGS.threads_per_worker,
                        gpus=FLAGS.gpus_per_worker)
+
+
+def evaluate_and_report(models, x, y, *, spec, state, eps_values, overrides, dataset, out_dir, title, **options):
+    """The shared end of ``tfrobust-evaluate`` and ``tfrobust-compare``: runs the suite flags' evaluation of
+    ``models`` (on Ray workers with ``--distribute=ray``), writes the report into ``out_dir``, removes the saved
+    state and prints the table, the workers' jobs and the report's paths. ``options`` go to ``evaluate``."""
+    with executor_for(spec) as executor:
+        report = evaluate_eps_sweep(models, x, y, eps_values=eps_values, state=state, norm=FLAGS.norm,
+                                    suite=FLAGS.suite, suite_overrides=overrides, sanity_size=FLAGS.sanity_size,
+                                    batch_size=FLAGS.batch_size, seed=FLAGS.seed, verbose=FLAGS.verbose,
+                                    save_adversarial=FLAGS.save_adversarial, title=title, executor=executor,
+                                    **options)
+        if executor is not None:
+            report["distributed"] = executor.stats()
+    report["dataset"] = dataset
+    for section in report.get("sections", []):
+        section["dataset"] = dataset
+    path = write_sweep_report(report, out_dir, images=x, overwrite=FLAGS.overwrite)
+    state.clear()  # the report holds the results now
+    print(sweep_markdown(report) if is_sweep(report) else markdown(report))
+    if "distributed" in report:
+        stats = report["distributed"]
+        print(f"ray: {stats['workers']} workers, jobs per worker {stats['jobs']}, restarts {stats['restarts']}")
+    print(f"report: {path}")
+    for html in html_paths(report, out_dir):
+        print(f"html: {html}")
