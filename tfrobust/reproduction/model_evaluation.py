@@ -1,0 +1,99 @@
+"""One trained model of a claim: loaded as training selected it, evaluated with the standard AutoAttack suite,
+the sanity checks and its defense's adaptive recipe, with every per-point correct mask kept.
+
+Built on the public evaluation functions (``evaluation.evaluate`` with keyword arguments,
+``defense_analyses``), so the evaluation's own options (progress, resumable state) pass through unchanged.
+"""
+
+import os
+import time
+
+import numpy as np
+
+from tfrobust.attacks import PGD
+from tfrobust.errors import TfrobustError
+from tfrobust.evaluation import evaluate
+from tfrobust.evaluation.defense_analyses import cifs_adaptive_evaluation, ode_evaluation
+from tfrobust.export.source import load_source_model
+
+#: The evaluation suite every model gets: FGSM, PGD-20 and the standard AutoAttack.
+SUITE = "standard"
+#: Mask keys: the standard suite's rows, its worst case, and ``strongest`` (worst case with the adaptive rows).
+STANDARD_KEYS = ("clean", "fgsm", "pgd-20", "autoattack", "worst_case")
+STRONGEST = "strongest"
+
+
+def load_trained(run_dir):
+    """``(model, summary)`` of a finished training run, with the weights training selected: the best held-out
+    epoch's when the run exported ``best``, else the last epoch's."""
+    model, summary = load_source_model(run_dir)
+    selection = (summary or {}).get("selection") or {}
+    if selection.get("export_weights") == "best":
+        path = os.path.join(run_dir, "checkpoints", "best.weights.h5")
+        if not os.path.isfile(path):
+            raise TfrobustError(f"{run_dir}: the run selected its best epoch but {path} is missing")
+        model.load_weights(path)
+    return model, summary
+
+
+def evaluate_model(model, x, y, *, eps, adaptive=None, seed=0, sanity_size=100, batch_size=250, verbose=0,
+                   name="model"):
+    """Standard suite + sanity checks (+ the adaptive recipe) on one model.
+
+    Args:
+      model: a keras.Model (images in [0, 1] → logits).
+      x, y: the test points (the same for every model of a claim).
+      eps: L∞ radius.
+      adaptive: None, "cifs" (``cifs_adaptive_evaluation`` with PGD-20 per loss, full mask path) or "ode"
+        (``ode_evaluation``).
+      seed, sanity_size, batch_size, verbose: passed to the evaluation.
+
+    Returns:
+      ``(result, masks)``: ``result`` is JSON-able (clean, rows with accuracy/seconds/mode, AutoAttack
+      components, worst case, sanity flags, adaptive rows, the ``strongest`` worst case, seconds); ``masks``
+      maps ``STANDARD_KEYS`` + ``STRONGEST`` (+ "adaptive:<row>") to per-point bool arrays.
+    """
+    start = time.perf_counter()
+    report = evaluate({name: model}, x, y, eps=eps, norm="linf", suite=SUITE, sanity_size=sanity_size,
+                      batch_size=batch_size, seed=seed, verbose=verbose, title=name)
+    entry = report["models"][0]
+    correct = report["correct"][name]
+    masks = {key: np.asarray(correct[key], bool) for key in STANDARD_KEYS}
+    sanity = entry.get("sanity") or {"flags": []}
+    result = {
+        "clean": entry["clean"],
+        "rows": [{"attack": r["attack"], "accuracy": r["accuracy"], "seconds": r["seconds"], "mode": r["mode"],
+                  **({"components": r["components"]} if "components" in r else {})} for r in entry["rows"]],
+        "worst_case": entry["worst_case"],
+        "sanity_flags": [{"check": f["check"], "flagged": f["flagged"], "detail": f["detail"]} for f in sanity["flags"]],
+        "flagged": [f["check"] for f in sanity["flags"] if f["flagged"]],
+        "notes": entry.get("notes", []),
+    }
+    strongest = masks["worst_case"].copy()
+    if adaptive == "cifs":
+        recipe = cifs_adaptive_evaluation(
+            model, x, y, lambda loss: PGD(norm="linf", eps=eps, steps=20, loss=loss, seed=seed),
+            batch_size=batch_size)
+        rows = [{"label": r["label"], "accuracy": r["accuracy"], "seconds": r["seconds"]} for r in recipe["rows"]]
+        result["adaptive"] = {"recipe": "cifs ℓβ sweep, PGD-20 per loss, full mask path", "rows": rows,
+                              "worst_case": recipe["worst_case"], "strongest_row": recipe["strongest"]}
+        for label, mask in recipe["correct"].items():
+            if label != "clean":
+                masks[f"adaptive:{label}"] = np.asarray(mask, bool)
+                strongest &= masks[f"adaptive:{label}"]
+    elif adaptive == "ode":
+        recipe = ode_evaluation(model, x, y, eps=eps, seed=seed, batch_size=batch_size)
+        result["adaptive"] = {"recipe": "ODE recipe: white-box PGD-20, PGD-20 via the fixed-step RK4 surrogate, "
+                              "Square-1000, SPSA-100", "worst_case": recipe["worst_case"],
+                              "rows": [{"label": r["attack"], "accuracy": r["accuracy"], "seconds": r["seconds"],
+                                        "mode": r["mode"]} for r in recipe["rows"]]}
+        for label, mask in recipe["correct"].items():
+            if label not in ("clean", "worst_case"):
+                masks[f"adaptive:{label}"] = np.asarray(mask, bool)
+                strongest &= masks[f"adaptive:{label}"]
+    elif adaptive is not None:
+        raise TfrobustError(f"unknown adaptive recipe {adaptive!r}; choices: cifs, ode")
+    masks[STRONGEST] = strongest
+    result["strongest"] = float(np.mean(strongest))
+    result["seconds"] = round(time.perf_counter() - start, 1)
+    return result, masks
