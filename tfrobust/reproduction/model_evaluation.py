@@ -13,6 +13,7 @@ import numpy as np
 from tfrobust.attacks import PGD
 from tfrobust.errors import TfrobustError
 from tfrobust.evaluation import evaluate
+from tfrobust.evaluation.analyses import unchanged_prediction_ratio
 from tfrobust.evaluation.defense_analyses import cifs_adaptive_evaluation, ode_evaluation
 from tfrobust.export.source import load_source_model
 
@@ -21,6 +22,8 @@ SUITE = "standard"
 #: Mask keys: the standard suite's rows, its worst case, and ``strongest`` (worst case with the adaptive rows).
 STANDARD_KEYS = ("clean", "fgsm", "pgd-20", "autoattack", "worst_case")
 STRONGEST = "strongest"
+ADAPTIVE_RECIPES = ("cifs", "ode")
+ANALYSES = ("unchanged_prediction_ratio",)
 
 
 def load_trained(run_dir):
@@ -37,7 +40,7 @@ def load_trained(run_dir):
 
 
 def evaluate_model(model, x, y, *, eps, adaptive=None, seed=0, sanity_size=100, batch_size=250, verbose=0,
-                   name="model"):
+                   name="model", analyses=()):
     """Standard suite + sanity checks (+ the adaptive recipe) on one model.
 
     Args:
@@ -47,12 +50,19 @@ def evaluate_model(model, x, y, *, eps, adaptive=None, seed=0, sanity_size=100, 
       adaptive: None, "cifs" (``cifs_adaptive_evaluation`` with PGD-20 per loss, full mask path) or "ode"
         (``ode_evaluation``).
       seed, sanity_size, batch_size, verbose: passed to the evaluation.
+      analyses: extra analyses on the first ``sanity_size`` points: "unchanged_prediction_ratio" (the share of
+        points whose predicted label survives PGD-20 at ``eps``, ``analyses.unchanged_prediction_ratio``).
 
     Returns:
       ``(result, masks)``: ``result`` is JSON-able (clean, rows with accuracy/seconds/mode, AutoAttack
       components, worst case, sanity flags, adaptive rows, the ``strongest`` worst case, seconds); ``masks``
       maps ``STANDARD_KEYS`` + ``STRONGEST`` (+ "adaptive:<row>") to per-point bool arrays.
     """
+    if adaptive not in (None, *ADAPTIVE_RECIPES):
+        raise TfrobustError(f"unknown adaptive recipe {adaptive!r}; choices: {', '.join(ADAPTIVE_RECIPES)}")
+    for analysis in analyses:
+        if analysis not in ANALYSES:
+            raise TfrobustError(f"unknown analysis {analysis!r}; choices: {', '.join(ANALYSES)}")
     start = time.perf_counter()
     report = evaluate({name: model}, x, y, eps=eps, norm="linf", suite=SUITE, sanity_size=sanity_size,
                       batch_size=batch_size, seed=seed, verbose=verbose, title=name)
@@ -91,8 +101,10 @@ def evaluate_model(model, x, y, *, eps, adaptive=None, seed=0, sanity_size=100, 
             if label not in ("clean", "worst_case"):
                 masks[f"adaptive:{label}"] = np.asarray(mask, bool)
                 strongest &= masks[f"adaptive:{label}"]
-    elif adaptive is not None:
-        raise TfrobustError(f"unknown adaptive recipe {adaptive!r}; choices: cifs, ode")
+    for analysis in analyses:
+        ratio = unchanged_prediction_ratio(model, x[:sanity_size], [eps], batch_size=batch_size)
+        result.setdefault("analyses", {})[analysis] = {"eps": eps, "points": int(min(sanity_size, len(x))),
+                                                       "ratio": float(ratio["ratio"][-1])}
     masks[STRONGEST] = strongest
     result["strongest"] = float(np.mean(strongest))
     result["seconds"] = round(time.perf_counter() - start, 1)

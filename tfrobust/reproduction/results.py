@@ -140,6 +140,14 @@ def claim_markdown(report):
         for name, seed, a in adaptive:
             lines.append(f"* {name} (seed {seed}): {a['recipe']}; worst case of the recipe {_pct(a['worst_case'])} %; "
                          + ", ".join(f"{r['label']} {_pct(r['accuracy'])}" for r in a["rows"]))
+    analysed = [(n, s, e["evaluation"]["analyses"]) for n, seeds in report["models"].items() for s, e in seeds.items()
+                if e["evaluation"] and "analyses" in e["evaluation"]]
+    if analysed:
+        lines += ["", "## Analyses", ""]
+        for name, seed, found in analysed:
+            for analysis, value in found.items():
+                lines.append(f"* {name} (seed {seed}): {analysis} at ε = {value['eps']:g} on {value['points']} points: "
+                             f"{100 * value['ratio']:.1f} %")
     lines += ["", "## Models' recipes", ""]
     lines += [f"* `{name}`: {text}" for name, text in report["descriptions"].items()]
     if report["notes"]:

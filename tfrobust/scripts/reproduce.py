@@ -136,13 +136,16 @@ class Reproduction:
         recipe = self.claim.model(model)
         settings = {"points": int(len(self.y)), "eps": self.setting.eps, "dataset": self.setting.dataset,
                     "suite": SUITE, "seed": seed, "sanity_size": self.sanity_size, "adaptive": recipe.adaptive}
+        if self.claim.analyses:  # only when asked, so evaluations saved before analyses existed stay valid
+            settings["analyses"] = list(self.claim.analyses)
         saved = runs.load_evaluation(directory, settings)
         if saved is None:
             say(1, f"[{self.claim.name}] evaluating {model} seed {seed} on {len(self.y)} points "
                    f"({SUITE} suite{', adaptive: ' + recipe.adaptive if recipe.adaptive else ''})")
             result, masks = evaluate_model(net, self.x, self.y, eps=self.setting.eps, adaptive=recipe.adaptive,
                                            seed=seed, sanity_size=self.sanity_size, batch_size=FLAGS.batch_size,
-                                           verbose=2 if FLAGS.verbose >= 2 else 0, name=model)
+                                           verbose=2 if FLAGS.verbose >= 2 else 0, name=model,
+                                           analyses=self.claim.analyses)
             runs.save_evaluation(directory, settings, result, masks)
             saved = (result, masks)
         result = saved[0]
