@@ -15,6 +15,7 @@ from tfrobust.errors import TfrobustError
 from tfrobust.evaluation import evaluate
 from tfrobust.evaluation.analyses import unchanged_prediction_ratio
 from tfrobust.evaluation.defense_analyses import cifs_adaptive_evaluation, ode_evaluation
+from tfrobust.evaluation.resume import EvaluationState, command_identity
 from tfrobust.export.source import load_source_model
 
 #: The evaluation suite every model gets: FGSM, PGD-20 and the standard AutoAttack.
@@ -40,7 +41,7 @@ def load_trained(run_dir):
 
 
 def evaluate_model(model, x, y, *, eps, adaptive=None, seed=0, sanity_size=100, batch_size=250, verbose=0,
-                   name="model", analyses=()):
+                   name="model", analyses=(), state_dir=None):
     """Standard suite + sanity checks (+ the adaptive recipe) on one model.
 
     Args:
@@ -52,6 +53,10 @@ def evaluate_model(model, x, y, *, eps, adaptive=None, seed=0, sanity_size=100, 
       seed, sanity_size, batch_size, verbose: passed to the evaluation.
       analyses: extra analyses on the first ``sanity_size`` points: "unchanged_prediction_ratio" (the share of
         points whose predicted label survives PGD-20 at ``eps``, ``analyses.unchanged_prediction_ratio``).
+      state_dir: where the standard suite journals its finished batches (``evaluation.resume``), so a killed
+        evaluation resumes within AutoAttack; a state of other settings is discarded (the caller's saved
+        result, not this state, says whether an evaluation is finished). The sanity checks and the adaptive
+        recipe are redone after a kill. The state is removed when the evaluation is done.
 
     Returns:
       ``(result, masks)``: ``result`` is JSON-able (clean, rows with accuracy/seconds/mode, AutoAttack
@@ -64,8 +69,17 @@ def evaluate_model(model, x, y, *, eps, adaptive=None, seed=0, sanity_size=100, 
         if analysis not in ANALYSES:
             raise TfrobustError(f"unknown analysis {analysis!r}; choices: {', '.join(ANALYSES)}")
     start = time.perf_counter()
+    state = None
+    if state_dir is not None:
+        identity = command_identity({name: model}, x, y, eps=eps, norm="linf", suite=SUITE, seed=seed,
+                                    batch_size=batch_size)
+        try:
+            state = EvaluationState(state_dir, identity)
+        except TfrobustError:  # another evaluation's leftovers: this run's settings decide
+            state = EvaluationState(state_dir, identity, restart=True)
     report = evaluate({name: model}, x, y, eps=eps, norm="linf", suite=SUITE, sanity_size=sanity_size,
-                      batch_size=batch_size, seed=seed, verbose=verbose, title=name)
+                      batch_size=batch_size, seed=seed, verbose=verbose, title=name,
+                      journal=None if state is None else state.journal("standard"))
     entry = report["models"][0]
     correct = report["correct"][name]
     masks = {key: np.asarray(correct[key], bool) for key in STANDARD_KEYS}
@@ -108,4 +122,7 @@ def evaluate_model(model, x, y, *, eps, adaptive=None, seed=0, sanity_size=100, 
     masks[STRONGEST] = strongest
     result["strongest"] = float(np.mean(strongest))
     result["seconds"] = round(time.perf_counter() - start, 1)
+    result["resumed"] = bool(state is not None and state.resumed)
+    if state is not None:
+        state.clear()
     return result, masks

@@ -4,6 +4,7 @@
 <work_dir>/<claim>/<scale>/<model>_seed<N>/            the trainers/train.py run folder (run_layout)
     reproduce_training.json                            the training flags this folder belongs to
     reproduce_evaluation.json + reproduce_masks.npz    the finished evaluation (written atomically)
+    reproduce_evaluation_state/                        the running evaluation's journal (a kill resumes it)
 ```
 
 A folder records its training flags before training starts; a re-run with the same flags resumes the
@@ -23,6 +24,8 @@ from tfrobust.errors import TfrobustError
 TRAINING_RECORD = "reproduce_training.json"
 EVALUATION_FILE = "reproduce_evaluation.json"
 MASKS_FILE = "reproduce_masks.npz"
+#: The standard suite's journal while it runs (``evaluation.resume``), removed when the evaluation is saved.
+EVALUATION_STATE = "reproduce_evaluation_state"
 NEW, RESUME, FINISHED = "new", "resume", "finished"
 
 

@@ -145,7 +145,8 @@ class Reproduction:
             result, masks = evaluate_model(net, self.x, self.y, eps=self.setting.eps, adaptive=recipe.adaptive,
                                            seed=seed, sanity_size=self.sanity_size, batch_size=FLAGS.batch_size,
                                            verbose=2 if FLAGS.verbose >= 2 else 0, name=model,
-                                           analyses=self.claim.analyses)
+                                           analyses=self.claim.analyses,
+                                           state_dir=os.path.join(directory, runs.EVALUATION_STATE))
             runs.save_evaluation(directory, settings, result, masks)
             saved = (result, masks)
         result = saved[0]
