@@ -39,3 +39,16 @@ def test_unknown_recipe_and_analysis_are_refused(tiny):
         evaluate_model(model, x[:2], y[:2], eps=0.05, sanity_size=2, adaptive="bpda")
     with pytest.raises(TfrobustError, match="unknown analysis 'spectra'"):
         evaluate_model(model, x[:2], y[:2], eps=0.05, sanity_size=2, analyses=("spectra",))
+
+
+@pytest.mark.slow  # two full evaluations
+def test_a_journaled_evaluation_equals_the_plain_one_and_removes_its_state(tiny, tmp_path):
+    model, x, y = tiny
+    plain, plain_masks = evaluate_model(model, x, y, eps=0.3, sanity_size=4, batch_size=4, name="tiny")
+    state = tmp_path / "state"
+    journaled, masks = evaluate_model(model, x, y, eps=0.3, sanity_size=4, batch_size=4, name="tiny",
+                                      state_dir=str(state))
+    assert [r["accuracy"] for r in journaled["rows"]] == [r["accuracy"] for r in plain["rows"]]
+    assert all(np.array_equal(masks[key], plain_masks[key]) for key in plain_masks)
+    assert not journaled["resumed"]
+    assert not state.exists() or not any(state.iterdir())
