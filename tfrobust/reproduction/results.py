@@ -97,6 +97,13 @@ def claim_markdown(report):
              f"**Verdict: {report['verdict']}** ({report['status']}; rule: [reproductions.md](../reproductions.md)). "
              f"Scale `{report['scale']}`: {s['dataset']}, L∞ ε = {s['eps']:g}, first {s['points']} test points "
              f"(sanity checks on the first {s['sanity_size']}). {s['note']}.", ""]
+    train_wall = sum(sum(e["training"].get("wall_seconds_per_invocation") or []) for seeds in report["models"].values()
+                     for e in seeds.values() if e["training"])
+    eval_wall = sum(e["evaluation"]["seconds"] for seeds in report["models"].values() for e in seeds.values()
+                    if e["evaluation"])
+    lines += [f"Wall time of the runs recorded here: training {train_wall / 60:.1f} min (the invocations this runner "
+              f"started), evaluation {eval_wall / 60:.1f} min, on the machine that ran them (see "
+              "docs/results/reproductions.md).", ""]
     if report["missing"]:
         lines += ["Not done yet: " + "; ".join(report["missing"]) + ".", ""]
     lines += ["## Pairs: paper vs ours (defense − baseline, percentage points; ours ± paired SE)", ""]
