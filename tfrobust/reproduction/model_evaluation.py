@@ -41,7 +41,7 @@ def load_trained(run_dir):
 
 
 def evaluate_model(model, x, y, *, eps, adaptive=None, seed=0, sanity_size=100, batch_size=250, verbose=0,
-                   name="model", analyses=(), state_dir=None):
+                   name="model", analyses=(), state_dir=None, adaptive_options=None):
     """Standard suite + sanity checks (+ the adaptive recipe) on one model.
 
     Args:
@@ -53,6 +53,9 @@ def evaluate_model(model, x, y, *, eps, adaptive=None, seed=0, sanity_size=100, 
       seed, sanity_size, batch_size, verbose: passed to the evaluation.
       analyses: extra analyses on the first ``sanity_size`` points: "unchanged_prediction_ratio" (the share of
         points whose predicted label survives PGD-20 at ``eps``, ``analyses.unchanged_prediction_ratio``).
+      adaptive_options: keyword arguments of the adaptive recipe: ``ode_evaluation``'s (``pgd_steps``,
+        ``surrogate_steps``, ``square_queries``, ``spsa_steps``, ``spsa_samples``) or, for "cifs", ``steps`` of
+        the PGD run per ℓβ loss (default 20).
       state_dir: where the standard suite journals its finished batches (``evaluation.resume``), so a killed
         evaluation resumes within AutoAttack; a state of other settings is discarded (the caller's saved
         result, not this state, says whether an evaluation is finished). The sanity checks and the adaptive
@@ -94,21 +97,26 @@ def evaluate_model(model, x, y, *, eps, adaptive=None, seed=0, sanity_size=100, 
         "notes": entry.get("notes", []),
     }
     strongest = masks["worst_case"].copy()
+    options = dict(adaptive_options or {})
     if adaptive == "cifs":
+        steps = options.pop("steps", 20)
+        if options:
+            raise TfrobustError(f"unknown cifs recipe options {sorted(options)}; choices: steps")
         recipe = cifs_adaptive_evaluation(
-            model, x, y, lambda loss: PGD(norm="linf", eps=eps, steps=20, loss=loss, seed=seed),
+            model, x, y, lambda loss: PGD(norm="linf", eps=eps, steps=steps, loss=loss, seed=seed),
             batch_size=batch_size)
         rows = [{"label": r["label"], "accuracy": r["accuracy"], "seconds": r["seconds"]} for r in recipe["rows"]]
-        result["adaptive"] = {"recipe": "cifs ℓβ sweep, PGD-20 per loss, full mask path", "rows": rows,
+        result["adaptive"] = {"recipe": f"cifs ℓβ sweep, PGD-{steps} per loss, full mask path", "rows": rows,
                               "worst_case": recipe["worst_case"], "strongest_row": recipe["strongest"]}
         for label, mask in recipe["correct"].items():
             if label != "clean":
                 masks[f"adaptive:{label}"] = np.asarray(mask, bool)
                 strongest &= masks[f"adaptive:{label}"]
     elif adaptive == "ode":
-        recipe = ode_evaluation(model, x, y, eps=eps, seed=seed, batch_size=batch_size)
-        result["adaptive"] = {"recipe": "ODE recipe: white-box PGD-20, PGD-20 via the fixed-step RK4 surrogate, "
-                              "Square-1000, SPSA-100", "worst_case": recipe["worst_case"],
+        recipe = ode_evaluation(model, x, y, eps=eps, seed=seed, batch_size=batch_size, **options)
+        result["adaptive"] = {"recipe": "ODE recipe: white-box PGD, PGD via the fixed-step RK4 surrogate, Square, "
+                              f"SPSA ({', '.join(r['attack'] for r in recipe['rows'])})", "options": options,
+                              "worst_case": recipe["worst_case"],
                               "rows": [{"label": r["attack"], "accuracy": r["accuracy"], "seconds": r["seconds"],
                                         "mode": r["mode"]} for r in recipe["rows"]]}
         for label, mask in recipe["correct"].items():

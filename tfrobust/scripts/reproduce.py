@@ -138,6 +138,8 @@ class Reproduction:
                     "suite": SUITE, "seed": seed, "sanity_size": self.sanity_size, "adaptive": recipe.adaptive}
         if self.claim.analyses:  # only when asked, so evaluations saved before analyses existed stay valid
             settings["analyses"] = list(self.claim.analyses)
+        if recipe.adaptive and self.setting.adaptive_options:
+            settings["adaptive_options"] = dict(self.setting.adaptive_options)
         saved = runs.load_evaluation(directory, settings)
         if saved is None:
             say(1, f"[{self.claim.name}] evaluating {model} seed {seed} on {len(self.y)} points "
@@ -146,7 +148,8 @@ class Reproduction:
                                            seed=seed, sanity_size=self.sanity_size, batch_size=FLAGS.batch_size,
                                            verbose=2 if FLAGS.verbose >= 2 else 0, name=model,
                                            analyses=self.claim.analyses,
-                                           state_dir=os.path.join(directory, runs.EVALUATION_STATE))
+                                           state_dir=os.path.join(directory, runs.EVALUATION_STATE),
+                                           adaptive_options=self.setting.adaptive_options if recipe.adaptive else None)
             runs.save_evaluation(directory, settings, result, masks)
             saved = (result, masks)
         result = saved[0]
