@@ -37,6 +37,10 @@ def test_unknown_recipe_and_analysis_are_refused(tiny):
     model, x, y = tiny
     with pytest.raises(TfrobustError, match="unknown adaptive recipe 'bpda'"):
         evaluate_model(model, x[:2], y[:2], eps=0.05, sanity_size=2, adaptive="bpda")
+    with pytest.raises(TfrobustError, match=r"unknown options \['spsa_steps'\] for the adaptive recipe 'cifs'"):
+        evaluate_model(model, x[:2], y[:2], eps=0.05, adaptive="cifs", adaptive_options={"spsa_steps": 5})
+    with pytest.raises(TfrobustError, match="choices: none"):
+        evaluate_model(model, x[:2], y[:2], eps=0.05, adaptive_options={"steps": 5})
     with pytest.raises(TfrobustError, match="unknown analysis 'spectra'"):
         evaluate_model(model, x[:2], y[:2], eps=0.05, sanity_size=2, analyses=("spectra",))
 

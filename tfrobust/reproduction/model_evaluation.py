@@ -25,6 +25,8 @@ STANDARD_KEYS = ("clean", "fgsm", "pgd-20", "autoattack", "worst_case")
 STRONGEST = "strongest"
 ADAPTIVE_RECIPES = ("cifs", "ode")
 ANALYSES = ("unchanged_prediction_ratio",)
+#: ``ode_evaluation``'s options a claim may set per scale.
+ODE_OPTIONS = ("pgd_steps", "surrogate_steps", "square_queries", "spsa_steps", "spsa_samples")
 
 
 def load_trained(run_dir):
@@ -71,6 +73,11 @@ def evaluate_model(model, x, y, *, eps, adaptive=None, seed=0, sanity_size=100, 
     for analysis in analyses:
         if analysis not in ANALYSES:
             raise TfrobustError(f"unknown analysis {analysis!r}; choices: {', '.join(ANALYSES)}")
+    options = dict(adaptive_options or {})
+    allowed = {"cifs": ("steps",), "ode": ODE_OPTIONS}.get(adaptive, ())
+    if set(options) - set(allowed):
+        raise TfrobustError(f"unknown options {sorted(set(options) - set(allowed))} for the adaptive recipe "
+                            f"{adaptive!r}; choices: {', '.join(allowed) or 'none'}")
     start = time.perf_counter()
     state = None
     if state_dir is not None:
@@ -97,11 +104,8 @@ def evaluate_model(model, x, y, *, eps, adaptive=None, seed=0, sanity_size=100, 
         "notes": entry.get("notes", []),
     }
     strongest = masks["worst_case"].copy()
-    options = dict(adaptive_options or {})
     if adaptive == "cifs":
-        steps = options.pop("steps", 20)
-        if options:
-            raise TfrobustError(f"unknown cifs recipe options {sorted(options)}; choices: steps")
+        steps = options.get("steps", 20)
         recipe = cifs_adaptive_evaluation(
             model, x, y, lambda loss: PGD(norm="linf", eps=eps, steps=steps, loss=loss, seed=seed),
             batch_size=batch_size)
