@@ -287,7 +287,7 @@ register(Claim(
 
 # -- tisode: Yan thesis ch. 3, Table 3.3 (Gaussian-augmented training) ---------------------------------
 _ODE_CPU = ("--model_option=width=0.25", "--train_size=12000", "--validation_size=2000", "--test_size=1000",
-            "--epochs=6", "--lr_boundaries=3,5", "--export_formats=saved_model")
+            "--epochs=8", "--learning_rate=3e-3", "--lr_boundaries=6,7", "--export_formats=saved_model")
 register(Claim(
     name="tisode",
     title="CNN vs ODEnet vs TisODE, Gaussian-augmented training (Yan thesis ch. 3, Table 3.3)",
@@ -298,7 +298,7 @@ register(Claim(
                     {"cpu": _flagfile("fmnist_ode_odenet", *_ODE_CPU), "paper": _flagfile("fmnist_ode_odenet")},
                     adaptive="ode"),
         ModelRecipe("tisode", "TisODE (time-invariant + steady-state loss)",
-                    {"cpu": _flagfile("fmnist_ode_tisode", *_ODE_CPU, "--steady_state_warmup=2"),
+                    {"cpu": _flagfile("fmnist_ode_tisode", *_ODE_CPU, "--steady_state_warmup=3"),
                      "paper": _flagfile("fmnist_ode_tisode")}, adaptive="ode"),
     ),
     pairs=(
@@ -307,13 +307,15 @@ register(Claim(
         Pair("cnn", "odenet", PaperNumbers(0.0, 13.0, "PGD, ε = 0.3 (MNIST)", "Yan thesis Table 3.3; "
                                            "REFERENCE-NUMBERS.md")),
     ),
-    scales={"cpu": ScaleSetting("fashion_mnist", 0.1, 500, 100, "¼ width (16 channels), 6 epochs on 10,000 "
-                                "images, Adam 1e-3 ×0.2 at epochs 3 and 5, steady-state loss after epoch 2; ODE recipe "
+    scales={"cpu": ScaleSetting("fashion_mnist", 0.1, 500, 100, "¼ width (16 channels), 8 epochs on 10,000 "
+                                "images, Adam 3e-3 ×0.2 at epochs 6 and 7, steady-state loss after epoch 3; ODE recipe "
                                 "with SPSA-20 × 64 samples (its default SPSA-100 × 128 is ~35 min per model here)",
                                 adaptive_options={"spsa_steps": 20, "spsa_samples": 64}),
             "paper": ScaleSetting("fashion_mnist", 0.1, 10000, 500, "the flagfiles as recorded (30 epochs, full "
                                   "width); the thesis' MNIST ε = 0.3 becomes Fashion-MNIST's 0.1")},
     notes=("MNIST-native claim: run on Fashion-MNIST at ε = 0.1 (the issue's rule).",
+           "CPU recipe: a first attempt with the flagfiles' Adam 1e-3 (×0.2 at epochs 3 and 5 of 6) left the CNN at "
+           "47 % held-out clean accuracy after 5 epochs (stopped); the rate is 3e-3 and the decay later.",
            "Adaptive recipe on the ODE models: white-box PGD-20, PGD-20 from the fixed-step RK4 surrogate, "
            "Square-1000 and SPSA (defense_analyses.ode_evaluation; SPSA-20 × 64 at CPU scale, SPSA-100 × 128 at "
            "paper scale), worst case with AutoAttack."),
