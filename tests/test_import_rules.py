@@ -23,9 +23,11 @@ ALLOWED = {
     "evaluation": {"core", "errors", "data", "layers", "models", "attacks", "export"},
     "serving": {"core", "errors", "export"},
     "cli": {"core", "errors"},
+    # Claims re-run (trains through train.py's flags, evaluates through evaluation): above both, below scripts.
+    "reproduction": {"core", "errors", "data", "layers", "models", "attacks", "export", "evaluation"},
     # The programs (console scripts; trainers/*.py and export/*.py are shells over them): the top layer.
     "scripts": {"core", "errors", "cli", "data", "layers", "models", "attacks", "training", "export", "evaluation",
-                "serving"},
+                "serving", "reproduction"},
     "__init__": set(),
 }
 

@@ -28,3 +28,24 @@ def test_pgd_returns_the_latest_misclassified_iterate():
 def test_cw_linf_is_registered_as_pgd_30():
     attack = registry.make("cw-linf", eps=0.03)
     assert attack.get_config()["steps"] == 30 and attack.kappa == 50.0
+
+
+
+def test_pgd_on_one_point_of_a_model_whose_trace_loses_the_batch_size():
+    """The evaluation's targets run the model in a ``tf.function(reduce_retracing=True)``; after a first call
+    the trace is relaxed to any batch, and a model with squeeze-excitation blocks then returns gradients of
+    unknown batch size. On a single point that changed the while loop's variables from (1, …) to (None, …)
+    and PGD failed (seen in a reproduction run with one point left to attack)."""
+    from tfrobust import models
+    from tfrobust.attacks import FGSM
+    from tfrobust.evaluation.target import as_target
+
+    net = models.build("se_resnet20", (8, 8, 1), 3, stage_blocks=[1], stage_widths=[4])
+    target = as_target(net)
+    x = np.random.default_rng(0).random((5, 8, 8, 1), dtype=np.float32)
+    y = np.zeros(5, np.int64)
+    target.predict(x)
+    FGSM(eps=0.1)(target.logits_fn, x[:1], y[:1])
+    x_adv = PGD(eps=0.1, steps=3)(target.logits_fn, x[:1], y[:1]).numpy()
+    assert x_adv.shape == (1, 8, 8, 1)
+    assert np.max(np.abs(x_adv - x[:1])) <= 0.1 + 1e-6

@@ -18,7 +18,8 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 SHELLS = {"tfrobust-train": "trainers/train.py",
           "tfrobust-export": "export/export.py", "tfrobust-compare": "export/compare.py",
           "tfrobust-evaluate": "trainers/evaluate.py", "tfrobust-train-denoiser": "trainers/train_denoiser.py",
-          "tfrobust-compare-denoisers": "export/compare_denoisers.py", "tfrobust-serve": "export/serve.py"}
+          "tfrobust-compare-denoisers": "export/compare_denoisers.py", "tfrobust-serve": "export/serve.py",
+          "tfrobust-reproduce": "trainers/reproduce.py"}
 
 
 def _build_wheel(tmp_path):

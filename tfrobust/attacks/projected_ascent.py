@@ -58,7 +58,7 @@ def projected_ascent(gradient_fn, threat, x, start, *, steps, step_size, track_s
     if not track_success:
         def body(i, x_adv):
             x_adv = threat.ascent_step(x_adv, gradient_fn(x_adv), step_size, x)
-            return i + 1, tf.stop_gradient(x_adv)
+            return i + 1, tf.ensure_shape(tf.stop_gradient(x_adv), x.shape)
 
         _, x_adv = tf.while_loop(lambda i, _: i < steps, body, (tf.constant(0), start),
                                  maximum_iterations=steps)
@@ -66,6 +66,12 @@ def projected_ascent(gradient_fn, threat, x, start, *, steps, step_size, track_s
 
     def tracking_body(i, x_adv, x_fooled, fooled, fooled_objective):
         grad, now, objective = gradient_fn(x_adv)
+        # A model traced for any batch (reduce_retracing) returns gradients of unknown batch size; a batch of
+        # one would then change the loop variables' static shapes ((1, …) → (None, …)), which tf.while_loop
+        # refuses. The iterates keep x's shape, the per-point flags its batch.
+        grad = tf.ensure_shape(grad, x.shape)
+        now = tf.ensure_shape(now, x.shape[:1])
+        objective = tf.ensure_shape(objective, x.shape[:1])
         x_fooled = tf.where(expand_like(now, x), x_adv, x_fooled)
         fooled_objective = tf.where(now, tf.cast(objective, tf.float32), fooled_objective)
         x_adv = tf.stop_gradient(threat.ascent_step(x_adv, grad, step_size, x))

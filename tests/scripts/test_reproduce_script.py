@@ -1,0 +1,119 @@
+"""trainers/reproduce.py: bad input (one error line, exit 2) and one small end-to-end run of a tiny claim, run
+twice (the second run trains and evaluates nothing again)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tfrobust.reproduction import claims
+
+REPOSITORY = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--claim=nonsense"], "unknown claim 'nonsense'; claims: cifs"),
+    ([], "--claim is required"),
+    (["--claim=cifs", "--seeds=0,x"], "--seeds must be 'auto' or comma-separated integers"),
+    (["--claim=cifs", "--seeds=1,1"], "--seeds must be distinct"),
+    (["--claim=cifs", "--train_flag=--model_dir=elsewhere"], "--train_flag takes a trainers/train.py flag"),
+    (["--claim=cifs", "--train_flag=epochs=1"], "--train_flag takes a trainers/train.py flag"),
+    (["--claim=cifs", "--scale=gpu"], "--scale"),
+    (["--claim=cifs", "--points=0"], "--points"),
+    (["--claim=cifs", "--summary=/nonexistent/summary.md"], "--summary /nonexistent/summary.md does not exist"),
+])
+def test_bad_flags_give_one_error_line_and_exit_2(in_process, args, message):
+    code, out, err = in_process("reproduce", *args)
+    assert code == 2
+    assert err.startswith("error: ") and err.count("\n") == 1
+    assert message in err
+    assert out == ""
+
+
+def test_list_prints_every_claim(in_process):
+    code, out, _ = in_process("reproduce", "--list")
+    assert code == 0
+    for name in claims.names():
+        assert f"{name}: " in out
+
+
+def test_bad_claim_exits_2_in_a_real_process():
+    completed = subprocess.run([sys.executable, "trainers/reproduce.py", "--claim=nonsense"], cwd=REPOSITORY,
+                               capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=REPOSITORY))
+    assert completed.returncode == 2
+    assert completed.stderr.strip().splitlines()[-1].startswith("error: unknown claim 'nonsense'")
+
+
+TINY_TRAINING = ("--dataset=fashion_mnist", "--model=small_cnn", "--model_option=width=0.125", "--method=standard",
+                 "--train_size=128", "--test_size=32", "--epochs=1", "--batch_size=64", "--optimizer=adam",
+                 "--learning_rate=1e-3", "--schedule=constant", "--weight_decay=0", "--export_formats=saved_model")
+
+
+@pytest.fixture
+def tiny_claim(monkeypatch):
+    claim = claims.Claim(
+        name="tiny_test_claim", title="two tiny CNNs (test only)",
+        models=(claims.ModelRecipe("plain", "small CNN", {"cpu": TINY_TRAINING}),
+                claims.ModelRecipe("wider", "small CNN, wider", {"cpu": (*TINY_TRAINING, "--model_option=width=0.25")})),
+        pairs=(claims.Pair("plain", "wider", claims.PaperNumbers(10.0, 20.0, "PGD-20", "made up for the test")),),
+        scales={"cpu": claims.ScaleSetting("fashion_mnist", 0.1, 12, 6, "test setting")})
+    monkeypatch.setitem(claims._CLAIMS, claim.name, claim)
+    return claim
+
+
+@pytest.mark.slow  # two training subprocesses and two standard-suite evaluations: ~25-50 s on 2 shared cores
+def test_a_tiny_claim_end_to_end_and_again_without_retraining(in_process, tiny_claim, tmp_path):
+    summary = tmp_path / "summary.md"
+    summary.write_text("# s\n\n<!-- reproductions-summary:start -->\n| claim | paper | ours | verdict | result |\n"
+                       "|---|---|---|---|---|\n| tiny_test_claim | not run yet | not run yet | not run yet | — |\n"
+                       "<!-- reproductions-summary:end -->\n")
+    args = ["--claim=tiny_test_claim", f"--out_dir={tmp_path / 'out'}", f"--work_dir={tmp_path / 'work'}",
+            f"--summary={summary}", "--seeds=0"]
+    code, out, err = in_process("reproduce", *args)
+    assert code == 0, err
+    assert "training plain seed 0 (new)" in out and "training wider seed 0 (new)" in out
+    report = json.loads((tmp_path / "out" / "tiny_test_claim.json").read_text())
+    assert report["status"] == "complete" and report["setting"]["points"] == 12
+    pair = report["pairs"][0]
+    assert pair["paper"]["difference_points"] == pytest.approx(10.0)
+    differences = pair["differences"]["0"]
+    assert set(differences) == {"clean", "fgsm", "pgd-20", "autoattack", "worst_case"}
+    for attack, d in differences.items():
+        m = d["mcnemar"]
+        assert m["n"] == 12 and m["both"] + m["neither"] + m["defense_only"] + m["baseline_only"] == 12
+        assert d["difference"] == pytest.approx((m["defense_only"] - m["baseline_only"]) / 12)
+    for name in ("plain", "wider"):
+        evaluation = report["models"][name]["0"]["evaluation"]
+        assert [r["attack"] for r in evaluation["rows"]] == ["fgsm", "pgd-20", "autoattack"]
+        assert evaluation["strongest"] <= min(r["accuracy"] for r in evaluation["rows"])
+        assert report["models"][name]["0"]["training"]["command"].startswith("python trainers/train.py ")
+    assert report["verdict"] in ("reproduced", "not reproduced", "masked", "partial")
+    markdown = (tmp_path / "out" / "tiny_test_claim.md").read_text()
+    assert "Paper: plain 10.00 % → wider 20.00 % under PGD-20" in markdown and "## Exact commands" in markdown
+    row = [line for line in summary.read_text().splitlines() if line.startswith("| tiny_test_claim |")]
+    assert len(row) == 1 and "not run yet" not in row[0] and "tiny_test_claim.md" in row[0]
+
+    record = tmp_path / "work" / "tiny_test_claim" / "cpu" / "plain_seed0" / "reproduce_training.json"
+    before = json.loads(record.read_text())["wall_seconds"]
+    code, out, err = in_process("reproduce", *args)
+    assert code == 0, err
+    assert "plain seed 0: trained already" in out and "evaluating" not in out
+    assert json.loads(record.read_text())["wall_seconds"] == before  # not retrained
+    assert json.loads((tmp_path / "out" / "tiny_test_claim.json").read_text())["pairs"] == report["pairs"]
+
+
+def test_a_run_folder_of_other_flags_is_refused(in_process, tiny_claim, tmp_path):
+    folder = tmp_path / "work" / "tiny_test_claim" / "cpu" / "plain_seed0"
+    folder.mkdir(parents=True)
+    (folder / "reproduce_training.json").write_text(json.dumps({"argv": ["--epochs=7"]}))
+    code, _, err = in_process("reproduce", "--claim=tiny_test_claim", f"--work_dir={tmp_path / 'work'}",
+                              f"--out_dir={tmp_path / 'out'}", "--summary=", "--seeds=0")
+    assert code == 2 and "was trained with other flags" in err
+
+
+def test_help_lists_the_claims(in_process):
+    code, out, _ = in_process("reproduce", "--help")
+    assert code in (0, 1)  # absl ends --help with status 1
+    assert "--claim" in out and all(name in out for name in claims.names())

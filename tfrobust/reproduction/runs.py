@@ -1,0 +1,101 @@
+"""Where a claim's models are trained and evaluated, and whether a run is new, to resume or finished.
+
+```
+<work_dir>/<claim>/<scale>/<model>_seed<N>/            the trainers/train.py run folder (run_layout)
+    reproduce_training.json                            the training flags this folder belongs to
+    reproduce_evaluation.json + reproduce_masks.npz    the finished evaluation (written atomically)
+    reproduce_evaluation_state/                        the running evaluation's journal (a kill resumes it)
+```
+
+A folder records its training flags before training starts; a re-run with the same flags resumes the
+training (``trainers/train.py``'s BackupAndRestore) or, once ``summary.json`` exists, does not retrain. A folder
+holding a different run's flags is refused rather than overwritten.
+"""
+
+import json
+import os
+
+import numpy as np
+
+from tfrobust.core.files import atomic_path, write_json
+from tfrobust.core.run_layout import RunLayout
+from tfrobust.errors import TfrobustError
+
+TRAINING_RECORD = "reproduce_training.json"
+EVALUATION_FILE = "reproduce_evaluation.json"
+MASKS_FILE = "reproduce_masks.npz"
+#: The standard suite's journal while it runs (``evaluation.resume``), removed when the evaluation is saved.
+EVALUATION_STATE = "reproduce_evaluation_state"
+NEW, RESUME, FINISHED = "new", "resume", "finished"
+
+
+def run_dir(work_dir, claim, scale, model, seed):
+    return os.path.join(work_dir, claim, scale, f"{model}_seed{seed}")
+
+
+def training_argv(flags, directory, seed):
+    """The full ``trainers/train.py`` argument list of a model: its recipe flags, the folder and the seed."""
+    return [*flags, f"--model_dir={directory}", f"--seed={seed}"]
+
+
+def training_state(directory, argv):
+    """NEW (nothing there), RESUME (started with these flags, not finished) or FINISHED (``summary.json``
+    written by a run with these flags); raises if the folder belongs to another run."""
+    record = os.path.join(directory, TRAINING_RECORD)
+    if not os.path.exists(record):
+        if os.path.isdir(directory) and os.listdir(directory):
+            raise TfrobustError(f"{directory} holds files but no {TRAINING_RECORD}: not a reproduction run; "
+                                "choose another --work_dir")
+        return NEW
+    with open(record, encoding="utf-8") as handle:
+        recorded = json.load(handle).get("argv")
+    if recorded != list(argv):
+        raise TfrobustError(f"{directory} was trained with other flags ({' '.join(recorded or [])}); "
+                            "choose another --work_dir or remove that folder")
+    return FINISHED if os.path.isfile(RunLayout(directory).summary) else RESUME
+
+
+def record_training(directory, argv):
+    os.makedirs(directory, exist_ok=True)
+    write_json(os.path.join(directory, TRAINING_RECORD), {"argv": list(argv)})
+
+
+def save_evaluation(directory, settings, result, masks):
+    """Writes the evaluation (its ``settings`` included, so a changed setting is not reused) and the masks."""
+    with atomic_path(os.path.join(directory, MASKS_FILE)) as temporary:
+        with open(temporary, "wb") as handle:
+            np.savez_compressed(handle, **masks)
+    write_json(os.path.join(directory, EVALUATION_FILE), {"settings": settings, "result": result})
+
+
+def load_evaluation(directory, settings):
+    """``(result, masks)`` of a finished evaluation with the same ``settings``, else None."""
+    path = os.path.join(directory, EVALUATION_FILE)
+    masks_path = os.path.join(directory, MASKS_FILE)
+    if not (os.path.isfile(path) and os.path.isfile(masks_path)):
+        return None
+    with open(path, encoding="utf-8") as handle:
+        saved = json.load(handle)
+    if saved.get("settings") != settings:
+        return None
+    with np.load(masks_path) as stored:
+        masks = {key: stored[key].astype(bool) for key in stored.files}
+    return saved["result"], masks
+
+
+def add_invocation(directory, seconds):
+    """Appends one training invocation's wall time to the folder's record."""
+    path = os.path.join(directory, TRAINING_RECORD)
+    with open(path, encoding="utf-8") as handle:
+        record = json.load(handle)
+    record.setdefault("wall_seconds", []).append(round(float(seconds), 1))
+    write_json(path, record)
+
+
+def invocations(directory):
+    """The wall times (s) of the training invocations that ran in ``directory`` (resumes are separate)."""
+    path = os.path.join(directory, TRAINING_RECORD)
+    if not os.path.isfile(path):
+        return []
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle).get("wall_seconds", [])

@@ -1,0 +1,236 @@
+"""Re-run a seed paper's claim: train every model of it, evaluate each with the standard AutoAttack suite, the
+sanity checks and the defense's adaptive recipe, and judge the claim with the verdict rule of
+docs/results/reproductions.md.
+
+  python trainers/reproduce.py --claim=cifs --scale=cpu
+
+(or ``tfrobust-reproduce`` with the same flags, from a repository checkout: the recipes are the flagfiles of
+``trainers/configs/``). Writes ``<out_dir>/<claim>.md`` and ``<claim>.json`` (the paper's numbers beside ours,
+paired comparisons with McNemar's test, sanity flags, seeds, wall times and the exact commands) after every
+model, and updates the claim's row in ``--summary``.
+
+Each model is trained by ``trainers/train.py`` in ``<work_dir>/<claim>/<scale>/<model>_seed<N>``; re-running the
+same command continues: an interrupted training resumes from its last epoch, a finished model is not retrained
+and a finished evaluation (same points, ε and seed) is not redone. ``--seeds=auto`` runs seed 0 and, for every
+pair whose AutoAttack difference lies within 3 standard errors of zero, seed 1 (the rule); ``--seeds=0,1``
+runs exactly those seeds. ``--train_flag=--epochs=1`` (repeatable) appends a flag to every model's training
+(a different run: recorded in the result). ``--list`` prints the claims.
+"""
+
+import os
+import shlex
+import subprocess
+import sys
+import time
+
+from absl import flags
+
+from tfrobust import data
+from tfrobust.errors import TfrobustError
+from tfrobust.reproduction import claims, runs
+from tfrobust.reproduction.model_evaluation import SUITE, evaluate_model, load_trained
+from tfrobust.reproduction.results import claim_report, pair_differences, update_summary, write_claim
+from tfrobust.reproduction.verdict import AUTOATTACK, needs_second_seed
+from tfrobust.scripts import run_program
+
+FLAGS = flags.FLAGS
+#: The repository checkout this package lives in (the recipes' flagfiles are relative to it).
+REPOSITORY = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+TRAIN_PROGRAM = os.path.join("trainers", "train.py")
+
+
+def define_flags():
+    """Defines this program's flags (once, when it runs)."""
+    flags.DEFINE_string("claim", None, f"Claim to re-run: {', '.join(claims.names())}.")
+    flags.DEFINE_bool("list", False, "Print the claims with their models and pairs, then exit.")
+    flags.DEFINE_enum("scale", "cpu", list(claims.SCALES), "cpu: Fashion-MNIST, small models, ~40 min on 2 cores; "
+                      "paper: the paper's setting (accelerators).")
+    flags.DEFINE_list("seeds", ["auto"], "auto (seed 0, then seed 1 where the rule asks for it) or a list of seeds.")
+    flags.DEFINE_string("out_dir", "docs/results/reproductions", "Where <claim>.md and <claim>.json go.")
+    flags.DEFINE_string("work_dir", "runs/reproductions", "Where the models are trained and evaluated.")
+    flags.DEFINE_string("summary", "docs/results/reproductions.md", "Summary file whose table row of the claim is "
+                        "updated ('' to leave it alone).")
+    flags.DEFINE_integer("points", None, "Test points (default: the claim's for the scale).", lower_bound=1)
+    flags.DEFINE_integer("sanity_size", None, "Points of the sanity checks (default: the claim's).", lower_bound=1)
+    flags.DEFINE_multi_string("train_flag", [], "Extra trainers/train.py flag for every model, repeatable "
+                              "(e.g. --train_flag=--epochs=1).")
+    flags.DEFINE_integer("batch_size", 250, "Attack batch size.", lower_bound=1)
+    flags.DEFINE_integer("verbose", 1, "0 silent, 1 a line per model step, 2 also the evaluation's per-attack "
+                         "lines and the training output.", lower_bound=0, upper_bound=2)
+
+
+def parse_seeds(values):
+    if [v.strip() for v in values] == ["auto"]:
+        return None
+    try:
+        seeds = [int(v) for v in values]
+    except ValueError:
+        raise TfrobustError(f"--seeds must be 'auto' or comma-separated integers ≥ 0, got {','.join(values)}") from None
+    if not seeds or min(seeds) < 0 or len(set(seeds)) != len(seeds):
+        raise TfrobustError(f"--seeds must be distinct integers ≥ 0, got {','.join(values)}")
+    return seeds
+
+
+def check_train_flags(values):
+    for value in values:
+        name = value.split("=", 1)[0]
+        if not value.startswith("--") or name in ("--model_dir", "--seed", "--flagfile"):
+            raise TfrobustError(f"--train_flag takes a trainers/train.py flag other than --model_dir, --seed and "
+                                f"--flagfile, e.g. --train_flag=--epochs=1; got {value!r}")
+    return list(values)
+
+
+def say(level, text):
+    if FLAGS.verbose >= level:
+        print(text, flush=True)
+
+
+class Reproduction:
+    """One claim at one scale: trains and evaluates models on demand and rewrites the result files."""
+
+    def __init__(self, claim, scale, x, y, setting, extra_flags, work_dir, out_dir, summary, command):
+        self.claim, self.scale, self.x, self.y, self.setting = claim, scale, x, y, setting
+        self.extra_flags, self.work_dir, self.out_dir, self.summary = extra_flags, work_dir, out_dir, summary
+        self.commands = [command]
+        self.evaluations, self.trainings, self.wanted = {}, {}, {}
+
+    def argv(self, model, seed):
+        directory = runs.run_dir(self.work_dir, self.claim.name, self.scale, model, seed)
+        flags_ = [*self.claim.training_flags(model, self.scale), *self.extra_flags]
+        return directory, runs.training_argv(flags_, directory, seed)
+
+    def train(self, model, seed):
+        directory, argv = self.argv(model, seed)
+        state = runs.training_state(directory, argv)
+        command = f"python {TRAIN_PROGRAM} {' '.join(shlex.quote(a) for a in argv)}"
+        wall = None
+        if state != runs.FINISHED:
+            if state == runs.NEW:
+                runs.record_training(directory, argv)
+            say(1, f"[{self.claim.name}] training {model} seed {seed} ({'resuming' if state == runs.RESUME else 'new'}); "
+                   f"log: {os.path.join(directory, 'train.log')}")
+            env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [REPOSITORY, os.environ.get("PYTHONPATH")])))
+            start = time.perf_counter()
+            with open(os.path.join(directory, "train.log"), "a", encoding="utf-8") as log:
+                completed = subprocess.run([sys.executable, TRAIN_PROGRAM, *argv], cwd=REPOSITORY, env=env,
+                                           stdout=None if FLAGS.verbose >= 2 else log, stderr=subprocess.STDOUT
+                                           if FLAGS.verbose < 2 else None, check=False)
+            wall = time.perf_counter() - start
+            if completed.returncode != 0:
+                raise TfrobustError(f"training {model} (seed {seed}) failed with exit status {completed.returncode}; "
+                                    f"see {os.path.join(directory, 'train.log')}")
+            runs.add_invocation(directory, wall)
+        else:
+            say(1, f"[{self.claim.name}] {model} seed {seed}: trained already ({directory})")
+        model_net, summary = load_trained(directory)
+        self.trainings.setdefault(seed, {})[model] = {
+            "command": command, "run_dir": directory, "wall_seconds_per_invocation": runs.invocations(directory),
+            "train_seconds": summary.get("train_seconds"), "epochs": summary.get("epochs"),
+            "test_accuracy": summary.get("test_accuracy"), "test_adv_accuracy": summary.get("test_adv_accuracy"),
+            "selection": {k: v for k, v in (summary.get("selection") or {}).items() if k != "weights_best"},
+            "train_size": summary.get("train_size"), "validation_size": summary.get("validation_size")}
+        return directory, model_net
+
+    def evaluate(self, model, seed):
+        directory, net = self.train(model, seed)
+        recipe = self.claim.model(model)
+        settings = {"points": int(len(self.y)), "eps": self.setting.eps, "dataset": self.setting.dataset,
+                    "suite": SUITE, "seed": seed, "sanity_size": self.sanity_size, "adaptive": recipe.adaptive}
+        if self.claim.analyses:  # only when asked, so evaluations saved before analyses existed stay valid
+            settings["analyses"] = list(self.claim.analyses)
+        if recipe.adaptive and self.setting.adaptive_options:
+            settings["adaptive_options"] = dict(self.setting.adaptive_options)
+        saved = runs.load_evaluation(directory, settings)
+        if saved is None:
+            say(1, f"[{self.claim.name}] evaluating {model} seed {seed} on {len(self.y)} points "
+                   f"({SUITE} suite{', adaptive: ' + recipe.adaptive if recipe.adaptive else ''})")
+            result, masks = evaluate_model(net, self.x, self.y, eps=self.setting.eps, adaptive=recipe.adaptive,
+                                           seed=seed, sanity_size=self.sanity_size, batch_size=FLAGS.batch_size,
+                                           verbose=2 if FLAGS.verbose >= 2 else 0, name=model,
+                                           analyses=self.claim.analyses,
+                                           state_dir=os.path.join(directory, runs.EVALUATION_STATE),
+                                           adaptive_options=self.setting.adaptive_options if recipe.adaptive else None)
+            runs.save_evaluation(directory, settings, result, masks)
+            saved = (result, masks)
+        result = saved[0]
+        rows = {r["attack"]: r["accuracy"] for r in result["rows"]}
+        say(1, f"[{self.claim.name}] {model} seed {seed}: clean {100 * result['clean']:.1f}%, AutoAttack "
+               f"{100 * rows.get('autoattack', float('nan')):.1f}%, strongest {100 * result['strongest']:.1f}%, "
+               f"flags: {', '.join(result['flagged']) or 'none'}")
+        self.evaluations.setdefault(seed, {})[model] = saved
+        self.write()
+
+    def missing(self):
+        return [f"{model} seed {seed}" for seed, models in sorted(self.wanted.items()) for model in models
+                if model not in self.evaluations.get(seed, {})]
+
+    def write(self):
+        missing = self.missing()
+        report = claim_report(self.claim, self.scale, self.evaluations, self.trainings, complete=not missing,
+                              commands=self.commands + [self.trainings[s][m]["command"] for s in sorted(self.trainings)
+                                                         for m in self.trainings[s]],
+                              missing=missing, points=len(self.y), sanity_size=self.sanity_size)
+        report["extra_train_flags"] = self.extra_flags
+        path = write_claim(report, self.out_dir)
+        if self.summary:
+            link = os.path.relpath(path, os.path.dirname(os.path.abspath(self.summary)))
+            update_summary(self.summary, report, link)
+        return report
+
+
+def print_claims():
+    for name in claims.names():
+        claim = claims.get(name)
+        print(f"{name}: {claim.title}")
+        print(f"  models: {', '.join(m.name for m in claim.models)}; pairs: "
+              f"{'; '.join(p.label for p in claim.pairs)}; scales: {', '.join(claim.scales)}")
+
+
+def main(argv):
+    del argv
+    if FLAGS.list:
+        print_claims()
+        return
+    if not FLAGS.claim:
+        raise TfrobustError(f"--claim is required; claims: {', '.join(claims.names())}")
+    claim = claims.get(FLAGS.claim)
+    setting = claim.setting(FLAGS.scale)
+    seeds = parse_seeds(FLAGS.seeds)
+    extra = check_train_flags(FLAGS.train_flag)
+    if FLAGS.summary and not os.path.isfile(FLAGS.summary):
+        raise TfrobustError(f"--summary {FLAGS.summary} does not exist (give '' to skip the summary table)")
+    if not os.path.isfile(os.path.join(REPOSITORY, TRAIN_PROGRAM)):
+        raise TfrobustError(f"{TRAIN_PROGRAM} not found under {REPOSITORY}: run from a repository checkout")
+    points = FLAGS.points or setting.points
+    x, y = data.load(setting.dataset, "test", size=points)
+    command = "python trainers/reproduce.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    job = Reproduction(claim, FLAGS.scale, x, y, setting, extra, os.path.abspath(FLAGS.work_dir), FLAGS.out_dir,
+                       FLAGS.summary, command)
+    job.sanity_size = min(FLAGS.sanity_size or setting.sanity_size, len(y))
+    models = [m.name for m in claim.models]
+    first = seeds or [0]
+    for seed in first:
+        job.wanted[seed] = list(models)
+    for seed in first:
+        for model in models:
+            job.evaluate(model, seed)
+    if seeds is None:  # auto: the rule's second seed for the pairs that need it
+        second = []
+        for pair in claim.pairs:
+            aa = pair_differences(job.evaluations[0][pair.baseline], job.evaluations[0][pair.defense])[AUTOATTACK]
+            if needs_second_seed(aa):
+                second += [m for m in (pair.baseline, pair.defense) if m not in second]
+        if second:
+            say(1, f"[{claim.name}] seed 1 needed for: {', '.join(second)} (AutoAttack difference within 3 SE)")
+            job.wanted[1] = second
+            job.write()
+            for model in second:
+                job.evaluate(model, 1)
+    report = job.write()
+    print(f"{claim.name}: verdict {report['verdict']} ({report['status']}); "
+          f"{os.path.join(FLAGS.out_dir, claim.name + '.md')}")
+
+
+def run():
+    """The ``tfrobust-reproduce`` console script."""
+    run_program(define_flags, main, __doc__)
