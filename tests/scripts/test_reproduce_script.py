@@ -56,7 +56,8 @@ def tiny_claim(monkeypatch):
     claim = claims.Claim(
         name="tiny_test_claim", title="two tiny CNNs (test only)",
         models=(claims.ModelRecipe("plain", "small CNN", {"cpu": TINY_TRAINING}),
-                claims.ModelRecipe("wider", "small CNN, wider", {"cpu": (*TINY_TRAINING, "--model_option=width=0.25")})),
+                claims.ModelRecipe("wider", "small CNN, wider",
+                                   {"cpu": (*TINY_TRAINING, "--model_option=width=0.25")})),
         pairs=(claims.Pair("plain", "wider", claims.PaperNumbers(10.0, 20.0, "PGD-20", "made up for the test")),),
         scales={"cpu": claims.ScaleSetting("fashion_mnist", 0.1, 12, 6, "test setting")})
     monkeypatch.setitem(claims._CLAIMS, claim.name, claim)
@@ -80,7 +81,7 @@ def test_a_tiny_claim_end_to_end_and_again_without_retraining(in_process, tiny_c
     assert pair["paper"]["difference_points"] == pytest.approx(10.0)
     differences = pair["differences"]["0"]
     assert set(differences) == {"clean", "fgsm", "pgd-20", "autoattack", "worst_case"}
-    for attack, d in differences.items():
+    for d in differences.values():
         m = d["mcnemar"]
         assert m["n"] == 12 and m["both"] + m["neither"] + m["defense_only"] + m["baseline_only"] == 12
         assert d["difference"] == pytest.approx((m["defense_only"] - m["baseline_only"]) / 12)
