@@ -142,7 +142,8 @@ class Claim:
         for model in self.models:
             if model.name == name:
                 return model
-        raise TfrobustError(f"claim {self.name} has no model {name!r}; models: {', '.join(m.name for m in self.models)}")
+        raise TfrobustError(f"claim {self.name} has no model {name!r}; "
+                            f"models: {', '.join(m.name for m in self.models)}")
 
     def setting(self, scale):
         check_choice("scale", scale, SCALES)

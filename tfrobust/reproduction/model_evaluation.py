@@ -99,7 +99,8 @@ def evaluate_model(model, x, y, *, eps, adaptive=None, seed=0, sanity_size=100, 
         "rows": [{"attack": r["attack"], "accuracy": r["accuracy"], "seconds": r["seconds"], "mode": r["mode"],
                   **({"components": r["components"]} if "components" in r else {})} for r in entry["rows"]],
         "worst_case": entry["worst_case"],
-        "sanity_flags": [{"check": f["check"], "flagged": f["flagged"], "detail": f["detail"]} for f in sanity["flags"]],
+        "sanity_flags": [{"check": f["check"], "flagged": f["flagged"], "detail": f["detail"]}
+                         for f in sanity["flags"]],
         "flagged": [f["check"] for f in sanity["flags"] if f["flagged"]],
         "notes": entry.get("notes", []),
     }

@@ -75,7 +75,8 @@ def claim_report(claim, scale, evaluations, trainings, *, complete, commands, mi
         for name, training in by_model.items():
             models.setdefault(name, {}).setdefault(str(seed), {"evaluation": None, "training": training})
     return {"claim": claim.name, "title": claim.title, "scale": scale,
-            "setting": {"dataset": setting.dataset, "eps": setting.eps, "norm": "linf", "points": points or setting.points,
+            "setting": {"dataset": setting.dataset, "eps": setting.eps, "norm": "linf",
+                        "points": points or setting.points,
                         "sanity_size": sanity_size or setting.sanity_size, "note": setting.note},
             "status": "complete" if complete else "partial", "missing": list(missing), "verdict": verdict,
             "pairs": pairs, "models": models, "notes": list(claim.notes), "commands": list(commands),
@@ -126,7 +127,8 @@ def claim_markdown(report):
         lines += ["", "Why: " + " ".join(pair["reasons"])
                   + (f" (seed 0 alone would say: {pair['provisional']})" if pair.get("provisional") else ""), ""]
     lines += ["## Models", "", "| model | seed | clean | FGSM | PGD-20 | AutoAttack | worst case (suite) | "
-              "strongest (with adaptive) | sanity flags | train s | eval s |", "|---|---|--:|--:|--:|--:|--:|--:|---|--:|--:|"]
+              "strongest (with adaptive) | sanity flags | train s | eval s |",
+             "|---|---|--:|--:|--:|--:|--:|--:|---|--:|--:|"]
     for name, seeds in report["models"].items():
         for seed, entry in seeds.items():
             e, t = entry["evaluation"], entry["training"] or {}
@@ -136,7 +138,8 @@ def claim_markdown(report):
                 continue
             rows = {r["attack"]: r["accuracy"] for r in e["rows"]}
             train_s = t.get("train_seconds")
-            lines.append(f"| {name} | {seed} | {_pct(e['clean'])} | {_pct(rows.get('fgsm'))} | {_pct(rows.get('pgd-20'))} | "
+            lines.append(f"| {name} | {seed} | {_pct(e['clean'])} | {_pct(rows.get('fgsm'))} | "
+                         f"{_pct(rows.get('pgd-20'))} | "
                          f"{_pct(rows.get('autoattack'))} | {_pct(e['worst_case'])} | {_pct(e['strongest'])} | "
                          f"{', '.join(e['flagged']) or 'none'} | {'—' if train_s is None else f'{train_s:.0f}'} | "
                          f"{e['seconds']:.0f} |")

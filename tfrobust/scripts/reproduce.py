@@ -107,7 +107,8 @@ class Reproduction:
         if state != runs.FINISHED:
             if state == runs.NEW:
                 runs.record_training(directory, argv)
-            say(1, f"[{self.claim.name}] training {model} seed {seed} ({'resuming' if state == runs.RESUME else 'new'}); "
+            resuming = "resuming" if state == runs.RESUME else "new"
+            say(1, f"[{self.claim.name}] training {model} seed {seed} ({resuming}); "
                    f"log: {os.path.join(directory, 'train.log')}")
             env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [REPOSITORY, os.environ.get("PYTHONPATH")])))
             start = time.perf_counter()
