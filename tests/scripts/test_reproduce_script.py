@@ -22,6 +22,7 @@ REPOSITORY = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__f
     (["--claim=cifs", "--train_flag=epochs=1"], "--train_flag takes a trainers/train.py flag"),
     (["--claim=cifs", "--scale=gpu"], "--scale"),
     (["--claim=cifs", "--points=0"], "--points"),
+    (["--claim=cifs", "--models=vanilla,nonsense"], "claim cifs has no model 'nonsense'; models: vanilla, cifs"),
     (["--claim=cifs", "--summary=/nonexistent/summary.md"], "--summary /nonexistent/summary.md does not exist"),
 ])
 def test_bad_flags_give_one_error_line_and_exit_2(in_process, args, message):
@@ -72,9 +73,14 @@ def test_a_tiny_claim_end_to_end_and_again_without_retraining(in_process, tiny_c
                        "<!-- reproductions-summary:end -->\n")
     args = ["--claim=tiny_test_claim", f"--out_dir={tmp_path / 'out'}", f"--work_dir={tmp_path / 'work'}",
             f"--summary={summary}", "--seeds=0"]
+    code, out, err = in_process("reproduce", *args, "--models=plain")
+    assert code == 0, err
+    assert "training plain seed 0 (new)" in out and "wider" not in out
+    partial = json.loads((tmp_path / "out" / "tiny_test_claim.json").read_text())
+    assert partial["status"] != "complete" and "wider seed 0" in str(partial["missing"])
     code, out, err = in_process("reproduce", *args)
     assert code == 0, err
-    assert "training plain seed 0 (new)" in out and "training wider seed 0 (new)" in out
+    assert "plain seed 0: trained already" in out and "training wider seed 0 (new)" in out
     report = json.loads((tmp_path / "out" / "tiny_test_claim.json").read_text())
     assert report["status"] == "complete" and report["setting"]["points"] == 12
     pair = report["pairs"][0]

@@ -54,6 +54,8 @@ def define_flags():
     flags.DEFINE_integer("sanity_size", None, "Points of the sanity checks (default: the claim's).", lower_bound=1)
     flags.DEFINE_multi_string("train_flag", [], "Extra trainers/train.py flag for every model, repeatable "
                               "(e.g. --train_flag=--epochs=1).")
+    flags.DEFINE_list("models", [], "Only these models of the claim (default: all). The others stay listed as "
+                      "missing, so the result is marked partial until a later run adds them.")
     flags.DEFINE_integer("batch_size", 250, "Attack batch size.", lower_bound=1)
     flags.DEFINE_integer("verbose", 1, "0 silent, 1 a line per model step, 2 also the evaluation's per-attack "
                          "lines and the training output.", lower_bound=0, upper_bound=2)
@@ -209,15 +211,18 @@ def main(argv):
                        FLAGS.summary, command)
     job.sanity_size = min(FLAGS.sanity_size or setting.sanity_size, len(y))
     models = [m.name for m in claim.models]
+    selected = [claim.model(name).name for name in FLAGS.models] or models
     first = seeds or [0]
     for seed in first:
         job.wanted[seed] = list(models)
     for seed in first:
-        for model in models:
+        for model in selected:
             job.evaluate(model, seed)
     if seeds is None:  # auto: the rule's second seed for the pairs that need it
         second = []
         for pair in claim.pairs:
+            if pair.baseline not in selected or pair.defense not in selected:
+                continue
             aa = pair_differences(job.evaluations[0][pair.baseline], job.evaluations[0][pair.defense])[AUTOATTACK]
             if needs_second_seed(aa):
                 second += [m for m in (pair.baseline, pair.defense) if m not in second]
