@@ -390,3 +390,78 @@ register(Claim(
            "the report's masking signature (PGD collapses while FGSM rises at k ≥ 3), which the sanity checks "
            "(iterative_not_stronger) and the FGSM/PGD/AutoAttack rows show directly.",),
 ))
+
+# -- attention_id: Liu & JaJa (IJCAI 2019), AT vs AT-id vs AT-att-id ------------------------------------
+# One ResNet body [16, 16, 32, 64] for all three models (so AT-id differs from AT only in the loss and AT-att-id
+# from AT-id only in the attention head); the paper-scale recipes are the recorded CIFAR-10 flagfiles, the CPU
+# scale overrides data, radius, length and optimiser.
+_ATT_CPU = ("--dataset=fashion_mnist", "--eps=0.1", "--step_size=0.025", "--augment=none", "--train_size=12000",
+            "--validation_size=2000", "--test_size=1000", "--epochs=5", "--optimizer=adam", "--learning_rate=3e-3",
+            "--schedule=one_cycle", "--lr_boundaries=", "--weight_decay=0", "--export_weights=best",
+            "--export_formats=saved_model")
+_ATT_CPU_LAMBDA = "--lambda=0.01"
+
+
+def _attention_recipe(flagfile, *cpu_extra):
+    return {"cpu": _flagfile(flagfile, *_ATT_CPU, *cpu_extra), "paper": _flagfile(flagfile)}
+
+
+register(Claim(
+    name="attention_id",
+    title="AT vs AT-id vs AT-att-id: attention pooling and implicit denoising on PGD adversarial training (Liu & "
+          "JaJa, IJCAI 2019, Tables 1 and 2)",
+    models=(
+        ModelRecipe("at", "ResNet [16, 16, 32, 64] (one basic block per stage, strides 1-1-2-2), PGD-AT",
+                    _attention_recipe("cifar10_attention_at")),
+        ModelRecipe("at_id", "the same ResNet, PGD-AT + implicit denoising of the pooled features (λ·‖G(x) − G(x′)‖₂)",
+                    _attention_recipe("cifar10_attention_at_id", _ATT_CPU_LAMBDA)),
+        ModelRecipe("at_att_id", "attention_resnet (attention pooling at blocks 3 and 4), PGD-AT + implicit denoising "
+                    "of the attention descriptor", _attention_recipe("cifar10_attention_at_att_id", _ATT_CPU_LAMBDA)),
+    ),
+    pairs=(
+        Pair("at", "at_att_id", PaperNumbers(49.89, 52.50, "PGD-5 (step 2/255), ε = 8/255, white box", "Liu & JaJa "
+                                             "Table 2 (CIFAR-10, ResNet [16, 16, 32, 64], PGD-5 AT; AT-att-id λ = "
+                                             "0.01); REFERENCE-NUMBERS.md", clean=(80.79, 81.86))),
+        Pair("at", "at_id", PaperNumbers(92.86, 95.69, "PGD-40 (step 0.01), ε = 0.3 (MNIST), white box", "Liu & JaJa "
+                                         "Table 1 (MNIST, Madry's CNN, PGD-40 AT; AT-id λ = 0.01); "
+                                         "REFERENCE-NUMBERS.md", clean=(98.72, 98.66))),
+    ),
+    scales={"cpu": ScaleSetting("fashion_mnist", 0.1, 500, 100, "the paper's ResNet [16, 16, 32, 64] at full width, "
+                                "PGD-5 AT at ε = 0.1 (step ε/4 = 0.025, the paper's 2/255 : 8/255), λ = 0.01 for both "
+                                "id models, Adam one-cycle 3e-3, 5 epochs on 10,000 images (2,000 more held out for "
+                                "selection of the best PGD-10 epoch)"),
+            "paper": ScaleSetting("cifar10", 8 / 255, 10000, 500, "CIFAR-10 (Table 2): the recorded flagfiles, PGD-5 "
+                                  "AT with step 2/255, Madry's schedule (SGD 0.1, 205 epochs ÷10 at 102/153, crop + "
+                                  "flip), AT-id λ = 0.1 and AT-att-id λ = 0.01 as Table 2")},
+    notes=("Headline pair: AT-att-id vs AT, the paper's full method, with its CIFAR-10 numbers (Table 2). The second "
+           "pair, AT-id vs AT, carries the MNIST numbers of Table 1 (MNIST-native, run on Fashion-MNIST at ε = 0.1 "
+           "per the issue's rule); Table 2 also has a CIFAR-10 AT-id row (79.52 % natural, 52.35 % white box, "
+           "+2.46 pt over AT with λ = 0.1), which is the paper-scale at_id model; against the registered +2.83 pt "
+           "its 'half the size' bar differs by 0.2 pt.",
+           "One architecture for all three models, the paper's CIFAR-10 ResNet [16, 16, 32, 64] (four stages of one "
+           "basic block, strides 1-1-2-2, the reading of models/attention.py), also at CPU scale and for the MNIST "
+           "pair: the paper's MNIST network (Madry's CNN) has no attention model, and a shared body makes AT-id "
+           "differ from AT only in the loss and AT-att-id from AT-id only in the attention head. The MNIST protocol "
+           "itself (Madry's CNN, PGD-40 at ε = 0.3, G = the 1024-unit layer fc1) is not registered as a scale: a "
+           "scale has one dataset, and the headline pair needs CIFAR-10.",
+           "G(x) of the implicit denoising is 'the layer just before the final fully connected layer' (§3.3): the "
+           "layer 'pool' of both builders (global average pooling for the ResNet, the concatenated attention "
+           "features for attention_resnet), set with --feature_layer=pool. The distance is ‖·‖₂, not squared "
+           "(eq. 6; methods/implicit_denoising.py).",
+           "λ at CPU scale: 0.01 for AT-id and AT-att-id, the paper's MNIST value (Table 1) and its AT-att-id value "
+           "(Table 2), inside both of its 'works well' ranges ([0.001, 0.05] on MNIST, [0.01, 0.1] on CIFAR-10); the "
+           "paper scale keeps Table 2's 0.1 for AT-id.",
+           "The paper gives only the network and the PGD adversary; it 'adopts' Madry et al.'s adversarial training, "
+           "so the paper-scale optimiser, schedule, augmentation, weight decay, random start and train-mode "
+           "BatchNorm in crafting are Madry's released CIFAR-10 values (the flagfiles' headers). The paper reports "
+           "no model selection: paper scale exports the last epoch; CPU scale the best held-out epoch (training "
+           "images only), for all three models alike.",
+           "The CPU scale crafts with PGD-5 at step ε/4 (1.25 ε of travel from a uniform start), the paper's "
+           "CIFAR-10 ratio; the MNIST protocol's PGD-40 is too slow for the CPU budget.",
+           "No adaptive recipe: attention pooling is a differentiable softmax-weighted sum and implicit denoising "
+           "changes only the training loss, so there is no preprocessing or randomness to attack around; the "
+           "standard AutoAttack (white box, gradient- and score-based) plus the sanity checks is the evaluation.",
+           "The paper's white-box numbers are PGD-5 on CIFAR-10 (PGD-40 on MNIST), much weaker than AutoAttack; its "
+           "black-box (transfer) column, the AT-att row (attention without denoising) and the gradient-map analysis "
+           "(Table 3) are not reproduced."),
+))
