@@ -54,8 +54,26 @@ def budget_of(eps, eps_unit, shape):
     return tf.constant(eps, tf.float32) * tf.sqrt(tf.cast(tf.reduce_prod(shape[1:]), tf.float32))
 
 
-def obsatk_delta(gradient_fn, observed, budget, *, steps, step_size):
-    """Algorithm 1, lines 1–5, in TF ops: δ after ``steps`` projected ascent steps from δ = 0.
+def random_zero_mean_start(shape, budget, seed):
+    """A random point of the zero-mean ε-ball per example: direction P(n)/‖P(n)‖ with n ~ N(0, I) and P the
+    zero-mean projection, norm ``u·ε`` with u ~ U(0, 1) (the radius of L2-PGD's usual random start, not a
+    volume-uniform draw: the start should not sit on the sphere almost surely in high dimension).
+
+    Args:
+      shape: the observations' shape [N, ...] (a tensor or list); budget: absolute ε (scalar or [N]);
+      seed: a stateless seed ([2] ints).
+    """
+    noise_seed, radius_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+    direction = zero_mean(tf.random.stateless_normal(shape, noise_seed))
+    direction /= expand_like(tf.maximum(per_example_norm(direction, "l2"), 1e-12), direction)
+    radius = tf.random.stateless_uniform(tf.reshape(shape[0], [1]), radius_seed) * tf.broadcast_to(
+        tf.cast(budget, tf.float32), tf.reshape(shape[0], [1]))
+    return direction * expand_like(radius, direction)
+
+
+def obsatk_delta(gradient_fn, observed, budget, *, steps, step_size, initial=None):
+    """Algorithm 1, lines 1–5, in TF ops: δ after ``steps`` projected ascent steps from δ = 0 (or from
+    ``initial``, a point of the zero-mean ball of the same shape, for restarts: ``random_zero_mean_start``).
 
     Args:
       gradient_fn: δ-free callable ``gradient_fn(y_adv) -> ∇ ‖f(y_adv) − x‖²`` (per example, summed is fine).
@@ -77,8 +95,9 @@ def obsatk_delta(gradient_fn, observed, budget, *, steps, step_size):
         # A SavedModel's output has an open batch axis: keep the loop variable's static shape.
         return i + 1, tf.ensure_shape(tf.stop_gradient(project_zero_mean_ball(delta, budget)), observed.shape)
 
-    _, delta = tf.while_loop(lambda i, _: i < steps, body, (tf.constant(0), tf.zeros_like(observed)),
-                             maximum_iterations=steps)
+    start = tf.zeros_like(observed) if initial is None else tf.ensure_shape(
+        project_zero_mean_ball(tf.cast(initial, tf.float32), budget), observed.shape)
+    _, delta = tf.while_loop(lambda i, _: i < steps, body, (tf.constant(0), start), maximum_iterations=steps)
     return delta
 
 
@@ -93,7 +112,10 @@ class ObsAtk(CompiledAttack):
       step_size: η as a fraction of the budget, > 0; default 2.5/T (Madry's rule: the path can cross
         the ball; one step of size ≥ 1 lands on the sphere).
       clip_min, clip_max: the valid range of observations (Algorithm 1 line 6).
-      seed: unused by this deterministic attack (kept for the common interface).
+      random_start: start from a random point of the zero-mean ε-ball (``random_zero_mean_start``, a new
+        draw per call) instead of δ = 0 (Algorithm 1). Off by default: the thesis' ObsAtk is deterministic;
+        restarts (call the attack again, keep the worst per image) need it.
+      seed: seed of the random starts (a fresh stream per call; unused without ``random_start``).
 
     Call: ``attack(denoiser_fn, y_noisy, x_clean) -> y_adv`` with ``denoiser_fn`` images → images,
     ``y_noisy`` and ``x_clean`` float [N, H, W, C] of the same shape in the valid range. The result is
@@ -107,10 +129,13 @@ class ObsAtk(CompiledAttack):
     """
 
     def __init__(self, *, eps, eps_unit="per_pixel", steps=5, step_size=None, clip_min=0.0, clip_max=1.0,
-                 seed=0):
+                 random_start=False, seed=0):
         check_number("eps", eps, 0.0, low_inclusive=False)
         check_choice("eps_unit", eps_unit, EPS_UNITS)
         check_int("steps", steps, 1)
+        if not isinstance(random_start, bool):
+            raise TfrobustError(f"random_start must be True or False, got {random_start!r}")
+        self.random_start = random_start
         super().__init__(norm="l2", eps=eps, clip_min=clip_min, clip_max=clip_max, seed=seed)
         self.eps_unit = eps_unit
         self.steps = int(steps)
@@ -124,7 +149,6 @@ class ObsAtk(CompiledAttack):
         return float(budget_of(self.threat.eps, self.eps_unit, tf.constant(shape, tf.int64)).numpy())
 
     def _perturb(self, model_fn, x, y, seed):
-        del seed
         observed, clean = x, y
 
         def gradient_fn(y_adv):
@@ -136,11 +160,14 @@ class ObsAtk(CompiledAttack):
             return tape.gradient(loss, y_adv, unconnected_gradients=tf.UnconnectedGradients.ZERO)
 
         budget = budget_of(self.threat.eps, self.eps_unit, tf.shape(observed))
-        delta = obsatk_delta(gradient_fn, observed, budget, steps=self.steps, step_size=self.step_size)
+        initial = random_zero_mean_start(tf.shape(observed), budget, seed) if self.random_start else None
+        delta = obsatk_delta(gradient_fn, observed, budget, steps=self.steps, step_size=self.step_size,
+                             initial=initial)
         return tf.clip_by_value(observed + delta, self.threat.clip_min, self.threat.clip_max)
 
     def _config(self):
-        return {"eps_unit": self.eps_unit, "steps": self.steps, "step_size": self.step_size}
+        return {"eps_unit": self.eps_unit, "steps": self.steps, "step_size": self.step_size,
+                "random_start": self.random_start}
 
     def validate(self, model_fn, x, y):
         observed, clean = validate_pair(x, y, self.threat.clip_min, self.threat.clip_max)
@@ -209,4 +236,4 @@ def validate_pair(observed, clean, clip_min=0.0, clip_max=1.0):
 
 
 __all__ = ["EPS_UNITS", "ObsAtk", "ZeroMeanNoise", "budget_of", "obsatk_delta", "project_zero_mean_ball",
-           "validate_pair", "zero_mean"]
+           "random_zero_mean_start", "validate_pair", "zero_mean"]
