@@ -18,6 +18,10 @@ Embedded default (offline): the natural photographs scikit-image ships *inside i
 classic test photographs (camera, coins, moon, text, chelsea, coffee) and every other photograph for
 training. Synthetic drawings (chessboard, logo, color wheel, phantom, horse silhouette) are excluded.
 In RGB mode only the colour photographs are used (gray files carry no colour to learn).
+
+Registry datasets as clean signals: ``"dataset:<name>"`` (e.g. ``dataset:fashion_mnist``, the embedded
+classifier dataset) gives that dataset's ``split`` images (``tfrobust.data.load``; labels dropped), so small
+denoisers can be trained and evaluated on 28×28 images offline.
 """
 
 import fnmatch
@@ -41,6 +45,8 @@ EMBEDDED_SPLITS = {
              ("chelsea.png", True), ("coffee.png", True)),
 }
 EMBEDDED = "skimage"
+#: ``load_images`` source prefix naming a registry dataset (``dataset:fashion_mnist``).
+DATASET_PREFIX = "dataset:"
 
 
 def list_image_files(folder, pattern="*", recursive=True):
@@ -159,13 +165,36 @@ def embedded_images(split="test", color="gray"):
     return images, names
 
 
-def load_images(source, split="test", color="gray", pattern="*"):
-    """Images for denoising from ``source``: ``"skimage"`` (the embedded set, ``split`` applies) or an
-    image folder (``split`` is ignored: a benchmark folder is one split). Returns ``(images, names)``."""
-    if source == EMBEDDED:
-        return embedded_images(split, color)
-    return read_image_folder(source, color, pattern)
+def dataset_images(name, split="test", color="gray", size=None):
+    """A registry dataset's ``split`` (its first ``size`` images) as ``(images, names)`` for denoising:
+    float32 (H, W, C) arrays in [0, 1] (views into one array) and names ``<name>/<split>/<index>``; colour
+    converted as ``read_image`` does."""
+    from tfrobust.data.registry import load  # pylint: disable=import-outside-toplevel  (registry imports loaders)
+
+    check_choice("color", color, COLORS)
+    x, _ = load(name, split, size=size)
+    channels = x.shape[-1]
+    if color == "gray" and channels == 3:
+        x = tf.image.rgb_to_grayscale(x).numpy()
+    elif color == "rgb" and channels == 1:
+        x = np.repeat(x, 3, axis=-1)
+    x = np.asarray(x, np.float32)
+    return list(x), [f"{name}/{split}/{i}" for i in range(len(x))]
 
 
-__all__ = ["COLORS", "EMBEDDED", "EMBEDDED_SPLITS", "IMAGE_EXTENSIONS", "embedded_folder", "embedded_images",
+def load_images(source, split="test", color="gray", pattern="*", size=None):
+    """Images for denoising from ``source``: ``"skimage"`` (the embedded set, ``split`` applies),
+    ``"dataset:<name>"`` (a registry dataset's ``split``, its first ``size`` images) or an image folder
+    (``split`` is ignored: a benchmark folder is one split). ``size`` keeps the first ``size`` images of any
+    source. Returns ``(images, names)``."""
+    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
+        raise TfrobustError(f"size must be a positive integer or None, got {size!r}")
+    if source.startswith(DATASET_PREFIX):
+        return dataset_images(source[len(DATASET_PREFIX):], split, color, size)
+    images, names = embedded_images(split, color) if source == EMBEDDED else read_image_folder(source, color, pattern)
+    return images[:size], names[:size]
+
+
+__all__ = ["COLORS", "DATASET_PREFIX", "EMBEDDED", "EMBEDDED_SPLITS", "IMAGE_EXTENSIONS", "dataset_images",
+           "embedded_folder", "embedded_images",
            "list_image_files", "load_images", "read_image", "read_image_folder", "read_noisy_clean_pairs"]

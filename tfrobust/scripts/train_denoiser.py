@@ -9,8 +9,9 @@ thesis ch. 2, docs/results/denoising.md):
   python trainers/train_denoiser.py --flagfile=trainers/configs/denoise_hat.flags \\
       --model_dir=runs/dn_hat --export_dir=runs/export
 
-Data: ``--train_source=skimage`` (scikit-image's bundled photographs, offline) or an image folder
-(BSD400/Train400 …); noise σ ~ U(0, γ) per patch (``--gamma`` in 1/255 units).
+Data: ``--train_source=skimage`` (scikit-image's bundled photographs, offline), ``dataset:fashion_mnist``
+(a registry dataset's images as clean signals) or an image folder (BSD400/Train400 …); noise σ ~ U(0, γ)
+per patch (``--gamma`` in 1/255 units).
 
 (or ``tfrobust-train-denoiser`` with the same flags, the console script installed with the package)
 """
@@ -34,8 +35,10 @@ def define_flags():
     flags.DEFINE_string("model", "dncnn", "Denoiser name (dncnn, dncnn_b, dncnn_c).")
     flags.DEFINE_multi_string("model_option", [], "Builder option key=value, repeatable (e.g. --model_option=depth=8).")
     flags.DEFINE_enum("color", "gray", COLORS, "Gray (DnCNN-B) or RGB (DnCNN-C) images.")
-    flags.DEFINE_string("train_source", "skimage", "'skimage' (embedded training split) or an image folder.")
-    flags.DEFINE_string("test_source", "skimage", "'skimage' (embedded held-out split) or an image folder.")
+    flags.DEFINE_string("train_source", "skimage", "'skimage' (embedded training split), 'dataset:<name>' (a "
+                        "registry dataset's train split, e.g. dataset:fashion_mnist) or an image folder.")
+    flags.DEFINE_string("test_source", "skimage", "'skimage' (embedded held-out split), 'dataset:<name>' (its test "
+                        "split) or an image folder.")
     flags.DEFINE_integer("patch_size", 50, "Training patch side (50 in the thesis).")
     flags.DEFINE_integer("num_patches", 3000, "Training patches (the thesis: 128×3000).")
     flags.DEFINE_integer("test_patches", 256, "Validation patches from the test source.")
