@@ -21,6 +21,10 @@ import dataclasses
 from tfrobust.errors import TfrobustError, check_choice
 
 SCALES = ("cpu", "paper")
+#: What a claim measures: classifier accuracy (per-point masks, McNemar) or denoiser PSNR (per-image dB).
+METRICS = ("accuracy", "psnr")
+#: The training program of each metric's models (relative to the repository).
+TRAINING_PROGRAMS = {"accuracy": "trainers/train.py", "psnr": "trainers/train_denoiser.py"}
 #: The adaptive recipes and extra analyses ``model_evaluation`` runs (kept equal to its lists; the registry
 #: stays importable without TensorFlow).
 ADAPTIVE_RECIPES = ("cifs", "ode")
@@ -29,13 +33,15 @@ ANALYSES = ("unchanged_prediction_ratio",)
 
 @dataclasses.dataclass(frozen=True)
 class PaperNumbers:
-    """What the paper reported for a pair: robust accuracies (%) of baseline and defense under ``attack``.
+    """What the paper reported for a pair: robust accuracies (%) of baseline and defense under ``attack`` (or,
+    with ``unit="dB"``, the two denoisers' PSNR).
 
     Attributes:
-      baseline, defense: the two robust accuracies in percent, as published.
+      baseline, defense: the two robust accuracies in percent (PSNR in dB), as published.
       attack: the attack and setting they were measured under (e.g. "PGD-100, ε = 0.3").
       source: where they are from (paper, table; the repository's ../shared/REFERENCE-NUMBERS.md).
-      clean: optional (baseline, defense) clean accuracies (%).
+      clean: optional (baseline, defense) clean accuracies (%) (PSNR under the Gaussian noise alone, dB).
+      unit: "%" (accuracy) or "dB" (PSNR).
     """
 
     baseline: float
@@ -43,11 +49,15 @@ class PaperNumbers:
     attack: str
     source: str
     clean: tuple | None = None
+    unit: str = "%"
+
+    def __post_init__(self):
+        check_choice("unit", self.unit, ("%", "dB"))
 
     @property
     def difference(self):
-        """defense − baseline as a fraction (0.0451 for 4.51 points)."""
-        return (self.defense - self.baseline) / 100.0
+        """defense − baseline as a fraction (0.0451 for 4.51 points); in dB for a PSNR pair."""
+        return (self.defense - self.baseline) / (100.0 if self.unit == "%" else 1.0)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,7 +67,8 @@ class ModelRecipe:
     Attributes:
       name: the model's name within the claim (a folder name: letters, digits, ``_``).
       description: one line for the report.
-      flags: {scale: tuple of ``trainers/train.py`` flags}; a scale missing here cannot be run.
+      flags: {scale: tuple of flags of the claim's ``training_program`` (``trainers/train.py``, or
+        ``trainers/train_denoiser.py`` for a PSNR claim)}; a scale missing here cannot be run.
       adaptive: the adaptive evaluation of this model ("cifs", "ode") or None.
     """
 
@@ -93,10 +104,44 @@ class Pair:
 
 
 @dataclasses.dataclass(frozen=True)
+class PsnrSetting:
+    """The denoiser evaluation of a PSNR claim at one scale (``ScaleSetting.eps`` is ObsAtk's per-pixel budget
+    e; the observations are N(0, (level − e)²) noise underneath the attack, as the thesis' Atk-e).
+
+    Attributes:
+      level: the noise level γ̂ (the Gaussian row is N(0, γ̂²) noise, 25/255 in the thesis' headline).
+      paper_steps: ObsAtk's iterations in the paper's setting (5), from δ = 0.
+      strong_steps, strong_restarts: the strongest ObsAtk: ``strong_restarts`` runs of ``strong_steps``
+        iterations (the first from δ = 0, the others from random points of the zero-mean ball), scored per
+        image as the worst case over them and the paper's setting.
+      color: "gray" or "rgb" test images.
+    """
+
+    level: float
+    paper_steps: int = 5
+    strong_steps: int = 20
+    strong_restarts: int = 3
+    color: str = "gray"
+
+    def __post_init__(self):
+        if not 0 < self.level < 1:
+            raise TfrobustError(f"noise level must be in (0, 1), got {self.level}")
+        for name in ("paper_steps", "strong_steps", "strong_restarts"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise TfrobustError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
+        if self.strong_steps < self.paper_steps:
+            raise TfrobustError(f"the strongest ObsAtk needs at least the paper's steps ({self.paper_steps}), got "
+                                f"{self.strong_steps}")
+        check_choice("color", self.color, ("gray", "rgb"))
+
+
+@dataclasses.dataclass(frozen=True)
 class ScaleSetting:
     """The evaluation of one scale: dataset, threat model (L∞ ``eps``), points, sanity points, a note, and
     ``adaptive_options``: keyword arguments of the adaptive recipe at this scale (e.g. ``{"spsa_steps": 20}`` for
-    ``ode_evaluation``; empty: the recipe's defaults)."""
+    ``ode_evaluation``; empty: the recipe's defaults). A PSNR claim's ``dataset`` is a denoising image source
+    (``data.image_folder.load_images``: ``dataset:fashion_mnist`` or a folder), ``eps`` ObsAtk's per-pixel
+    budget and ``psnr`` its ``PsnrSetting``."""
 
     dataset: str
     eps: float
@@ -104,12 +149,15 @@ class ScaleSetting:
     sanity_size: int
     note: str = ""
     adaptive_options: dict = dataclasses.field(default_factory=dict)
+    psnr: PsnrSetting | None = None
 
 
 @dataclasses.dataclass(frozen=True)
 class Claim:
     """A claim: its models, pairs (the first is the headline), evaluation per scale, extra analyses (on the
-    sanity points of every model, e.g. "unchanged_prediction_ratio") and notes."""
+    sanity points of every model, e.g. "unchanged_prediction_ratio"), notes and ``metric``: "accuracy"
+    (classifiers trained by trainers/train.py) or "psnr" (denoisers trained by trainers/train_denoiser.py, pairs
+    in dB, every scale with a ``PsnrSetting``)."""
 
     name: str
     title: str
@@ -118,6 +166,7 @@ class Claim:
     scales: dict
     notes: tuple = ()
     analyses: tuple = ()
+    metric: str = "accuracy"
 
     def __post_init__(self):
         names = [m.name for m in self.models]
@@ -133,6 +182,23 @@ class Claim:
             check_choice("scale", scale, SCALES)
         for analysis in self.analyses:
             check_choice("analysis", analysis, ANALYSES)
+        check_choice("metric", self.metric, METRICS)
+        psnr = self.metric == "psnr"
+        for scale, setting in self.scales.items():
+            if (setting.psnr is not None) != psnr:
+                raise TfrobustError(f"claim {self.name}: the {scale} setting {'needs' if psnr else 'must not have'} a "
+                                    "PsnrSetting (metric " + self.metric + ")")
+        for pair in self.pairs:
+            if (pair.paper.unit == "dB") != psnr:
+                raise TfrobustError(f"claim {self.name}: pair {pair.label}'s paper numbers are in {pair.paper.unit}, "
+                                    f"not the claim's metric ({self.metric})")
+        if psnr and (self.analyses or any(m.adaptive for m in self.models)):
+            raise TfrobustError(f"claim {self.name}: a PSNR claim has no adaptive recipes or analyses")
+
+    @property
+    def training_program(self):
+        """The program that trains this claim's models (relative to the repository)."""
+        return TRAINING_PROGRAMS[self.metric]
 
     @property
     def headline(self):
@@ -152,7 +218,7 @@ class Claim:
         return self.scales[scale]
 
     def training_flags(self, model_name, scale):
-        """The ``trainers/train.py`` flags of a model at ``scale`` (without --model_dir and --seed)."""
+        """The ``training_program`` flags of a model at ``scale`` (without --model_dir and --seed)."""
         self.setting(scale)
         return tuple(self.model(model_name).flags[scale])
 
@@ -464,4 +530,55 @@ register(Claim(
            "The paper's white-box numbers are PGD-5 on CIFAR-10 (PGD-40 on MNIST), much weaker than AutoAttack; its "
            "black-box (transfer) column, the AT-att row (attention without denoising) and the gradient-map analysis "
            "(Table 3) are not reproduced."),
+))
+
+# -- denoising_hat: Yan thesis ch. 2, Table 2.2 (NT vs HAT DnCNN-B under ObsAtk, a PSNR claim) ----------
+_DN_CPU = ("--model_option=depth=6", "--model_option=width=24", "--train_source=dataset:fashion_mnist",
+           "--test_source=dataset:fashion_mnist", "--patch_size=28", "--num_patches=8000", "--test_patches=256",
+           "--epochs=5", "--batch_size=64", "--verbose=2")
+_DN_PAPER = ("--model=dncnn_b", "--model_option=depth=20", "--model_option=width=64", "--train_source=data/Train400",
+             "--test_source=data/Set68", "--patch_size=50", "--num_patches=384000", "--test_patches=256",
+             "--epochs=50", "--batch_size=128", "--learning_rate=1e-3", "--schedule=cosine", "--verbose=2")
+register(Claim(
+    name="denoising_hat",
+    title="Normally trained vs HAT-trained DnCNN under ObsAtk (Yan thesis ch. 2, Table 2.2, Set68, γ̂ = 25/255)",
+    metric="psnr",
+    models=(
+        ModelRecipe("normal", "DnCNN γ-denoiser, normal training (NT, α = 0), σ ~ U(0, 25/255) per patch",
+                    {"cpu": _flagfile("denoise_normal", *_DN_CPU), "paper": _flagfile("denoise_normal", *_DN_PAPER)}),
+        ModelRecipe("hat", "DnCNN γ-denoiser, hybrid adversarial training (HAT, α = 1, one-step ObsAtk-5/255)",
+                    {"cpu": _flagfile("denoise_hat", *_DN_CPU), "paper": _flagfile("denoise_hat", *_DN_PAPER)}),
+    ),
+    pairs=(Pair("normal", "hat", PaperNumbers(
+        24.26, 26.40, "ObsAtk-5/255 (5 steps) on N(0, (20/255)²) noise, γ̂ = 25/255, Set68", "Yan thesis Table 2.2 "
+        "(DnCNN-B, gray Set68, mean of 3 trainings); REFERENCE-NUMBERS.md", clean=(29.16, 28.88), unit="dB")),),
+    scales={"cpu": ScaleSetting("dataset:fashion_mnist", 5 / 255, 500, 500, "Fashion-MNIST test images (the embedded "
+                                "dataset) as the clean signals, 28×28 gray; DnCNN of 6 layers × 24 channels trained "
+                                "for 5 epochs on 8,000 whole 28×28 training images (flips/rotations), Adam 1e-3 "
+                                "cosine; strongest ObsAtk: 3 × 20 steps (δ = 0 and 2 random starts)",
+                                psnr=PsnrSetting(level=25 / 255, paper_steps=5, strong_steps=20, strong_restarts=3)),
+            "paper": ScaleSetting("data/Set68", 5 / 255, 68, 68, "the thesis' setting: DnCNN-B (20 × 64) on "
+                                  "128×3000 50×50 Train400 patches, gray Set68 full images (both folders supplied "
+                                  "by the user under data/); strongest ObsAtk: 5 × 50 steps",
+                                  psnr=PsnrSetting(level=25 / 255, paper_steps=5, strong_steps=50, strong_restarts=5))},
+    notes=("A PSNR claim: every row is the mean PSNR (dB) of the restored images on the same test images and the "
+           "same noise draws for both models; the paired difference is the mean of the per-image PSNR differences "
+           "(HAT − NT) and its SE the standard deviation of those differences over √n.",
+           "How the verdict rule reads here (docs/results/reproductions.md): 'AutoAttack' is the strongest ObsAtk "
+           "run (3 restarts × 20 steps at CPU scale, the first from δ = 0 and the others from random points of "
+           "the zero-mean ball, scored per image as the worst case over them and the paper's setting); 'PGD/FGSM' "
+           "is the paper's ObsAtk setting (5 steps from δ = 0, step 2.5/5 of the budget); reproduced: HAT − NT "
+           "under the strongest ObsAtk ≥ ½ · 2.14 dB and > 2 SE; masked: the gain exists under the paper's ObsAtk "
+           "(> 2 SE) but shrinks by more than half under the strongest one, or a sanity flag fires on HAT.",
+           "Sanity flags of a denoiser (no AutoAttack here): 'obsatk_weaker_than_random' (the paper's ObsAtk leaves "
+           "a higher mean PSNR than random zero-mean noise of the same norm: the attack finds no ascent direction) "
+           "and 'more_steps_weaker' (the 20-step run from δ = 0 leaves a mean PSNR more than 0.1 dB above the "
+           "5-step run's); both use every test image, so the sanity size is the number of points.",
+           "CPU scale: Fashion-MNIST images as the clean signal, not Set68 photographs: 28×28 clothing images are "
+           "smoother than natural photographs, so absolute PSNRs are not comparable with the thesis'; the claim "
+           "under test is the difference HAT − NT.",
+           "Paper scale: the thesis does not state the optimiser or the epochs ('the training setting in Zhang et "
+           "al. 2017'); the recipe follows DnCNN's paper: Adam 1e-3, 50 epochs, batch 128, with a cosine decay "
+           "instead of its step to 1e-4. The paper-scale command needs Train400 and Set68 in data/.",
+           "The thesis' HAT number is Table 2.2's α = 1; both arms export the last epoch's weights (no selection)."),
 ))

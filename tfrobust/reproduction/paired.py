@@ -1,4 +1,5 @@
-"""Paired comparison of two models on the same test points, from their per-point correct masks.
+"""Paired comparison of two models on the same test points, from their per-point correct masks (classifiers)
+or their per-image PSNR (denoisers, ``paired_psnr_difference``).
 
 Two models evaluated on the same N points are compared point by point: ``d_i = defense_i − baseline_i`` ∈
 {−1, 0, 1}. The mean of ``d`` is the accuracy difference; its standard error is the sample standard deviation
@@ -71,6 +72,38 @@ def paired_difference(baseline, defense):
     se = float(np.std(d, ddof=1) / math.sqrt(n)) if n > 1 else 0.0
     return {"baseline": float(np.mean(baseline)), "defense": float(np.mean(defense)),
             "difference": float(np.mean(d)), "se": se, "mcnemar": mcnemar(baseline, defense)}
+
+
+def paired_psnr_difference(baseline, defense):
+    """PSNR difference defense − baseline (dB) of two denoisers on the same noisy images, and its paired SE.
+
+    ``d_i = PSNR_i(defense) − PSNR_i(baseline)`` on image i (the same clean image and the same noise draw for
+    both models); the difference is mean(d) and its standard error sd(d, ddof = 1)/√N — the paired SE, which
+    drops the image-to-image spread of PSNR both models share. This is the accuracy path's statistic with
+    {−1, 0, 1} replaced by decibels; there is no McNemar test (nothing is discordant).
+
+    Args:
+      baseline, defense: per-image PSNR in dB, two 1-D arrays of the same length, finite (an infinite PSNR,
+        a perfect reconstruction, has no meaningful difference: refused).
+
+    Returns:
+      dict: ``baseline`` and ``defense`` mean PSNR (dB), ``difference`` (dB), ``se`` (dB; 0 for N = 1), ``n``.
+    """
+    baseline = np.asarray(baseline, np.float64)
+    defense = np.asarray(defense, np.float64)
+    if baseline.ndim != 1 or defense.shape != baseline.shape:
+        raise TfrobustError(f"paired PSNR arrays must be two 1-D arrays of the same length (the same images), got "
+                            f"shapes {baseline.shape} and {defense.shape}")
+    if not len(baseline):
+        raise TfrobustError("paired PSNR arrays are empty: no images to compare")
+    for name, values in (("baseline", baseline), ("defense", defense)):
+        if not np.all(np.isfinite(values)):
+            raise TfrobustError(f"the {name} PSNR values must be finite dB, got {values[~np.isfinite(values)][:3]}")
+    d = defense - baseline
+    n = len(d)
+    se = float(np.std(d, ddof=1) / math.sqrt(n)) if n > 1 else 0.0
+    return {"baseline": float(np.mean(baseline)), "defense": float(np.mean(defense)),
+            "difference": float(np.mean(d)), "se": se, "n": int(n)}
 
 
 def pooled_difference(differences):

@@ -3,7 +3,8 @@
 ```
 <work_dir>/<claim>/<scale>/<model>_seed<N>/            the trainers/train.py run folder (run_layout)
     reproduce_training.json                            the training flags this folder belongs to
-    reproduce_evaluation.json + reproduce_masks.npz    the finished evaluation (written atomically)
+    reproduce_evaluation.json + reproduce_masks.npz    the finished evaluation (written atomically; per-image
+                                                       PSNR arrays instead of masks for a PSNR claim)
     reproduce_evaluation_state/                        the running evaluation's journal (a kill resumes it)
 ```
 
@@ -68,8 +69,9 @@ def save_evaluation(directory, settings, result, masks):
     write_json(os.path.join(directory, EVALUATION_FILE), {"settings": settings, "result": result})
 
 
-def load_evaluation(directory, settings):
-    """``(result, masks)`` of a finished evaluation with the same ``settings``, else None."""
+def load_evaluation(directory, settings, dtype=bool):
+    """``(result, masks)`` of a finished evaluation with the same ``settings``, else None; the arrays as
+    ``dtype`` (bool masks; float64 for a PSNR claim's per-image dB)."""
     path = os.path.join(directory, EVALUATION_FILE)
     masks_path = os.path.join(directory, MASKS_FILE)
     if not (os.path.isfile(path) and os.path.isfile(masks_path)):
@@ -79,7 +81,7 @@ def load_evaluation(directory, settings):
     if saved.get("settings") != settings:
         return None
     with np.load(masks_path) as stored:
-        masks = {key: stored[key].astype(bool) for key in stored.files}
+        masks = {key: stored[key].astype(dtype) for key in stored.files}
     return saved["result"], masks
 
 

@@ -9,7 +9,11 @@ docs/results/reproductions.md.
 paired comparisons with McNemar's test, sanity flags, seeds, wall times and the exact commands) after every
 model, and updates the claim's row in ``--summary``.
 
-Each model is trained by ``trainers/train.py`` in ``<work_dir>/<claim>/<scale>/<model>_seed<N>``; re-running the
+A PSNR claim (denoisers, e.g. ``denoising_hat``) trains its models with ``trainers/train_denoiser.py`` and
+evaluates each by PSNR under Gaussian noise, the paper's ObsAtk and the strongest ObsAtk run
+(``reproduction.denoiser_evaluation``), comparing per-image PSNR on the same noisy images.
+
+Each model is trained by its claim's program in ``<work_dir>/<claim>/<scale>/<model>_seed<N>``; re-running the
 same command continues: an interrupted training resumes from its last epoch, a finished model is not retrained
 and a finished evaluation (same points, ε and seed) is not redone. ``--seeds=auto`` runs seed 0 and, for every
 pair whose AutoAttack difference lies within 3 standard errors of zero, seed 1 (the rule); ``--seeds=0,1``
@@ -17,6 +21,7 @@ runs exactly those seeds. ``--train_flag=--epochs=1`` (repeatable) appends a fla
 (a different run: recorded in the result). ``--list`` prints the claims.
 """
 
+import dataclasses
 import os
 import shlex
 import subprocess
@@ -28,15 +33,16 @@ from absl import flags
 from tfrobust import data
 from tfrobust.errors import TfrobustError
 from tfrobust.reproduction import claims, runs
+from tfrobust.reproduction.denoiser_evaluation import evaluate_denoiser_psnr, load_denoiser, load_test_images
 from tfrobust.reproduction.model_evaluation import SUITE, evaluate_model, load_trained
-from tfrobust.reproduction.results import claim_report, pair_differences, update_summary, write_claim
-from tfrobust.reproduction.verdict import AUTOATTACK, needs_second_seed
+from tfrobust.reproduction.results import claim_report, headline_difference, update_summary, write_claim
+from tfrobust.reproduction.verdict import needs_second_seed
 from tfrobust.scripts import run_program
 
 FLAGS = flags.FLAGS
 #: The repository checkout this package lives in (the recipes' flagfiles are relative to it).
 REPOSITORY = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-TRAIN_PROGRAM = os.path.join("trainers", "train.py")
+TRAIN_PROGRAM = os.path.join("trainers", "train.py")  # the accuracy claims'; a claim names its own
 
 
 def define_flags():
@@ -91,7 +97,10 @@ class Reproduction:
     """One claim at one scale: trains and evaluates models on demand and rewrites the result files."""
 
     def __init__(self, claim, scale, x, y, setting, extra_flags, work_dir, out_dir, summary, command):
+        """``x, y``: the test points (for a PSNR claim ``x`` is the list of clean test images, ``y`` None)."""
         self.claim, self.scale, self.x, self.y, self.setting = claim, scale, x, y, setting
+        self.psnr = claim.metric == "psnr"
+        self.program = claim.training_program
         self.extra_flags, self.work_dir, self.out_dir, self.summary = extra_flags, work_dir, out_dir, summary
         self.commands = [command]
         self.evaluations, self.trainings, self.wanted = {}, {}, {}
@@ -104,7 +113,7 @@ class Reproduction:
     def train(self, model, seed):
         directory, argv = self.argv(model, seed)
         state = runs.training_state(directory, argv)
-        command = f"python {TRAIN_PROGRAM} {' '.join(shlex.quote(a) for a in argv)}"
+        command = f"python {self.program} {' '.join(shlex.quote(a) for a in argv)}"
         wall = None
         if state != runs.FINISHED:
             if state == runs.NEW:
@@ -115,7 +124,7 @@ class Reproduction:
             env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [REPOSITORY, os.environ.get("PYTHONPATH")])))
             start = time.perf_counter()
             with open(os.path.join(directory, "train.log"), "a", encoding="utf-8") as log:
-                completed = subprocess.run([sys.executable, TRAIN_PROGRAM, *argv], cwd=REPOSITORY, env=env,
+                completed = subprocess.run([sys.executable, self.program, *argv], cwd=REPOSITORY, env=env,
                                            stdout=None if FLAGS.verbose >= 2 else log, stderr=subprocess.STDOUT
                                            if FLAGS.verbose < 2 else None, check=False)
             wall = time.perf_counter() - start
@@ -125,6 +134,14 @@ class Reproduction:
             runs.add_invocation(directory, wall)
         else:
             say(1, f"[{self.claim.name}] {model} seed {seed}: trained already ({directory})")
+        if self.psnr:
+            model_net, summary = load_denoiser(directory)
+            self.trainings.setdefault(seed, {})[model] = {
+                "command": command, "run_dir": directory, "wall_seconds_per_invocation": runs.invocations(directory),
+                "train_seconds": summary.get("train_seconds"), "epochs": summary.get("epochs"),
+                "val_psnr": summary.get("val_psnr"), "val_adv_psnr": summary.get("val_adv_psnr"),
+                "num_patches": summary.get("num_patches"), "patch_size": summary.get("patch_size")}
+            return directory, model_net
         model_net, summary = load_trained(directory)
         self.trainings.setdefault(seed, {})[model] = {
             "command": command, "run_dir": directory, "wall_seconds_per_invocation": runs.invocations(directory),
@@ -134,7 +151,32 @@ class Reproduction:
             "train_size": summary.get("train_size"), "validation_size": summary.get("validation_size")}
         return directory, model_net
 
+    def evaluate_psnr(self, model, seed):
+        directory, net = self.train(model, seed)
+        psnr = self.setting.psnr
+        settings = {"points": len(self.x), "eps": self.setting.eps, "dataset": self.setting.dataset, "metric": "psnr",
+                    "seed": seed, "psnr": dataclasses.asdict(psnr)}
+        saved = runs.load_evaluation(directory, settings, dtype=float)
+        if saved is None:
+            say(1, f"[{self.claim.name}] evaluating {model} seed {seed} on {len(self.x)} images (Gaussian, ObsAtk "
+                   f"{psnr.paper_steps} steps, strongest ObsAtk {psnr.strong_restarts} × {psnr.strong_steps} steps)")
+            result, arrays = evaluate_denoiser_psnr(
+                net, self.x, eps=self.setting.eps, level=psnr.level, paper_steps=psnr.paper_steps,
+                strong_steps=psnr.strong_steps, strong_restarts=psnr.strong_restarts, seed=seed,
+                batch_size=FLAGS.batch_size, verbose=FLAGS.verbose >= 2, name=model)
+            runs.save_evaluation(directory, settings, result, arrays)
+            saved = (result, arrays)
+        result = saved[0]
+        rows = {r["attack"]: r["psnr"] for r in result["rows"]}
+        say(1, f"[{self.claim.name}] {model} seed {seed}: Gaussian {rows['gaussian']:.2f} dB, ObsAtk (paper) "
+               f"{rows['obsatk_paper']:.2f} dB, strongest ObsAtk {rows['obsatk_strong']:.2f} dB, "
+               f"flags: {', '.join(result['flagged']) or 'none'}")
+        self.evaluations.setdefault(seed, {})[model] = saved
+        self.write()
+
     def evaluate(self, model, seed):
+        if self.psnr:
+            return self.evaluate_psnr(model, seed)
         directory, net = self.train(model, seed)
         recipe = self.claim.model(model)
         settings = {"points": int(len(self.y)), "eps": self.setting.eps, "dataset": self.setting.dataset,
@@ -172,7 +214,7 @@ class Reproduction:
         report = claim_report(self.claim, self.scale, self.evaluations, self.trainings, complete=not missing,
                               commands=self.commands + [self.trainings[s][m]["command"] for s in sorted(self.trainings)
                                                          for m in self.trainings[s]],
-                              missing=missing, points=len(self.y), sanity_size=self.sanity_size)
+                              missing=missing, points=len(self.x), sanity_size=self.sanity_size)
         report["extra_train_flags"] = self.extra_flags
         path = write_claim(report, self.out_dir)
         if self.summary:
@@ -202,14 +244,17 @@ def main(argv):
     extra = check_train_flags(FLAGS.train_flag)
     if FLAGS.summary and not os.path.isfile(FLAGS.summary):
         raise TfrobustError(f"--summary {FLAGS.summary} does not exist (give '' to skip the summary table)")
-    if not os.path.isfile(os.path.join(REPOSITORY, TRAIN_PROGRAM)):
-        raise TfrobustError(f"{TRAIN_PROGRAM} not found under {REPOSITORY}: run from a repository checkout")
+    if not os.path.isfile(os.path.join(REPOSITORY, claim.training_program)):
+        raise TfrobustError(f"{claim.training_program} not found under {REPOSITORY}: run from a repository checkout")
     points = FLAGS.points or setting.points
-    x, y = data.load(setting.dataset, "test", size=points)
+    if claim.metric == "psnr":
+        x, y = load_test_images(setting.dataset, points, setting.psnr.color), None
+    else:
+        x, y = data.load(setting.dataset, "test", size=points)
     command = "python trainers/reproduce.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     job = Reproduction(claim, FLAGS.scale, x, y, setting, extra, os.path.abspath(FLAGS.work_dir), FLAGS.out_dir,
                        FLAGS.summary, command)
-    job.sanity_size = min(FLAGS.sanity_size or setting.sanity_size, len(y))
+    job.sanity_size = min(FLAGS.sanity_size or setting.sanity_size, len(x))
     models = [m.name for m in claim.models]
     selected = [claim.model(name).name for name in FLAGS.models] or models
     first = seeds or [0]
@@ -223,11 +268,13 @@ def main(argv):
         for pair in claim.pairs:
             if pair.baseline not in selected or pair.defense not in selected:
                 continue
-            aa = pair_differences(job.evaluations[0][pair.baseline], job.evaluations[0][pair.defense])[AUTOATTACK]
-            if needs_second_seed(aa):
+            strong = headline_difference(claim.metric, job.evaluations[0][pair.baseline],
+                                         job.evaluations[0][pair.defense])
+            if needs_second_seed(strong):
                 second += [m for m in (pair.baseline, pair.defense) if m not in second]
         if second:
-            say(1, f"[{claim.name}] seed 1 needed for: {', '.join(second)} (AutoAttack difference within 3 SE)")
+            say(1, f"[{claim.name}] seed 1 needed for: {', '.join(second)} "
+                   f"({'strongest ObsAtk' if claim.metric == 'psnr' else 'AutoAttack'} difference within 3 SE)")
             job.wanted[1] = second
             job.write()
             for model in second:
