@@ -32,6 +32,8 @@ def test_every_recipe_is_a_valid_training_config(monkeypatch, scale):
     monkeypatch.chdir(REPOSITORY)  # the recipes' flagfiles are relative to the repository
     for name in claims.names():
         claim = claims.get(name)
+        if claim.metric != "accuracy":  # denoisers: trainers/train_denoiser.py (test_psnr_claim.py)
+            continue
         setting = claim.setting(scale)
         for model in claim.models:
             config = _training_config([*claim.training_flags(model.name, scale), "--model_dir=/nonexistent/run",
