@@ -580,5 +580,9 @@ register(Claim(
            "Paper scale: the thesis does not state the optimiser or the epochs ('the training setting in Zhang et "
            "al. 2017'); the recipe follows DnCNN's paper: Adam 1e-3, 50 epochs, batch 128, with a cosine decay "
            "instead of its step to 1e-4. The paper-scale command needs Train400 and Set68 in data/.",
-           "The thesis' HAT number is Table 2.2's α = 1; both arms export the last epoch's weights (no selection)."),
+           "The thesis' HAT number is Table 2.2's α = 1; both arms export the last epoch's weights (no selection). "
+           "At CPU scale the training's validation patches are drawn from the Fashion-MNIST test split, which the "
+           "evaluation's images also come from; validation is only logged (no epoch is selected on it).",
+           "Training the CPU recipes on Fashion-MNIST uses trainers/train_denoiser.py's 'dataset:fashion_mnist' "
+           "source (the registry's images as clean signals, whole 28×28 images as patches)."),
 ))
