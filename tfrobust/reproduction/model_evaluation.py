@@ -1,6 +1,14 @@
 """One trained model of a claim: loaded as training selected it, evaluated with the standard AutoAttack suite,
 the sanity checks and its defense's adaptive recipe, with every per-point correct mask kept.
 
+Randomised models (IRd): the standard suite runs unchanged — FGSM, PGD-20 and the standard AutoAttack with one
+random pass per gradient and per prediction, the setting the verdict rule names "AA" — and the sanity checks'
+``stochastic`` flag fires on them. Their adaptive recipe "eot" adds the attacks through the expectation (EOT-PGD
+and, at full budget, AutoAttack's "rand" version, APGD-CE + APGD-DLR with EOT-20), whose rows join the per-point
+``strongest``. Every row is scored by one random pass per point, so the worst case over rows also counts a
+point the defense gets wrong on *any* of those passes (an attacker who may resubmit); each EOT row reports the
+expected accuracy over repeated passes beside it.
+
 Built on the public evaluation functions (``evaluation.evaluate`` with keyword arguments,
 ``defense_analyses``), so the evaluation's own options (progress, resumable state) pass through unchanged.
 """
@@ -11,10 +19,13 @@ import time
 import numpy as np
 
 from tfrobust.attacks import PGD
+from tfrobust.attacks.autoattack import RAND_EOT_SAMPLES, AutoAttack
 from tfrobust.errors import TfrobustError
 from tfrobust.evaluation import evaluate
 from tfrobust.evaluation.analyses import unchanged_prediction_ratio
-from tfrobust.evaluation.defense_analyses import cifs_adaptive_evaluation, ode_evaluation
+from tfrobust.evaluation.defense_analyses import cifs_adaptive_evaluation, eot_evaluation, ode_evaluation
+from tfrobust.evaluation.robustness import robust_accuracy
+from tfrobust.evaluation.target import as_target
 from tfrobust.evaluation.resume import EvaluationState, command_identity
 from tfrobust.export.source import load_source_model
 
@@ -23,10 +34,95 @@ SUITE = "standard"
 #: Mask keys: the standard suite's rows, its worst case, and ``strongest`` (worst case with the adaptive rows).
 STANDARD_KEYS = ("clean", "fgsm", "pgd-20", "autoattack", "worst_case")
 STRONGEST = "strongest"
-ADAPTIVE_RECIPES = ("cifs", "ode")
+ADAPTIVE_RECIPES = ("cifs", "ode", "eot")
 ANALYSES = ("unchanged_prediction_ratio",)
 #: ``ode_evaluation``'s options a claim may set per scale.
 ODE_OPTIONS = ("pgd_steps", "surrogate_steps", "square_queries", "spsa_steps", "spsa_samples")
+#: The "eot" recipe's options (``eot_recipe``), prefixed so that they can sit beside the ODE recipe's.
+EOT_OPTIONS = ("eot_steps", "eot_samples", "eot_repeats", "eot_autoattack")
+#: Options each recipe takes.
+RECIPE_OPTIONS = {"cifs": ("steps",), "ode": ODE_OPTIONS, "eot": EOT_OPTIONS}
+#: The "eot" recipe's defaults (the paper-scale setting; a claim lowers them per scale).
+EOT_DEFAULTS = {"eot_steps": 100, "eot_samples": 20, "eot_repeats": 10, "eot_autoattack": True}
+
+
+def recipe_parts(adaptive):
+    """The recipes of a model's ``adaptive`` entry: None → (), "ode" → ("ode",), "ode+eot" → ("ode", "eot").
+
+    A model that needs two adaptive evaluations (an ODE model with input randomisation) names both joined by
+    "+"; each runs and every row of both joins the per-point ``strongest``."""
+    if adaptive is None:
+        return ()
+    parts = tuple(str(adaptive).split("+"))
+    if any(part not in ADAPTIVE_RECIPES for part in parts) or len(set(parts)) != len(parts):
+        raise TfrobustError(f"unknown adaptive recipe {adaptive!r}; choices: {', '.join(ADAPTIVE_RECIPES)} or "
+                            "distinct ones joined by '+' (e.g. 'ode+eot')")
+    return parts
+
+
+def options_for(adaptive, options):
+    """The part of a claim's per-scale ``adaptive_options`` that belongs to the recipe(s) of ``adaptive``.
+
+    A claim's options serve all its models (e.g. the ODE recipe's SPSA budget and the EOT recipe's samples), so
+    each model receives those of its own recipes; an option that no recipe knows is an error."""
+    options = dict(options or {})
+    known = {name for names in RECIPE_OPTIONS.values() for name in names}
+    if set(options) - known:
+        raise TfrobustError(f"unknown adaptive options {sorted(set(options) - known)}; choices: "
+                            f"{', '.join(sorted(known))}")
+    wanted = {name for part in recipe_parts(adaptive) for name in RECIPE_OPTIONS[part]}
+    return {name: value for name, value in options.items() if name in wanted}
+
+
+def eot_recipe(model, x, y, *, eps, seed=0, batch_size=250, eot_steps=100, eot_samples=20, eot_repeats=10,
+               eot_autoattack=True):
+    """The adaptive evaluation of a randomised model (IRd): attacks through the expectation (EOT).
+
+    Rows (each scored, like every other row of the evaluation, by one random pass per point):
+
+    * ``eot-pgd-<steps>x<samples>``: L∞ PGD (``eot_steps`` steps, step 2.5ε/steps, uniform start) whose every
+      gradient is the mean of ``eot_samples`` per-pass loss gradients (``EOT(average="loss")``, Athalye et al.
+      2018 §4; AutoAttack's ``eot_iter``) — the gradient of the expected loss, which one random pass does not
+      give;
+    * ``autoattack-rand`` (when ``eot_autoattack``): AutoAttack's version for randomised models, APGD-CE then
+      APGD-DLR with 100 iterations, each gradient the mean of 20 passes (``AutoAttack(version="rand")``).
+
+    Also reported: whether the outputs are stochastic (``logits_std``; the sanity checks flag it too), the
+    clean accuracy averaged over ``eot_repeats`` passes and, per row, ``expected``: the accuracy on the crafted
+    points averaged over ``eot_repeats`` passes (what a paper on a randomised defense reports; a single-pass
+    mask is what the per-point worst case needs).
+
+    Returns ``(summary, masks)``: the JSON-able summary (recipe, options, rows, worst case of the recipe,
+    stochastic, logits_std, expected clean) and {row label: per-point bool mask}.
+    """
+    if not isinstance(eot_autoattack, bool):
+        raise TfrobustError(f"eot_autoattack must be true or false, got {eot_autoattack!r}")
+    for name, value, lowest in (("eot_steps", eot_steps, 1), ("eot_samples", eot_samples, 1),
+                                ("eot_repeats", eot_repeats, 2)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < lowest:
+            raise TfrobustError(f"{name} must be an integer >= {lowest}, got {value!r}")
+    label = f"eot-pgd-{eot_steps}x{eot_samples}"
+    found = eot_evaluation(model, x, y, PGD(norm="linf", eps=eps, steps=eot_steps, seed=seed), samples=eot_samples,
+                           average="loss", repeats=eot_repeats, batch_size=batch_size, direct=False)
+    (row,) = found["rows"]
+    rows = [{"label": label, "accuracy": row["accuracy"], "expected": row["expected"], "seconds": row["seconds"],
+             "mode": "white-box through EOT"}]
+    masks = {label: np.asarray(found["correct"][row["attack"]], bool)}
+    if eot_autoattack:
+        target = as_target(model)
+        attack = AutoAttack(norm="linf", eps=eps, seed=seed, version="rand", batch_size=batch_size)
+        result = robust_accuracy(attack, target.logits_fn, x, y, predict_fn=target.predict, batch_size=batch_size)
+        rows.append({"label": "autoattack-rand", "accuracy": result["accuracy"], "seconds": round(result["seconds"], 3),
+                     "mode": f"white-box, APGD-CE + APGD-DLR through EOT-{RAND_EOT_SAMPLES}"})
+        masks["autoattack-rand"] = np.asarray(result["correct"], bool)
+    worst = np.logical_and.reduce(list(masks.values()))
+    summary = {"recipe": f"EOT: PGD-{eot_steps} with the mean of {eot_samples} per-pass loss gradients"
+                         + (", AutoAttack rand (APGD-CE + APGD-DLR, EOT-20)" if eot_autoattack else ""),
+               "options": {"eot_steps": eot_steps, "eot_samples": eot_samples, "eot_repeats": eot_repeats,
+                           "eot_autoattack": eot_autoattack},
+               "rows": rows, "worst_case": float(np.mean(worst)), "stochastic": bool(found["stochastic"]),
+               "logits_std": float(found["logits_std"]), "expected_clean": found["clean"]}
+    return summary, masks
 
 
 def load_trained(run_dir):
@@ -42,6 +138,32 @@ def load_trained(run_dir):
     return model, summary
 
 
+def _cifs_recipe(model, x, y, *, eps, seed, batch_size, steps=20):
+    recipe = cifs_adaptive_evaluation(
+        model, x, y, lambda loss: PGD(norm="linf", eps=eps, steps=steps, loss=loss, seed=seed), batch_size=batch_size)
+    rows = [{"label": r["label"], "accuracy": r["accuracy"], "seconds": r["seconds"]} for r in recipe["rows"]]
+    summary = {"recipe": f"cifs ℓβ sweep, PGD-{steps} per loss, full mask path", "rows": rows,
+               "worst_case": recipe["worst_case"], "strongest_row": recipe["strongest"]}
+    return summary, {label: mask for label, mask in recipe["correct"].items() if label != "clean"}
+
+
+def _ode_recipe(model, x, y, *, eps, seed, batch_size, **options):
+    recipe = ode_evaluation(model, x, y, eps=eps, seed=seed, batch_size=batch_size, **options)
+    summary = {"recipe": "ODE recipe: white-box PGD, PGD via the fixed-step RK4 surrogate, Square, "
+               f"SPSA ({', '.join(r['attack'] for r in recipe['rows'])})", "options": options,
+               "worst_case": recipe["worst_case"],
+               "rows": [{"label": r["attack"], "accuracy": r["accuracy"], "seconds": r["seconds"], "mode": r["mode"]}
+                        for r in recipe["rows"]]}
+    return summary, {label: mask for label, mask in recipe["correct"].items() if label not in ("clean", "worst_case")}
+
+
+def _eot_recipe(model, x, y, *, eps, seed, batch_size, **options):
+    return eot_recipe(model, x, y, eps=eps, seed=seed, batch_size=batch_size, **{**EOT_DEFAULTS, **options})
+
+
+_ADAPTIVE = {"cifs": _cifs_recipe, "ode": _ode_recipe, "eot": _eot_recipe}
+
+
 def evaluate_model(model, x, y, *, eps, adaptive=None, seed=0, sanity_size=100, batch_size=250, verbose=0,
                    name="model", analyses=(), state_dir=None, adaptive_options=None):
     """Standard suite + sanity checks (+ the adaptive recipe) on one model.
@@ -50,14 +172,18 @@ def evaluate_model(model, x, y, *, eps, adaptive=None, seed=0, sanity_size=100, 
       model: a keras.Model (images in [0, 1] → logits).
       x, y: the test points (the same for every model of a claim).
       eps: L∞ radius.
-      adaptive: None, "cifs" (``cifs_adaptive_evaluation`` with PGD-20 per loss, full mask path) or "ode"
-        (``ode_evaluation``).
+      adaptive: None, "cifs" (``cifs_adaptive_evaluation`` with PGD-20 per loss, full mask path), "ode"
+        (``ode_evaluation``), "eot" (``eot_recipe``: a randomised model attacked through its expectation), or
+        distinct recipes joined by "+" ("ode+eot" for an ODE model with input randomisation: both run, and
+        every row of both joins ``strongest``; ``result["adaptive"]`` then holds the rows of both, their joint
+        worst case and each recipe's summary under "parts").
       seed, sanity_size, batch_size, verbose: passed to the evaluation.
       analyses: extra analyses on the first ``sanity_size`` points: "unchanged_prediction_ratio" (the share of
         points whose predicted label survives PGD-20 at ``eps``, ``analyses.unchanged_prediction_ratio``).
-      adaptive_options: keyword arguments of the adaptive recipe: ``ode_evaluation``'s (``pgd_steps``,
-        ``surrogate_steps``, ``square_queries``, ``spsa_steps``, ``spsa_samples``) or, for "cifs", ``steps`` of
-        the PGD run per ℓβ loss (default 20).
+      adaptive_options: keyword arguments of the adaptive recipe(s): ``ode_evaluation``'s (``pgd_steps``,
+        ``surrogate_steps``, ``square_queries``, ``spsa_steps``, ``spsa_samples``), for "cifs" ``steps`` of
+        the PGD run per ℓβ loss (default 20), for "eot" ``eot_steps``, ``eot_samples``, ``eot_repeats``,
+        ``eot_autoattack`` (defaults ``EOT_DEFAULTS``). ``options_for`` picks a model's share of a claim's.
       state_dir: where the standard suite journals its finished batches (``evaluation.resume``), so a killed
         evaluation resumes within AutoAttack; a state of other settings is discarded (the caller's saved
         result, not this state, says whether an evaluation is finished). The sanity checks and the adaptive
@@ -68,13 +194,12 @@ def evaluate_model(model, x, y, *, eps, adaptive=None, seed=0, sanity_size=100, 
       components, worst case, sanity flags, adaptive rows, the ``strongest`` worst case, seconds); ``masks``
       maps ``STANDARD_KEYS`` + ``STRONGEST`` (+ "adaptive:<row>") to per-point bool arrays.
     """
-    if adaptive not in (None, *ADAPTIVE_RECIPES):
-        raise TfrobustError(f"unknown adaptive recipe {adaptive!r}; choices: {', '.join(ADAPTIVE_RECIPES)}")
+    parts = recipe_parts(adaptive)
     for analysis in analyses:
         if analysis not in ANALYSES:
             raise TfrobustError(f"unknown analysis {analysis!r}; choices: {', '.join(ANALYSES)}")
     options = dict(adaptive_options or {})
-    allowed = {"cifs": ("steps",), "ode": ODE_OPTIONS}.get(adaptive, ())
+    allowed = [name for part in parts for name in RECIPE_OPTIONS[part]]
     if set(options) - set(allowed):
         raise TfrobustError(f"unknown options {sorted(set(options) - set(allowed))} for the adaptive recipe "
                             f"{adaptive!r}; choices: {', '.join(allowed) or 'none'}")
@@ -105,29 +230,25 @@ def evaluate_model(model, x, y, *, eps, adaptive=None, seed=0, sanity_size=100, 
         "notes": entry.get("notes", []),
     }
     strongest = masks["worst_case"].copy()
-    if adaptive == "cifs":
-        steps = options.get("steps", 20)
-        recipe = cifs_adaptive_evaluation(
-            model, x, y, lambda loss: PGD(norm="linf", eps=eps, steps=steps, loss=loss, seed=seed),
-            batch_size=batch_size)
-        rows = [{"label": r["label"], "accuracy": r["accuracy"], "seconds": r["seconds"]} for r in recipe["rows"]]
-        result["adaptive"] = {"recipe": f"cifs ℓβ sweep, PGD-{steps} per loss, full mask path", "rows": rows,
-                              "worst_case": recipe["worst_case"], "strongest_row": recipe["strongest"]}
-        for label, mask in recipe["correct"].items():
-            if label != "clean":
-                masks[f"adaptive:{label}"] = np.asarray(mask, bool)
-                strongest &= masks[f"adaptive:{label}"]
-    elif adaptive == "ode":
-        recipe = ode_evaluation(model, x, y, eps=eps, seed=seed, batch_size=batch_size, **options)
-        result["adaptive"] = {"recipe": "ODE recipe: white-box PGD, PGD via the fixed-step RK4 surrogate, Square, "
-                              f"SPSA ({', '.join(r['attack'] for r in recipe['rows'])})", "options": options,
-                              "worst_case": recipe["worst_case"],
-                              "rows": [{"label": r["attack"], "accuracy": r["accuracy"], "seconds": r["seconds"],
-                                        "mode": r["mode"]} for r in recipe["rows"]]}
-        for label, mask in recipe["correct"].items():
-            if label not in ("clean", "worst_case"):
-                masks[f"adaptive:{label}"] = np.asarray(mask, bool)
-                strongest &= masks[f"adaptive:{label}"]
+    found = []
+    for part in parts:
+        mine = {name: value for name, value in options.items() if name in RECIPE_OPTIONS[part]}
+        summary, recipe_masks = _ADAPTIVE[part](model, x, y, eps=eps, seed=seed, batch_size=batch_size, **mine)
+        found.append(summary)
+        for label, mask in recipe_masks.items():
+            key = f"adaptive:{label}"
+            if key in masks:
+                raise TfrobustError(f"two adaptive rows are called {label!r} (recipes {adaptive})")
+            masks[key] = np.asarray(mask, bool)
+            strongest &= masks[key]
+    if len(found) == 1:
+        result["adaptive"] = found[0]
+    elif found:  # e.g. "ode+eot": one entry with the rows of both and the worst case over all of them
+        recipe_masks = [masks[k] for k in masks if k.startswith("adaptive:")]
+        result["adaptive"] = {"recipe": "; ".join(f["recipe"] for f in found), "options": options,
+                              "rows": [row for f in found for row in f["rows"]],
+                              "worst_case": float(np.mean(np.logical_and.reduce(recipe_masks))),
+                              "parts": [{k: v for k, v in f.items() if k != "rows"} for f in found]}
     for analysis in analyses:
         ratio = unchanged_prediction_ratio(model, x[:sanity_size], [eps], batch_size=batch_size)
         result.setdefault("analyses", {})[analysis] = {"eps": eps, "points": int(min(sanity_size, len(x))),

@@ -184,7 +184,9 @@ def claim_markdown(report):
         lines += ["", "## Adaptive recipes", ""]
         for name, seed, a in adaptive:
             lines.append(f"* {name} (seed {seed}): {a['recipe']}; worst case of the recipe {_pct(a['worst_case'])} %; "
-                         + ", ".join(f"{r['label']} {_pct(r['accuracy'])}" for r in a["rows"]))
+                         + ", ".join(f"{r['label']} {_pct(r['accuracy'])}"
+                                     + (f" (expected over passes {_pct(r['expected'])})" if "expected" in r else "")
+                                     for r in a["rows"]))
     analysed = [(n, s, e["evaluation"]["analyses"]) for n, seeds in report["models"].items() for s, e in seeds.items()
                 if e["evaluation"] and "analyses" in e["evaluation"]]
     if analysed:

@@ -34,7 +34,7 @@ from tfrobust import data
 from tfrobust.errors import TfrobustError
 from tfrobust.reproduction import claims, runs
 from tfrobust.reproduction.denoiser_evaluation import evaluate_denoiser_psnr, load_denoiser, load_test_images
-from tfrobust.reproduction.model_evaluation import SUITE, evaluate_model, load_trained
+from tfrobust.reproduction.model_evaluation import SUITE, evaluate_model, load_trained, options_for
 from tfrobust.reproduction.results import claim_report, headline_difference, update_summary, write_claim
 from tfrobust.reproduction.verdict import needs_second_seed
 from tfrobust.scripts import run_program
@@ -183,8 +183,9 @@ class Reproduction:
                     "suite": SUITE, "seed": seed, "sanity_size": self.sanity_size, "adaptive": recipe.adaptive}
         if self.claim.analyses:  # only when asked, so evaluations saved before analyses existed stay valid
             settings["analyses"] = list(self.claim.analyses)
-        if recipe.adaptive and self.setting.adaptive_options:
-            settings["adaptive_options"] = dict(self.setting.adaptive_options)
+        options = options_for(recipe.adaptive, self.setting.adaptive_options)  # this model's recipes' share
+        if options:
+            settings["adaptive_options"] = options
         saved = runs.load_evaluation(directory, settings)
         if saved is None:
             say(1, f"[{self.claim.name}] evaluating {model} seed {seed} on {len(self.y)} points "
@@ -194,7 +195,7 @@ class Reproduction:
                                            verbose=2 if FLAGS.verbose >= 2 else 0, name=model,
                                            analyses=self.claim.analyses,
                                            state_dir=os.path.join(directory, runs.EVALUATION_STATE),
-                                           adaptive_options=self.setting.adaptive_options if recipe.adaptive else None)
+                                           adaptive_options=options)
             runs.save_evaluation(directory, settings, result, masks)
             saved = (result, masks)
         result = saved[0]
