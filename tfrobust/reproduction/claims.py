@@ -593,6 +593,8 @@ register(Claim(
            "evaluation's images also come from; validation is only logged (no epoch is selected on it).",
            "Training the CPU recipes on Fashion-MNIST uses trainers/train_denoiser.py's 'dataset:fashion_mnist' "
            "source (the registry's images as clean signals, whole 28×28 images as patches)."),
+))
+
 # -- fdn_ird: Yan thesis ch. 3, Table 3.4 (FDn and IRd, with and without TisODE) -----------------------
 # The tisode claim's CNN and TisODE (flagfiles + _ODE_CPU) plus feature denoising at the head or input
 # randomisation first. IRd: sizes 28..31 padded to 32 (Xie et al.'s 299 → [299, 331) is (28, 31) at 28 px; the
