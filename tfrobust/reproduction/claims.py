@@ -664,5 +664,8 @@ register(Claim(
            "cnn and cnn_fdn none (deterministic and differentiable: the standard suite and the sanity checks "
            "are their evaluation).",
            "CPU budget: SPSA-10 × 32 instead of the tisode claim's 20 × 64 (SPSA was its weakest row by about "
-           "20 points and its costliest); the IRd models compute on 32×32 inputs (≈ 1.3× the convolutions)."),
+           "20 points and its costliest); the IRd models compute on 32×32 inputs (≈ 1.3× the convolutions). "
+           "Estimated from the tisode claim's recorded wall times (not measured: the claim has not run yet): "
+           "cnn ≈ 2.5 min, cnn_fdn ≈ 3, cnn_ird ≈ 4, tisode_fdn ≈ 13, tisode_ird ≈ 18 (EOT-PGD-20 × 10 ≈ 10× "
+           "PGD-20), ≈ 40 min on 2 shared cores."),
 ))
