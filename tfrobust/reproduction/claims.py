@@ -587,6 +587,12 @@ register(Claim(
            "CPU scale: Fashion-MNIST images as the clean signal, not Set68 photographs: 28×28 clothing images are "
            "smoother than natural photographs, so absolute PSNRs are not comparable with the thesis'; the claim "
            "under test is the difference HAT − NT.",
+           "Noisy images are clipped to [0, 1] (`data.denoising.add_noise`, as an image stored in 8 bits would be); "
+           "the thesis does not say whether it clips. On Fashion-MNIST, about half of whose pixels are 0, clipping "
+           "makes the effective noise smaller and not zero-mean (at σ = 20/255 ≈ 29 % of pixels clip: std ≈ 0.064 "
+           "instead of 0.078, mean ≈ +0.016), and it clips ObsAtk's perturbation the same way; both arms see the "
+           "same noisy images, so the paired difference compares them on equal terms, but the Gaussian and ObsAtk "
+           "rows are milder than their nominal levels.",
            "Paper scale: the thesis does not state the optimiser or the epochs ('the training setting in Zhang et "
            "al. 2017'); the recipe follows DnCNN's paper: Adam 1e-3, 50 epochs, batch 128, with a cosine decay "
            "instead of its step to 1e-4. The paper-scale command needs Train400 and Set68 in data/.",
