@@ -45,7 +45,10 @@ def test_a_tiny_psnr_claim_end_to_end_and_again(in_process, tiny_psnr_claim, tmp
         assert rows["obsatk_strong"] <= rows["obsatk_paper"] < rows["zero_mean"]
         assert entry["training"]["command"].startswith("python trainers/train_denoiser.py ")
         assert entry["training"]["val_psnr"] > 0
+    # A complete claim's verdict is its headline pair's, and its .md file says the same.
+    assert report["verdict"] == report["pairs"][0]["verdict"]
     assert report["verdict"] in ("reproduced", "not reproduced", "masked", "partial")
+    assert f"**Verdict: {report['verdict']}**" in (tmp_path / "out" / "tiny_psnr_claim.md").read_text()
     markdown = (tmp_path / "out" / "tiny_psnr_claim.md").read_text()
     assert "Paper: under ObsAtk-5/255: normal 24.00 dB → hat 26.00 dB (Δ = +2.00 dB)" in markdown
 

@@ -96,11 +96,15 @@ def test_a_tiny_claim_end_to_end_and_again_without_retraining(in_process, tiny_c
         assert [r["attack"] for r in evaluation["rows"]] == ["fgsm", "pgd-20", "autoattack"]
         assert evaluation["strongest"] <= min(r["accuracy"] for r in evaluation["rows"])
         assert report["models"][name]["0"]["training"]["command"].startswith("python trainers/train.py ")
+    # A complete claim's verdict is its headline pair's, and its .md file says the same.
+    assert report["verdict"] == report["pairs"][0]["verdict"]
     assert report["verdict"] in ("reproduced", "not reproduced", "masked", "partial")
+    assert f"**Verdict: {report['verdict']}**" in (tmp_path / "out" / "tiny_test_claim.md").read_text()
     markdown = (tmp_path / "out" / "tiny_test_claim.md").read_text()
     assert "Paper: plain 10.00 % → wider 20.00 % under PGD-20" in markdown and "## Exact commands" in markdown
     row = [line for line in summary.read_text().splitlines() if line.startswith("| tiny_test_claim |")]
     assert len(row) == 1 and "not run yet" not in row[0] and "tiny_test_claim.md" in row[0]
+    assert f"| {report['verdict']} |" in row[0]
 
     record = tmp_path / "work" / "tiny_test_claim" / "cpu" / "plain_seed0" / "reproduce_training.json"
     before = json.loads(record.read_text())["wall_seconds"]
