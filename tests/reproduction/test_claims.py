@@ -83,3 +83,30 @@ def test_registry_errors():
         claim.setting("paper")
     with pytest.raises(TfrobustError, match="already registered"):
         claims.register(claims.get("cifs"))
+
+
+def test_the_registry_and_the_evaluation_share_one_list_of_recipes_and_options():
+    from tfrobust.reproduction import model_evaluation
+
+    assert model_evaluation.ADAPTIVE_RECIPES is claims.ADAPTIVE_RECIPES == ("cifs", "ode", "eot")
+    assert model_evaluation.ANALYSES is claims.ANALYSES
+    assert model_evaluation.ODE_OPTIONS is claims.RECIPE_OPTIONS["ode"]
+    assert set(model_evaluation.EOT_DEFAULTS) == set(claims.RECIPE_OPTIONS["eot"])
+
+
+def test_adaptive_options_of_no_model_are_refused_at_registration():
+    pair = (claims.Pair("a", "b", claims.PaperNumbers(1, 2, "pgd", "s")),)
+    models = (claims.ModelRecipe("a", "a", {"cpu": ()}), claims.ModelRecipe("b", "b", {"cpu": ()}, adaptive="ode"))
+
+    def claim(options):
+        return claims.Claim("x", "x", models, pair,
+                            {"cpu": claims.ScaleSetting("fashion_mnist", 0.1, 10, 5, adaptive_options=options)})
+
+    assert claim({"spsa_steps": 10}).setting("cpu").adaptive_options == {"spsa_steps": 10}
+    with pytest.raises(TfrobustError, match=r"the cpu setting's adaptive options \['eot_steps'\] belong to no "
+                                            r"recipe of its models \(ode\)"):
+        claim({"spsa_steps": 10, "eot_steps": 5})  # an EOT option, but no model runs the EOT recipe
+    with pytest.raises(TfrobustError, match=r"unknown adaptive options \['spsa_step'\]"):
+        claim({"spsa_step": 10})
+    with pytest.raises(TfrobustError, match="b: unknown adaptive recipe 'ode\\+ode'"):
+        claims.ModelRecipe("b", "b", {"cpu": ()}, adaptive="ode+ode")
