@@ -45,6 +45,17 @@ EOT_OPTIONS = RECIPE_OPTIONS["eot"]
 EOT_DEFAULTS = {"eot_steps": 100, "eot_samples": 20, "eot_repeats": 10, "eot_autoattack": True}
 
 
+def recipe_settings(adaptive, options):
+    """The options a model's recipe(s) run with: its share of a claim's ``options`` (``options_for``) with the
+    "eot" recipe's defaults (``EOT_DEFAULTS``) filled in. The runner records this with a saved evaluation, so a
+    change of those defaults is a new evaluation, not a silent reuse of one made under the old ones. (The ODE and
+    CIFS recipes' own defaults are not filled in, so that evaluations saved before this existed stay valid.)"""
+    share = options_for(adaptive, options)
+    if "eot" in recipe_parts(adaptive):
+        share = {**EOT_DEFAULTS, **share}
+    return share
+
+
 def eot_recipe(model, x, y, *, eps, seed=0, batch_size=250, eot_steps=100, eot_samples=20, eot_repeats=10,
                eot_autoattack=True):
     """The adaptive evaluation of a randomised model (IRd): attacks through the expectation (EOT).

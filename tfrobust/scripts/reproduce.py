@@ -34,7 +34,7 @@ from tfrobust import data
 from tfrobust.errors import TfrobustError
 from tfrobust.reproduction import claims, runs
 from tfrobust.reproduction.denoiser_evaluation import evaluate_denoiser_psnr, load_denoiser, load_test_images
-from tfrobust.reproduction.model_evaluation import SUITE, evaluate_model, load_trained, options_for
+from tfrobust.reproduction.model_evaluation import SUITE, evaluate_model, load_trained, recipe_settings
 from tfrobust.reproduction.results import claim_report, headline_difference, update_summary, write_claim
 from tfrobust.reproduction.verdict import needs_second_seed
 from tfrobust.scripts import run_program
@@ -183,7 +183,7 @@ class Reproduction:
                     "suite": SUITE, "seed": seed, "sanity_size": self.sanity_size, "adaptive": recipe.adaptive}
         if self.claim.analyses:  # only when asked, so evaluations saved before analyses existed stay valid
             settings["analyses"] = list(self.claim.analyses)
-        options = options_for(recipe.adaptive, self.setting.adaptive_options)  # this model's recipes' share
+        options = recipe_settings(recipe.adaptive, self.setting.adaptive_options)  # its recipes' share, as run
         if options:
             settings["adaptive_options"] = options
         saved = runs.load_evaluation(directory, settings)
