@@ -110,6 +110,14 @@ def test_a_tiny_claim_end_to_end_and_again_without_retraining(in_process, tiny_c
     assert json.loads(record.read_text())["wall_seconds"] == before  # not retrained
     assert json.loads((tmp_path / "out" / "tiny_test_claim.json").read_text())["pairs"] == report["pairs"]
 
+    # A run of part of the claim keeps the other models' finished results: the file does not fall back to partial.
+    code, out, err = in_process("reproduce", *args, "--models=wider")
+    assert code == 0, err
+    assert "plain seed 0: not selected, its finished evaluation is kept" in out and "evaluating" not in out
+    again = json.loads((tmp_path / "out" / "tiny_test_claim.json").read_text())
+    assert again["status"] == "complete" and again["missing"] == [] and again["pairs"] == report["pairs"]
+    assert again["models"]["plain"]["0"]["training"] == report["models"]["plain"]["0"]["training"]
+
 
 def test_a_run_folder_of_other_flags_is_refused(in_process, tiny_claim, tmp_path):
     folder = tmp_path / "work" / "tiny_test_claim" / "cpu" / "plain_seed0"
