@@ -23,10 +23,18 @@ REPOSITORY = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__f
     (["--claim=cifs", "--scale=gpu"], "--scale"),
     (["--claim=cifs", "--points=0"], "--points"),
     (["--claim=cifs", "--models=vanilla,nonsense"], "claim cifs has no model 'nonsense'; models: vanilla, cifs"),
+    (["--claim=denoising_hat", "--sanity_size=5"], "--sanity_size does not apply to the PSNR claim denoising_hat"),
     (["--claim=cifs", "--summary=/nonexistent/summary.md"], "--summary /nonexistent/summary.md does not exist"),
 ])
-def test_bad_flags_give_one_error_line_and_exit_2(in_process, args, message):
-    code, out, err = in_process("reproduce", *args)
+def test_bad_flags_give_one_error_line_and_exit_2(in_process, args, message, monkeypatch, tmp_path):
+    def no_training(*_, **__):
+        raise AssertionError("a bad flag was accepted: the runner started a training")
+
+    # Should the error not fire, the runner must neither train a real claim for minutes nor write into the
+    # checkout's docs/results: nothing trains, and the folders are temporary (the case's own flags come last).
+    monkeypatch.setattr(subprocess, "run", no_training)
+    code, out, err = in_process("reproduce", f"--work_dir={tmp_path / 'work'}", f"--out_dir={tmp_path / 'out'}",
+                                "--summary=", *args)
     assert code == 2
     assert err.startswith("error: ") and err.count("\n") == 1
     assert message in err

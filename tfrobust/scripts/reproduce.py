@@ -274,6 +274,9 @@ def main(argv):
     claim = claims.get(FLAGS.claim)
     setting = claim.setting(FLAGS.scale)
     seeds = parse_seeds(FLAGS.seeds)
+    if claim.metric == "psnr" and FLAGS.sanity_size is not None:
+        raise TfrobustError(f"--sanity_size does not apply to the PSNR claim {claim.name}: its sanity checks use "
+                            "every test image (--points)")
     extra = check_train_flags(FLAGS.train_flag)
     if FLAGS.summary and not os.path.isfile(FLAGS.summary):
         raise TfrobustError(f"--summary {FLAGS.summary} does not exist (give '' to skip the summary table)")
@@ -287,7 +290,7 @@ def main(argv):
     command = "python trainers/reproduce.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     job = Reproduction(claim, FLAGS.scale, x, y, setting, extra, os.path.abspath(FLAGS.work_dir), FLAGS.out_dir,
                        FLAGS.summary, command)
-    job.sanity_size = min(FLAGS.sanity_size or setting.sanity_size, len(x))
+    job.sanity_size = len(x) if claim.metric == "psnr" else min(FLAGS.sanity_size or setting.sanity_size, len(x))
     models = [m.name for m in claim.models]
     selected = [claim.model(name).name for name in dict.fromkeys(FLAGS.models)] or models
     first = seeds or [0]
