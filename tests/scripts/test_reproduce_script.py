@@ -140,3 +140,37 @@ def test_help_lists_the_claims(in_process):
     code, out, _ = in_process("reproduce", "--help")
     assert code in (0, 1)  # absl ends --help with status 1
     assert "--claim" in out and all(name in out for name in claims.names())
+
+
+def test_a_model_left_out_by_models_is_added_only_when_finished_under_the_same_settings(tiny_claim, tmp_path,
+                                                                                        monkeypatch):
+    import numpy as np
+
+    from tfrobust.core.files import write_json
+    from tfrobust.core.run_layout import RunLayout
+    from tfrobust.reproduction import runs
+    from tfrobust.scripts import reproduce
+
+    monkeypatch.setattr(reproduce, "say", lambda *_: None)
+    x, y = np.zeros((12, 28, 28, 1), np.float32), np.zeros(12, np.int64)
+    job = reproduce.Reproduction(tiny_claim, "cpu", x, y, tiny_claim.setting("cpu"), [], str(tmp_path / "work"),
+                                 str(tmp_path / "out"), "", "python trainers/reproduce.py")
+    job.sanity_size = 6
+    assert not job.add_finished("plain", 0)  # nothing there
+    directory, argv = job.argv("plain", 0)
+    runs.record_training(directory, argv)
+    assert not job.add_finished("plain", 0)  # started, not finished
+    write_json(RunLayout(directory).summary, {"train_seconds": 3.0, "epochs": 1})
+    masks = {"autoattack": np.ones(12, bool)}
+    runs.save_evaluation(directory, {**job.evaluation_settings("plain", 0), "points": 99}, {"flagged": []}, masks)
+    assert not job.add_finished("plain", 0)  # evaluated under other settings
+    runs.save_evaluation(directory, job.evaluation_settings("plain", 0), {"flagged": []}, masks)
+    assert job.add_finished("plain", 0)
+    assert job.trainings[0]["plain"]["train_seconds"] == 3.0 and job.trainings[0]["plain"]["command"].startswith(
+        "python trainers/train.py ")
+    assert np.array_equal(job.evaluations[0]["plain"][1]["autoattack"], masks["autoattack"])
+    # A folder trained with other flags (another --train_flag) is not this run's: left out, no error.
+    other = reproduce.Reproduction(tiny_claim, "cpu", x, y, tiny_claim.setting("cpu"), ["--epochs=2"],
+                                   str(tmp_path / "work"), str(tmp_path / "out"), "", "python trainers/reproduce.py")
+    other.sanity_size = 6
+    assert not other.add_finished("plain", 0) and other.evaluations == {}

@@ -175,7 +175,10 @@ class Reproduction:
         """Adds a model this run does not train or evaluate (``--models`` left it out) to the report when its
         training and its evaluation under the same settings are finished on disk; else it stays missing."""
         directory, argv = self.argv(model, seed)
-        if runs.training_state(directory, argv) != runs.FINISHED:
+        try:
+            if runs.training_state(directory, argv) != runs.FINISHED:
+                return False
+        except TfrobustError:  # a folder of other flags (e.g. another --train_flag): not this run's, left alone
             return False
         saved = runs.load_evaluation(directory, self.evaluation_settings(model, seed),
                                      dtype=float if self.psnr else bool)
