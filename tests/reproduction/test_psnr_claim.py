@@ -233,5 +233,9 @@ def test_psnr_claim_registration_errors():
                      {"cpu": setting}, metric="psnr")
     with pytest.raises(TfrobustError, match="strongest ObsAtk needs at least the paper's steps"):
         claims.PsnrSetting(level=25 / 255, paper_steps=5, strong_steps=3)
+    with pytest.raises(TfrobustError, match="the cpu setting's ObsAtk budget 25/255 must be positive and below the "
+                                            "noise level 25/255"):
+        claims.Claim("x", "x", (model, other), (claims.Pair("a", "b", db),),
+                     {"cpu": claims.ScaleSetting("dataset:fashion_mnist", 25 / 255, 10, 10, psnr=psnr)}, metric="psnr")
     with pytest.raises(TfrobustError, match="unknown metric"):
         claims.Claim("x", "x", (model, other), (claims.Pair("a", "b", db),), {"cpu": setting}, metric="ssim")

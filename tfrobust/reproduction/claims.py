@@ -225,6 +225,10 @@ class Claim:
             if (setting.psnr is not None) != psnr:
                 raise TfrobustError(f"claim {self.name}: the {scale} setting {'needs' if psnr else 'must not have'} a "
                                     "PsnrSetting (metric " + self.metric + ")")
+            if psnr and not 0 < setting.eps < setting.psnr.level:  # else the evaluation refuses it after training
+                raise TfrobustError(f"claim {self.name}: the {scale} setting's ObsAtk budget "
+                                    f"{setting.eps * 255:.3g}/255 must be positive and below the noise level "
+                                    f"{setting.psnr.level * 255:.3g}/255")
         for pair in self.pairs:
             if (pair.paper.unit == "dB") != psnr:
                 raise TfrobustError(f"claim {self.name}: pair {pair.label}'s paper numbers are in {pair.paper.unit}, "
