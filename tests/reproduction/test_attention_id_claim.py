@@ -2,40 +2,23 @@
 (one ResNet body, PGD-5, λ and G per model and scale), its pairs carry REFERENCE-NUMBERS.md's numbers, and each
 CPU-scale model builds from its own recipe and takes one training step of its method."""
 
-import os
-
 import numpy as np
 import pytest
-from absl import flags
 
 from tfrobust.reproduction import claims
 
-REPOSITORY = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BODY = {"stage_blocks": [1, 1, 1, 1], "stage_widths": [16, 16, 32, 64], "strides": "1-1-2-2"}
 
 
-def _config(model, scale):
-    """The ``TrainingConfig`` of ``trainers/train.py`` with the claim's flags of ``model`` at ``scale``."""
-    from tfrobust.scripts import train
-
-    before = set(flags.FLAGS)
-    try:
-        train.define_flags()
-        flags.FLAGS(["train.py", *claims.get("attention_id").training_flags(model, scale), "--model_dir=/x"])
-        return train.training_config()
-    finally:
-        for name in set(flags.FLAGS) - before:
-            delattr(flags.FLAGS, name)
-        flags.FLAGS.unparse_flags()
-
-
 @pytest.fixture
-def in_repository(monkeypatch):
-    monkeypatch.chdir(REPOSITORY)  # the recipes' flagfiles are relative to the repository
+def config_of(training_config):
+    """The ``TrainingConfig`` of ``trainers/train.py`` with the claim's flags of a model at a scale."""
+    return lambda model, scale: training_config([*claims.get("attention_id").training_flags(model, scale),
+                                                 "--model_dir=/x"])
 
 
-def test_cpu_recipes(in_repository):
-    configs = {name: _config(name, "cpu") for name in ("at", "at_id", "at_att_id")}
+def test_cpu_recipes(config_of):
+    configs = {name: config_of(name, "cpu") for name in ("at", "at_id", "at_att_id")}
     for name, config in configs.items():
         assert config.dataset == "fashion_mnist" and config.augment is None, name
         assert {k: config.model_options[k] for k in BODY} == BODY, name
@@ -55,8 +38,8 @@ def test_cpu_recipes(in_repository):
     assert configs["at_att_id"].model_options["attention_stages"] == [3, 4]
 
 
-def test_paper_recipes_are_table_2(in_repository):
-    configs = {name: _config(name, "paper") for name in ("at", "at_id", "at_att_id")}
+def test_paper_recipes_are_table_2(config_of):
+    configs = {name: config_of(name, "paper") for name in ("at", "at_id", "at_att_id")}
     for name, config in configs.items():
         assert config.dataset == "cifar10" and config.augment == "flip_crop", name
         assert {k: config.model_options[k] for k in BODY} == BODY, name
@@ -89,7 +72,7 @@ def test_pairs_carry_the_reference_numbers():
 
 
 @pytest.mark.parametrize("name,pool_width", [("at", 64), ("at_id", 64), ("at_att_id", 32 + 64)])
-def test_cpu_models_build_and_train_one_step_with_their_method(in_repository, name, pool_width):
+def test_cpu_models_build_and_train_one_step_with_their_method(config_of, name, pool_width):
     """Each recipe's model and method as trainers/train.py would make them, one step on 4 Fashion-MNIST-shaped
     images: the denoising term is on the layer the notes say (G = "pool"), positive and finite."""
     import keras
@@ -97,7 +80,7 @@ def test_cpu_models_build_and_train_one_step_with_their_method(in_repository, na
     from tfrobust import models
     from tfrobust.training.adversarial import AdversarialModel
 
-    config = _config(name, "cpu")
+    config = config_of(name, "cpu")
     keras.utils.set_random_seed(0)
     net = models.build(config.model, (28, 28, 1), 10, **config.model_options)
     assert net.get_layer("pool").output.shape == (None, pool_width)

@@ -1,42 +1,21 @@
 """The claim registry: every registered recipe is a valid trainers/train.py command (its flags parse into a
 ``TrainingConfig``), pairs name the claim's models, and bad registrations are refused."""
 
-import os
-
 import pytest
-from absl import flags
 
 from tfrobust.errors import TfrobustError
 from tfrobust.reproduction import claims
 
-REPOSITORY = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def _training_config(argv):
-    """``scripts.train.training_config()`` for ``argv``, with train's flags defined only for the call."""
-    from tfrobust.scripts import train
-
-    before = set(flags.FLAGS)
-    try:
-        train.define_flags()
-        flags.FLAGS(["train.py", *argv])
-        return train.training_config()
-    finally:
-        for name in set(flags.FLAGS) - before:
-            delattr(flags.FLAGS, name)
-        flags.FLAGS.unparse_flags()
-
 
 @pytest.mark.parametrize("scale", claims.SCALES)
-def test_every_recipe_is_a_valid_training_config(monkeypatch, scale):
-    monkeypatch.chdir(REPOSITORY)  # the recipes' flagfiles are relative to the repository
+def test_every_recipe_is_a_valid_training_config(training_config, scale):
     for name in claims.names():
         claim = claims.get(name)
         if claim.metric != "accuracy":  # denoisers: trainers/train_denoiser.py (test_psnr_claim.py)
             continue
         setting = claim.setting(scale)
         for model in claim.models:
-            config = _training_config([*claim.training_flags(model.name, scale), "--model_dir=/nonexistent/run",
+            config = training_config([*claim.training_flags(model.name, scale), "--model_dir=/nonexistent/run",
                                        "--seed=3"])
             assert config.seed == 3 and config.model_dir == "/nonexistent/run"
             assert config.dataset == setting.dataset, (name, model.name)
@@ -44,15 +23,14 @@ def test_every_recipe_is_a_valid_training_config(monkeypatch, scale):
                 assert config.method_params["eps"] == pytest.approx(setting.eps), (name, model.name)
 
 
-def test_cpu_recipes_override_the_recorded_flagfiles_as_intended(monkeypatch):
-    monkeypatch.chdir(REPOSITORY)
-    cifs = _training_config([*claims.get("cifs").training_flags("cifs", "cpu"), "--model_dir=/x"])
+def test_cpu_recipes_override_the_recorded_flagfiles_as_intended(training_config):
+    cifs = training_config([*claims.get("cifs").training_flags("cifs", "cpu"), "--model_dir=/x"])
     assert cifs.model == "cifs_resnet10" and cifs.model_options == {"mask_scale": "channels", "width": 0.25}
     assert cifs.schedule == "one_cycle" and cifs.lr_boundaries == () and cifs.epochs == 5
     assert cifs.recipe.cifs_attack_beta and cifs.recipe.export_weights == "best"
-    vanilla = _training_config([*claims.get("cifs").training_flags("vanilla", "cpu"), "--model_dir=/x"])
+    vanilla = training_config([*claims.get("cifs").training_flags("vanilla", "cpu"), "--model_dir=/x"])
     assert vanilla.model_options == {"cifs_blocks": 0, "width": 0.25}
-    evp = _training_config([*claims.get("evpnet_normal").training_flags("se", "cpu"), "--model_dir=/x"])
+    evp = training_config([*claims.get("evpnet_normal").training_flags("se", "cpu"), "--model_dir=/x"])
     assert evp.model_options["stage_widths"] == [16, 32, 64] and evp.model_options["pnl"] is False
 
 
@@ -83,3 +61,30 @@ def test_registry_errors():
         claim.setting("paper")
     with pytest.raises(TfrobustError, match="already registered"):
         claims.register(claims.get("cifs"))
+
+
+def test_the_registry_and_the_evaluation_share_one_list_of_recipes_and_options():
+    from tfrobust.reproduction import model_evaluation
+
+    assert model_evaluation.ADAPTIVE_RECIPES is claims.ADAPTIVE_RECIPES == ("cifs", "ode", "eot")
+    assert model_evaluation.ANALYSES is claims.ANALYSES
+    assert model_evaluation.ODE_OPTIONS is claims.RECIPE_OPTIONS["ode"]
+    assert set(model_evaluation.EOT_DEFAULTS) == set(claims.RECIPE_OPTIONS["eot"])
+
+
+def test_adaptive_options_of_no_model_are_refused_at_registration():
+    pair = (claims.Pair("a", "b", claims.PaperNumbers(1, 2, "pgd", "s")),)
+    models = (claims.ModelRecipe("a", "a", {"cpu": ()}), claims.ModelRecipe("b", "b", {"cpu": ()}, adaptive="ode"))
+
+    def claim(options):
+        return claims.Claim("x", "x", models, pair,
+                            {"cpu": claims.ScaleSetting("fashion_mnist", 0.1, 10, 5, adaptive_options=options)})
+
+    assert claim({"spsa_steps": 10}).setting("cpu").adaptive_options == {"spsa_steps": 10}
+    with pytest.raises(TfrobustError, match=r"the cpu setting's adaptive options \['eot_steps'\] belong to no "
+                                            r"recipe of its models \(ode\)"):
+        claim({"spsa_steps": 10, "eot_steps": 5})  # an EOT option, but no model runs the EOT recipe
+    with pytest.raises(TfrobustError, match=r"unknown adaptive options \['spsa_step'\]"):
+        claim({"spsa_step": 10})
+    with pytest.raises(TfrobustError, match="b: unknown adaptive recipe 'ode\\+ode'"):
+        claims.ModelRecipe("b", "b", {"cpu": ()}, adaptive="ode+ode")

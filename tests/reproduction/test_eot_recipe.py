@@ -160,3 +160,14 @@ def test_ode_and_eot_together_on_a_randomised_tisode(monkeypatch):
     assert result["adaptive"]["worst_case"] == pytest.approx(joint.mean())
     assert [part["recipe"].split(":")[0] for part in result["adaptive"]["parts"]] == ["ODE recipe", "EOT"]
     assert result["adaptive"]["options"] == options
+
+
+def test_recipe_settings_record_the_eot_defaults_a_model_runs_with():
+    # What the runner saves beside an evaluation: a change of EOT_DEFAULTS must not reuse an old evaluation.
+    from tfrobust.reproduction.model_evaluation import EOT_DEFAULTS, recipe_settings
+
+    claim_options = {"spsa_steps": 10, "eot_samples": 10}
+    assert recipe_settings("eot", claim_options) == {**EOT_DEFAULTS, "eot_samples": 10}
+    assert recipe_settings("ode+eot", {}) == EOT_DEFAULTS
+    assert recipe_settings("ode", claim_options) == {"spsa_steps": 10}  # ODE settings stay as saved before
+    assert recipe_settings(None, claim_options) == {}

@@ -2,40 +2,23 @@
 into TrainingConfigs that build the intended networks, its pairs carry Table 3.4's numbers, and each model's
 adaptive recipe gets its share of the scale's options."""
 
-import os
-
 import pytest
-from absl import flags
 
 from tfrobust import models
 from tfrobust.reproduction import claims
 from tfrobust.reproduction.model_evaluation import options_for
 
-REPOSITORY = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CLAIM = claims.get("fdn_ird")
 
 
-def _training_config(argv):
-    """``scripts.train.training_config()`` for ``argv``, with train's flags defined only for the call."""
-    from tfrobust.scripts import train
-
-    before = set(flags.FLAGS)
-    try:
-        train.define_flags()
-        flags.FLAGS(["train.py", *argv])
-        return train.training_config()
-    finally:
-        for name in set(flags.FLAGS) - before:
-            delattr(flags.FLAGS, name)
-        flags.FLAGS.unparse_flags()
+@pytest.fixture
+def config_of(training_config):
+    """The ``TrainingConfig`` of a model's recipe at a scale."""
+    return lambda model, scale: training_config([*CLAIM.training_flags(model, scale), "--model_dir=/nonexistent/run",
+                                                 "--seed=1"])
 
 
-def _config(model, scale):
-    return _training_config([*CLAIM.training_flags(model, scale), "--model_dir=/nonexistent/run", "--seed=1"])
-
-
-def test_cpu_recipes_are_the_tisode_claims_models_plus_fdn_or_ird(monkeypatch):
-    monkeypatch.chdir(REPOSITORY)
+def test_cpu_recipes_are_the_tisode_claims_models_plus_fdn_or_ird(training_config, config_of):
     tisode = claims.get("tisode")
     assert CLAIM.training_flags("cnn", "cpu") == tisode.training_flags("cnn", "cpu")
     expected = {"cnn": ("odenet_cnn", {}), "cnn_fdn": ("odenet_cnn", {"denoise": True}),
@@ -43,20 +26,19 @@ def test_cpu_recipes_are_the_tisode_claims_models_plus_fdn_or_ird(monkeypatch):
                 "cnn_ird": ("odenet_cnn", {"input_randomization": (28, 32), "input_randomization_seed": 0}),
                 "tisode_ird": ("tisode", {"input_randomization": (28, 32), "input_randomization_seed": 0})}
     for name, (model, options) in expected.items():
-        config = _config(name, "cpu")
-        reference = _training_config([*tisode.training_flags("tisode" if model == "tisode" else "cnn", "cpu"),
-                                      "--model_dir=/nonexistent/run", "--seed=1"])
+        config = config_of(name, "cpu")
+        reference = training_config([*tisode.training_flags("tisode" if model == "tisode" else "cnn", "cpu"),
+                                     "--model_dir=/nonexistent/run", "--seed=1"])
         assert config.model == model and config.dataset == "fashion_mnist" and config.method == "gaussian"
         assert config.model_options == {**reference.model_options, **options}, name
         assert (config.epochs, config.learning_rate, config.lr_boundaries) == (8, 3e-3, (6, 7))
         assert config.method_params == reference.method_params, name
 
 
-def test_the_recipes_build_the_intended_networks(monkeypatch):
-    monkeypatch.chdir(REPOSITORY)
+def test_the_recipes_build_the_intended_networks(config_of):
     layers = {}
     for name in ("cnn_fdn", "tisode_ird"):
-        config = _config(name, "cpu")
+        config = config_of(name, "cpu")
         model = models.build(config.model, (28, 28, 1), 10, **config.model_options)
         layers[name] = {layer.name for layer in model.layers}
         if name == "tisode_ird":
@@ -65,11 +47,10 @@ def test_the_recipes_build_the_intended_networks(monkeypatch):
     assert {"input_randomization", "ode"} <= layers["tisode_ird"] and "denoise" not in layers["tisode_ird"]
 
 
-def test_paper_scale_is_the_thesis_mnist_setting(monkeypatch):
-    monkeypatch.chdir(REPOSITORY)
+def test_paper_scale_is_the_thesis_mnist_setting(config_of):
     setting = CLAIM.setting("paper")
     assert (setting.dataset, setting.eps, setting.points) == ("mnist", 0.3, 10000)
-    config = _config("tisode_ird", "paper")
+    config = config_of("tisode_ird", "paper")
     assert config.dataset == "mnist" and config.epochs == 100 and config.lr_boundaries == (30, 60, 90)
     assert config.model_options["input_randomization"] == (28, 32) and "width" not in config.model_options
     assert setting.adaptive_options == {}  # the recipes' full defaults: SPSA-100 × 128, EOT-PGD-100 × 20, AA-rand

@@ -233,5 +233,24 @@ def test_psnr_claim_registration_errors():
                      {"cpu": setting}, metric="psnr")
     with pytest.raises(TfrobustError, match="strongest ObsAtk needs at least the paper's steps"):
         claims.PsnrSetting(level=25 / 255, paper_steps=5, strong_steps=3)
+    with pytest.raises(TfrobustError, match="the cpu setting's ObsAtk budget 25/255 must be positive and below the "
+                                            "noise level 25/255"):
+        claims.Claim("x", "x", (model, other), (claims.Pair("a", "b", db),),
+                     {"cpu": claims.ScaleSetting("dataset:fashion_mnist", 25 / 255, 10, 10, psnr=psnr)}, metric="psnr")
     with pytest.raises(TfrobustError, match="unknown metric"):
         claims.Claim("x", "x", (model, other), (claims.Pair("a", "b", db),), {"cpu": setting}, metric="ssim")
+
+
+def test_every_model_restores_the_same_noisy_images():
+    # The pairing of a PSNR claim: image i's observation depends only on (seed, i) (so --points=N gives a prefix),
+    # not on the model or the call; another seed draws other noise.
+    from tfrobust.reproduction.denoiser_evaluation import _observations
+
+    rng = np.random.default_rng(2)
+    images = [rng.uniform(0.2, 0.8, size=(8, 8, 1)).astype(np.float32) for _ in range(3)]
+    for kind, eps in (("gaussian", 0.0), ("obsatk", 5 / 255)):
+        first = _observations(images, kind, 25 / 255, eps, seed=0)
+        np.testing.assert_array_equal(np.stack(first), np.stack(_observations(images, kind, 25 / 255, eps, seed=0)))
+        np.testing.assert_array_equal(first[1], _observations(images[:2], kind, 25 / 255, eps, seed=0)[1])
+        assert not np.array_equal(first[0], _observations(images, kind, 25 / 255, eps, seed=1)[0])
+        assert not np.array_equal(first[0] - images[0], first[1] - images[1])  # a draw per image

@@ -23,10 +23,18 @@ REPOSITORY = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__f
     (["--claim=cifs", "--scale=gpu"], "--scale"),
     (["--claim=cifs", "--points=0"], "--points"),
     (["--claim=cifs", "--models=vanilla,nonsense"], "claim cifs has no model 'nonsense'; models: vanilla, cifs"),
+    (["--claim=denoising_hat", "--sanity_size=5"], "--sanity_size does not apply to the PSNR claim denoising_hat"),
     (["--claim=cifs", "--summary=/nonexistent/summary.md"], "--summary /nonexistent/summary.md does not exist"),
 ])
-def test_bad_flags_give_one_error_line_and_exit_2(in_process, args, message):
-    code, out, err = in_process("reproduce", *args)
+def test_bad_flags_give_one_error_line_and_exit_2(in_process, args, message, monkeypatch, tmp_path):
+    def no_training(*_, **__):
+        raise AssertionError("a bad flag was accepted: the runner started a training")
+
+    # Should the error not fire, the runner must neither train a real claim for minutes nor write into the
+    # checkout's docs/results: nothing trains, and the folders are temporary (the case's own flags come last).
+    monkeypatch.setattr(subprocess, "run", no_training)
+    code, out, err = in_process("reproduce", f"--work_dir={tmp_path / 'work'}", f"--out_dir={tmp_path / 'out'}",
+                                "--summary=", *args)
     assert code == 2
     assert err.startswith("error: ") and err.count("\n") == 1
     assert message in err
@@ -114,6 +122,14 @@ def test_a_tiny_claim_end_to_end_and_again_without_retraining(in_process, tiny_c
     assert json.loads(record.read_text())["wall_seconds"] == before  # not retrained
     assert json.loads((tmp_path / "out" / "tiny_test_claim.json").read_text())["pairs"] == report["pairs"]
 
+    # A run of part of the claim keeps the other models' finished results: the file does not fall back to partial.
+    code, out, err = in_process("reproduce", *args, "--models=wider")
+    assert code == 0, err
+    assert "plain seed 0: not selected, its finished evaluation is kept" in out and "evaluating" not in out
+    again = json.loads((tmp_path / "out" / "tiny_test_claim.json").read_text())
+    assert again["status"] == "complete" and again["missing"] == [] and again["pairs"] == report["pairs"]
+    assert again["models"]["plain"]["0"]["training"] == report["models"]["plain"]["0"]["training"]
+
 
 def test_a_run_folder_of_other_flags_is_refused(in_process, tiny_claim, tmp_path):
     folder = tmp_path / "work" / "tiny_test_claim" / "cpu" / "plain_seed0"
@@ -128,3 +144,37 @@ def test_help_lists_the_claims(in_process):
     code, out, _ = in_process("reproduce", "--help")
     assert code in (0, 1)  # absl ends --help with status 1
     assert "--claim" in out and all(name in out for name in claims.names())
+
+
+def test_a_model_left_out_by_models_is_added_only_when_finished_under_the_same_settings(tiny_claim, tmp_path,
+                                                                                        monkeypatch):
+    import numpy as np
+
+    from tfrobust.core.files import write_json
+    from tfrobust.core.run_layout import RunLayout
+    from tfrobust.reproduction import runs
+    from tfrobust.scripts import reproduce
+
+    monkeypatch.setattr(reproduce, "say", lambda *_: None)
+    x, y = np.zeros((12, 28, 28, 1), np.float32), np.zeros(12, np.int64)
+    job = reproduce.Reproduction(tiny_claim, "cpu", x, y, tiny_claim.setting("cpu"), [], str(tmp_path / "work"),
+                                 str(tmp_path / "out"), "", "python trainers/reproduce.py")
+    job.sanity_size = 6
+    assert not job.add_finished("plain", 0)  # nothing there
+    directory, argv = job.argv("plain", 0)
+    runs.record_training(directory, argv)
+    assert not job.add_finished("plain", 0)  # started, not finished
+    write_json(RunLayout(directory).summary, {"train_seconds": 3.0, "epochs": 1})
+    masks = {"autoattack": np.ones(12, bool)}
+    runs.save_evaluation(directory, {**job.evaluation_settings("plain", 0), "points": 99}, {"flagged": []}, masks)
+    assert not job.add_finished("plain", 0)  # evaluated under other settings
+    runs.save_evaluation(directory, job.evaluation_settings("plain", 0), {"flagged": []}, masks)
+    assert job.add_finished("plain", 0)
+    assert job.trainings[0]["plain"]["train_seconds"] == 3.0 and job.trainings[0]["plain"]["command"].startswith(
+        "python trainers/train.py ")
+    assert np.array_equal(job.evaluations[0]["plain"][1]["autoattack"], masks["autoattack"])
+    # A folder trained with other flags (another --train_flag) is not this run's: left out, no error.
+    other = reproduce.Reproduction(tiny_claim, "cpu", x, y, tiny_claim.setting("cpu"), ["--epochs=2"],
+                                   str(tmp_path / "work"), str(tmp_path / "out"), "", "python trainers/reproduce.py")
+    other.sanity_size = 6
+    assert not other.add_finished("plain", 0) and other.evaluations == {}

@@ -25,10 +25,44 @@ SCALES = ("cpu", "paper")
 METRICS = ("accuracy", "psnr")
 #: The training program of each metric's models (relative to the repository).
 TRAINING_PROGRAMS = {"accuracy": "trainers/train.py", "psnr": "trainers/train_denoiser.py"}
-#: The adaptive recipes and extra analyses ``model_evaluation`` runs (kept equal to its lists; the registry
-#: stays importable without TensorFlow).
-ADAPTIVE_RECIPES = ("cifs", "ode", "eot")
+#: The adaptive recipes ``model_evaluation`` runs and the options each takes (a scale's ``adaptive_options``):
+#: "cifs" the PGD steps per ℓβ loss, "ode" ``ode_evaluation``'s budgets, "eot" ``eot_recipe``'s (prefixed so that
+#: they can sit beside the ODE recipe's). Defined here, without TensorFlow, and imported by ``model_evaluation``,
+#: so the registry and the evaluation cannot disagree.
+RECIPE_OPTIONS = {"cifs": ("steps",),
+                  "ode": ("pgd_steps", "surrogate_steps", "square_queries", "spsa_steps", "spsa_samples"),
+                  "eot": ("eot_steps", "eot_samples", "eot_repeats", "eot_autoattack")}
+ADAPTIVE_RECIPES = tuple(RECIPE_OPTIONS)
+#: The extra analyses ``model_evaluation`` runs.
 ANALYSES = ("unchanged_prediction_ratio",)
+
+
+def recipe_parts(adaptive):
+    """The recipes of a model's ``adaptive`` entry: None → (), "ode" → ("ode",), "ode+eot" → ("ode", "eot").
+
+    A model that needs two adaptive evaluations (an ODE model with input randomisation) names both joined by
+    "+"; each runs and every row of both joins the per-point ``strongest``."""
+    if adaptive is None:
+        return ()
+    parts = tuple(str(adaptive).split("+"))
+    if any(part not in ADAPTIVE_RECIPES for part in parts) or len(set(parts)) != len(parts):
+        raise TfrobustError(f"unknown adaptive recipe {adaptive!r}; choices: {', '.join(ADAPTIVE_RECIPES)} or "
+                            "distinct ones joined by '+' (e.g. 'ode+eot')")
+    return parts
+
+
+def options_for(adaptive, options):
+    """The part of a claim's per-scale ``adaptive_options`` that belongs to the recipe(s) of ``adaptive``.
+
+    A claim's options serve all its models (e.g. the ODE recipe's SPSA budget and the EOT recipe's samples), so
+    each model receives those of its own recipes; an option that no recipe knows is an error."""
+    options = dict(options or {})
+    known = {name for names in RECIPE_OPTIONS.values() for name in names}
+    if set(options) - known:
+        raise TfrobustError(f"unknown adaptive options {sorted(set(options) - known)}; choices: "
+                            f"{', '.join(sorted(known))}")
+    wanted = {name for part in recipe_parts(adaptive) for name in RECIPE_OPTIONS[part]}
+    return {name: value for name, value in options.items() if name in wanted}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,12 +121,10 @@ class ModelRecipe:
                 if not flag.startswith("--") or flag.split("=", 1)[0] in ("--model_dir", "--seed"):
                     raise TfrobustError(f"{self.name}: {flag!r} is not a training flag the recipe may set "
                                         "(--model_dir and --seed are the runner's)")
-        if self.adaptive is not None:
-            parts = str(self.adaptive).split("+")  # "ode+eot": both recipes run on the model
-            for part in parts:
-                check_choice("adaptive", part, ADAPTIVE_RECIPES)
-            if len(set(parts)) != len(parts):
-                raise TfrobustError(f"{self.name}: adaptive {self.adaptive!r} names a recipe twice")
+        try:
+            recipe_parts(self.adaptive)  # "ode+eot": both recipes run on the model
+        except TfrobustError as error:
+            raise TfrobustError(f"{self.name}: {error}") from None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -193,12 +225,23 @@ class Claim:
             if (setting.psnr is not None) != psnr:
                 raise TfrobustError(f"claim {self.name}: the {scale} setting {'needs' if psnr else 'must not have'} a "
                                     "PsnrSetting (metric " + self.metric + ")")
+            if psnr and not 0 < setting.eps < setting.psnr.level:  # else the evaluation refuses it after training
+                raise TfrobustError(f"claim {self.name}: the {scale} setting's ObsAtk budget "
+                                    f"{setting.eps * 255:.3g}/255 must be positive and below the noise level "
+                                    f"{setting.psnr.level * 255:.3g}/255")
         for pair in self.pairs:
             if (pair.paper.unit == "dB") != psnr:
                 raise TfrobustError(f"claim {self.name}: pair {pair.label}'s paper numbers are in {pair.paper.unit}, "
                                     f"not the claim's metric ({self.metric})")
         if psnr and (self.analyses or any(m.adaptive for m in self.models)):
             raise TfrobustError(f"claim {self.name}: a PSNR claim has no adaptive recipes or analyses")
+        for scale, setting in self.scales.items():  # at registration, not after a model has trained
+            options = setting.adaptive_options or {}
+            used = {name for m in self.models for name in options_for(m.adaptive, options)}
+            if set(options) - used:
+                raise TfrobustError(f"claim {self.name}: the {scale} setting's adaptive options "
+                                    f"{sorted(set(options) - used)} belong to no recipe of its models "
+                                    f"({', '.join(sorted({m.adaptive for m in self.models if m.adaptive})) or 'none'})")
 
     @property
     def training_program(self):

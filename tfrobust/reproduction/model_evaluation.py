@@ -28,50 +28,32 @@ from tfrobust.evaluation.robustness import robust_accuracy
 from tfrobust.evaluation.target import as_target
 from tfrobust.evaluation.resume import EvaluationState, command_identity
 from tfrobust.export.source import load_source_model
+from tfrobust.reproduction.claims import ADAPTIVE_RECIPES as ADAPTIVE_RECIPES  # the registry's lists, re-exported
+from tfrobust.reproduction.claims import ANALYSES, RECIPE_OPTIONS, recipe_parts
+from tfrobust.reproduction.claims import options_for as options_for
 
 #: The evaluation suite every model gets: FGSM, PGD-20 and the standard AutoAttack.
 SUITE = "standard"
 #: Mask keys: the standard suite's rows, its worst case, and ``strongest`` (worst case with the adaptive rows).
 STANDARD_KEYS = ("clean", "fgsm", "pgd-20", "autoattack", "worst_case")
 STRONGEST = "strongest"
-ADAPTIVE_RECIPES = ("cifs", "ode", "eot")
-ANALYSES = ("unchanged_prediction_ratio",)
 #: ``ode_evaluation``'s options a claim may set per scale.
-ODE_OPTIONS = ("pgd_steps", "surrogate_steps", "square_queries", "spsa_steps", "spsa_samples")
+ODE_OPTIONS = RECIPE_OPTIONS["ode"]
 #: The "eot" recipe's options (``eot_recipe``), prefixed so that they can sit beside the ODE recipe's.
-EOT_OPTIONS = ("eot_steps", "eot_samples", "eot_repeats", "eot_autoattack")
-#: Options each recipe takes.
-RECIPE_OPTIONS = {"cifs": ("steps",), "ode": ODE_OPTIONS, "eot": EOT_OPTIONS}
+EOT_OPTIONS = RECIPE_OPTIONS["eot"]
 #: The "eot" recipe's defaults (the paper-scale setting; a claim lowers them per scale).
 EOT_DEFAULTS = {"eot_steps": 100, "eot_samples": 20, "eot_repeats": 10, "eot_autoattack": True}
 
 
-def recipe_parts(adaptive):
-    """The recipes of a model's ``adaptive`` entry: None → (), "ode" → ("ode",), "ode+eot" → ("ode", "eot").
-
-    A model that needs two adaptive evaluations (an ODE model with input randomisation) names both joined by
-    "+"; each runs and every row of both joins the per-point ``strongest``."""
-    if adaptive is None:
-        return ()
-    parts = tuple(str(adaptive).split("+"))
-    if any(part not in ADAPTIVE_RECIPES for part in parts) or len(set(parts)) != len(parts):
-        raise TfrobustError(f"unknown adaptive recipe {adaptive!r}; choices: {', '.join(ADAPTIVE_RECIPES)} or "
-                            "distinct ones joined by '+' (e.g. 'ode+eot')")
-    return parts
-
-
-def options_for(adaptive, options):
-    """The part of a claim's per-scale ``adaptive_options`` that belongs to the recipe(s) of ``adaptive``.
-
-    A claim's options serve all its models (e.g. the ODE recipe's SPSA budget and the EOT recipe's samples), so
-    each model receives those of its own recipes; an option that no recipe knows is an error."""
-    options = dict(options or {})
-    known = {name for names in RECIPE_OPTIONS.values() for name in names}
-    if set(options) - known:
-        raise TfrobustError(f"unknown adaptive options {sorted(set(options) - known)}; choices: "
-                            f"{', '.join(sorted(known))}")
-    wanted = {name for part in recipe_parts(adaptive) for name in RECIPE_OPTIONS[part]}
-    return {name: value for name, value in options.items() if name in wanted}
+def recipe_settings(adaptive, options):
+    """The options a model's recipe(s) run with: its share of a claim's ``options`` (``options_for``) with the
+    "eot" recipe's defaults (``EOT_DEFAULTS``) filled in. The runner records this with a saved evaluation, so a
+    change of those defaults is a new evaluation, not a silent reuse of one made under the old ones. (The ODE and
+    CIFS recipes' own defaults are not filled in, so that evaluations saved before this existed stay valid.)"""
+    share = options_for(adaptive, options)
+    if "eot" in recipe_parts(adaptive):
+        share = {**EOT_DEFAULTS, **share}
+    return share
 
 
 def eot_recipe(model, x, y, *, eps, seed=0, batch_size=250, eot_steps=100, eot_samples=20, eot_repeats=10,

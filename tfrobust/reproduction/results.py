@@ -124,6 +124,14 @@ def _diff(d):
     return f"{100 * d['difference']:+.2f} ± {100 * d['se']:.2f}"
 
 
+def _wall_minutes(report):
+    train = sum(sum(e["training"].get("wall_seconds_per_invocation") or []) for seeds in report["models"].values()
+                for e in seeds.values() if e["training"])
+    evaluation = sum(e["evaluation"]["seconds"] for seeds in report["models"].values() for e in seeds.values()
+                     if e["evaluation"])
+    return train / 60, evaluation / 60
+
+
 def claim_markdown(report):
     """The claim's Markdown page."""
     if report.get("metric") == "psnr":
@@ -133,12 +141,9 @@ def claim_markdown(report):
              f"**Verdict: {report['verdict']}** ({report['status']}; rule: [reproductions.md](../reproductions.md)). "
              f"Scale `{report['scale']}`: {s['dataset']}, L∞ ε = {s['eps']:g}, first {s['points']} test points "
              f"(sanity checks on the first {s['sanity_size']}). {s['note']}.", ""]
-    train_wall = sum(sum(e["training"].get("wall_seconds_per_invocation") or []) for seeds in report["models"].values()
-                     for e in seeds.values() if e["training"])
-    eval_wall = sum(e["evaluation"]["seconds"] for seeds in report["models"].values() for e in seeds.values()
-                    if e["evaluation"])
-    lines += [f"Wall time of the runs recorded here: training {train_wall / 60:.1f} min (the invocations this runner "
-              f"started), evaluation {eval_wall / 60:.1f} min, on the machine that ran them (see "
+    train_min, eval_min = _wall_minutes(report)
+    lines += [f"Wall time of the runs recorded here: training {train_min:.1f} min (the invocations this runner "
+              f"started), evaluation {eval_min:.1f} min, on the machine that ran them (see "
               "docs/results/reproductions.md).", ""]
     if report["missing"]:
         lines += ["Not done yet: " + "; ".join(report["missing"]) + ".", ""]
@@ -205,14 +210,6 @@ def claim_markdown(report):
 
 def _db(d):
     return f"{d['difference']:+.2f} ± {d['se']:.2f}"
-
-
-def _wall_minutes(report):
-    train = sum(sum(e["training"].get("wall_seconds_per_invocation") or []) for seeds in report["models"].values()
-                for e in seeds.values() if e["training"])
-    evaluation = sum(e["evaluation"]["seconds"] for seeds in report["models"].values() for e in seeds.values()
-                     if e["evaluation"])
-    return train / 60, evaluation / 60
 
 
 def psnr_claim_markdown(report):

@@ -22,6 +22,7 @@ runs exactly those seeds. ``--train_flag=--epochs=1`` (repeatable) appends a fla
 """
 
 import dataclasses
+import json
 import os
 import shlex
 import subprocess
@@ -31,10 +32,11 @@ import time
 from absl import flags
 
 from tfrobust import data
+from tfrobust.core.run_layout import RunLayout
 from tfrobust.errors import TfrobustError
 from tfrobust.reproduction import claims, runs
 from tfrobust.reproduction.denoiser_evaluation import evaluate_denoiser_psnr, load_denoiser, load_test_images
-from tfrobust.reproduction.model_evaluation import SUITE, evaluate_model, load_trained, options_for
+from tfrobust.reproduction.model_evaluation import SUITE, evaluate_model, load_trained, recipe_settings
 from tfrobust.reproduction.results import claim_report, headline_difference, update_summary, write_claim
 from tfrobust.reproduction.verdict import needs_second_seed
 from tfrobust.scripts import run_program
@@ -60,8 +62,9 @@ def define_flags():
     flags.DEFINE_integer("sanity_size", None, "Points of the sanity checks (default: the claim's).", lower_bound=1)
     flags.DEFINE_multi_string("train_flag", [], "Extra trainers/train.py flag for every model, repeatable "
                               "(e.g. --train_flag=--epochs=1).")
-    flags.DEFINE_list("models", [], "Only these models of the claim (default: all). The others stay listed as "
-                      "missing, so the result is marked partial until a later run adds them.")
+    flags.DEFINE_list("models", [], "Only these models of the claim (default: all). The others are not trained or "
+                      "evaluated: their finished evaluations (same settings) stay in the result, the rest are listed "
+                      "as missing, so the result is marked partial until a later run adds them.")
     flags.DEFINE_integer("batch_size", 250, "Attack batch size.", lower_bound=1)
     flags.DEFINE_integer("verbose", 1, "0 silent, 1 a line per model step, 2 also the evaluation's per-attack "
                          "lines and the training output.", lower_bound=0, upper_bound=2)
@@ -110,10 +113,13 @@ class Reproduction:
         flags_ = [*self.claim.training_flags(model, self.scale), *self.extra_flags]
         return directory, runs.training_argv(flags_, directory, seed)
 
+    def command(self, argv):
+        return f"python {self.program} {' '.join(shlex.quote(a) for a in argv)}"
+
     def train(self, model, seed):
         directory, argv = self.argv(model, seed)
         state = runs.training_state(directory, argv)
-        command = f"python {self.program} {' '.join(shlex.quote(a) for a in argv)}"
+        command = self.command(argv)
         wall = None
         if state != runs.FINISHED:
             if state == runs.NEW:
@@ -134,28 +140,62 @@ class Reproduction:
             runs.add_invocation(directory, wall)
         else:
             say(1, f"[{self.claim.name}] {model} seed {seed}: trained already ({directory})")
-        if self.psnr:
-            model_net, summary = load_denoiser(directory)
-            self.trainings.setdefault(seed, {})[model] = {
-                "command": command, "run_dir": directory, "wall_seconds_per_invocation": runs.invocations(directory),
-                "train_seconds": summary.get("train_seconds"), "epochs": summary.get("epochs"),
-                "val_psnr": summary.get("val_psnr"), "val_adv_psnr": summary.get("val_adv_psnr"),
-                "num_patches": summary.get("num_patches"), "patch_size": summary.get("patch_size")}
-            return directory, model_net
-        model_net, summary = load_trained(directory)
-        self.trainings.setdefault(seed, {})[model] = {
-            "command": command, "run_dir": directory, "wall_seconds_per_invocation": runs.invocations(directory),
-            "train_seconds": summary.get("train_seconds"), "epochs": summary.get("epochs"),
-            "test_accuracy": summary.get("test_accuracy"), "test_adv_accuracy": summary.get("test_adv_accuracy"),
-            "selection": {k: v for k, v in (summary.get("selection") or {}).items() if k != "weights_best"},
-            "train_size": summary.get("train_size"), "validation_size": summary.get("validation_size")}
+        model_net, summary = (load_denoiser if self.psnr else load_trained)(directory)
+        self.trainings.setdefault(seed, {})[model] = self.training_entry(command, directory, summary)
         return directory, model_net
+
+    def training_entry(self, command, directory, summary):
+        """What the report keeps of a finished training run (its ``summary.json``)."""
+        entry = {"command": command, "run_dir": directory, "wall_seconds_per_invocation": runs.invocations(directory),
+                 "train_seconds": summary.get("train_seconds"), "epochs": summary.get("epochs")}
+        if self.psnr:
+            return {**entry, "val_psnr": summary.get("val_psnr"), "val_adv_psnr": summary.get("val_adv_psnr"),
+                    "num_patches": summary.get("num_patches"), "patch_size": summary.get("patch_size")}
+        return {**entry, "test_accuracy": summary.get("test_accuracy"),
+                "test_adv_accuracy": summary.get("test_adv_accuracy"),
+                "selection": {k: v for k, v in (summary.get("selection") or {}).items() if k != "weights_best"},
+                "train_size": summary.get("train_size"), "validation_size": summary.get("validation_size")}
+
+    def evaluation_settings(self, model, seed):
+        """The settings a model's saved evaluation must have been made with to be reused."""
+        if self.psnr:
+            return {"points": len(self.x), "eps": self.setting.eps, "dataset": self.setting.dataset,
+                    "metric": "psnr", "seed": seed, "psnr": dataclasses.asdict(self.setting.psnr)}
+        recipe = self.claim.model(model)
+        settings = {"points": int(len(self.y)), "eps": self.setting.eps, "dataset": self.setting.dataset,
+                    "suite": SUITE, "seed": seed, "sanity_size": self.sanity_size, "adaptive": recipe.adaptive}
+        if self.claim.analyses:  # only when asked, so evaluations saved before analyses existed stay valid
+            settings["analyses"] = list(self.claim.analyses)
+        options = recipe_settings(recipe.adaptive, self.setting.adaptive_options)  # its recipes' share, as run
+        if options:
+            settings["adaptive_options"] = options
+        return settings
+
+    def add_finished(self, model, seed):
+        """Adds a model this run does not train or evaluate (``--models`` left it out) to the report when its
+        training and its evaluation under the same settings are finished on disk; else it stays missing."""
+        directory, argv = self.argv(model, seed)
+        try:
+            if runs.training_state(directory, argv) != runs.FINISHED:
+                return False
+        except TfrobustError:  # a folder of other flags (e.g. another --train_flag): not this run's, left alone
+            return False
+        saved = runs.load_evaluation(directory, self.evaluation_settings(model, seed),
+                                     dtype=float if self.psnr else bool)
+        if saved is None:
+            return False
+        with open(RunLayout(directory).summary, encoding="utf-8") as handle:
+            summary = json.load(handle)
+        command = self.command(argv)
+        self.trainings.setdefault(seed, {})[model] = self.training_entry(command, directory, summary)
+        self.evaluations.setdefault(seed, {})[model] = saved
+        say(1, f"[{self.claim.name}] {model} seed {seed}: not selected, its finished evaluation is kept in the report")
+        return True
 
     def evaluate_psnr(self, model, seed):
         directory, net = self.train(model, seed)
         psnr = self.setting.psnr
-        settings = {"points": len(self.x), "eps": self.setting.eps, "dataset": self.setting.dataset, "metric": "psnr",
-                    "seed": seed, "psnr": dataclasses.asdict(psnr)}
+        settings = self.evaluation_settings(model, seed)
         saved = runs.load_evaluation(directory, settings, dtype=float)
         if saved is None:
             say(1, f"[{self.claim.name}] evaluating {model} seed {seed} on {len(self.x)} images (Gaussian, ObsAtk "
@@ -179,13 +219,8 @@ class Reproduction:
             return self.evaluate_psnr(model, seed)
         directory, net = self.train(model, seed)
         recipe = self.claim.model(model)
-        settings = {"points": int(len(self.y)), "eps": self.setting.eps, "dataset": self.setting.dataset,
-                    "suite": SUITE, "seed": seed, "sanity_size": self.sanity_size, "adaptive": recipe.adaptive}
-        if self.claim.analyses:  # only when asked, so evaluations saved before analyses existed stay valid
-            settings["analyses"] = list(self.claim.analyses)
-        options = options_for(recipe.adaptive, self.setting.adaptive_options)  # this model's recipes' share
-        if options:
-            settings["adaptive_options"] = options
+        settings = self.evaluation_settings(model, seed)
+        options = settings.get("adaptive_options")
         saved = runs.load_evaluation(directory, settings)
         if saved is None:
             say(1, f"[{self.claim.name}] evaluating {model} seed {seed} on {len(self.y)} points "
@@ -242,6 +277,9 @@ def main(argv):
     claim = claims.get(FLAGS.claim)
     setting = claim.setting(FLAGS.scale)
     seeds = parse_seeds(FLAGS.seeds)
+    if claim.metric == "psnr" and FLAGS.sanity_size is not None:
+        raise TfrobustError(f"--sanity_size does not apply to the PSNR claim {claim.name}: its sanity checks use "
+                            "every test image (--points)")
     extra = check_train_flags(FLAGS.train_flag)
     if FLAGS.summary and not os.path.isfile(FLAGS.summary):
         raise TfrobustError(f"--summary {FLAGS.summary} does not exist (give '' to skip the summary table)")
@@ -255,19 +293,22 @@ def main(argv):
     command = "python trainers/reproduce.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     job = Reproduction(claim, FLAGS.scale, x, y, setting, extra, os.path.abspath(FLAGS.work_dir), FLAGS.out_dir,
                        FLAGS.summary, command)
-    job.sanity_size = min(FLAGS.sanity_size or setting.sanity_size, len(x))
+    job.sanity_size = len(x) if claim.metric == "psnr" else min(FLAGS.sanity_size or setting.sanity_size, len(x))
     models = [m.name for m in claim.models]
-    selected = [claim.model(name).name for name in FLAGS.models] or models
+    selected = [claim.model(name).name for name in dict.fromkeys(FLAGS.models)] or models
     first = seeds or [0]
     for seed in first:
         job.wanted[seed] = list(models)
+        for model in models:  # --models: the others' finished results stay in the report
+            if model not in selected:
+                job.add_finished(model, seed)
     for seed in first:
         for model in selected:
             job.evaluate(model, seed)
     if seeds is None:  # auto: the rule's second seed for the pairs that need it
         second = []
         for pair in claim.pairs:
-            if pair.baseline not in selected or pair.defense not in selected:
+            if pair.baseline not in job.evaluations[0] or pair.defense not in job.evaluations[0]:
                 continue
             strong = headline_difference(claim.metric, job.evaluations[0][pair.baseline],
                                          job.evaluations[0][pair.defense])
@@ -277,9 +318,13 @@ def main(argv):
             say(1, f"[{claim.name}] seed 1 needed for: {', '.join(second)} "
                    f"({'strongest ObsAtk' if claim.metric == 'psnr' else 'AutoAttack'} difference within 3 SE)")
             job.wanted[1] = second
+            for model in second:
+                if model not in selected:
+                    job.add_finished(model, 1)
             job.write()
             for model in second:
-                job.evaluate(model, 1)
+                if model in selected:
+                    job.evaluate(model, 1)
     report = job.write()
     print(f"{claim.name}: verdict {report['verdict']} ({report['status']}); "
           f"{os.path.join(FLAGS.out_dir, claim.name + '.md')}")
