@@ -173,6 +173,14 @@ def test_a_model_left_out_by_models_is_added_only_when_finished_under_the_same_s
     assert job.trainings[0]["plain"]["train_seconds"] == 3.0 and job.trainings[0]["plain"]["command"].startswith(
         "python trainers/train.py ")
     assert np.array_equal(job.evaluations[0]["plain"][1]["autoattack"], masks["autoattack"])
+    # Another attack batch size draws other random starts (stream b per batch): not reused; the default is
+    # not recorded, so evaluations saved before the batch size was recorded stay valid.
+    assert "batch_size" not in job.evaluation_settings("plain", 0)
+    batched = reproduce.Reproduction(tiny_claim, "cpu", x, y, tiny_claim.setting("cpu"), [], str(tmp_path / "work"),
+                                     str(tmp_path / "out"), "", "python trainers/reproduce.py", batch_size=100)
+    batched.sanity_size = 6
+    assert batched.evaluation_settings("plain", 0)["batch_size"] == 100
+    assert not batched.add_finished("plain", 0)
     # A folder trained with other flags (another --train_flag) is not this run's: left out, no error.
     other = reproduce.Reproduction(tiny_claim, "cpu", x, y, tiny_claim.setting("cpu"), ["--epochs=2"],
                                    str(tmp_path / "work"), str(tmp_path / "out"), "", "python trainers/reproduce.py")

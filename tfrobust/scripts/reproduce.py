@@ -45,6 +45,8 @@ FLAGS = flags.FLAGS
 #: The repository checkout this package lives in (the recipes' flagfiles are relative to it).
 REPOSITORY = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TRAIN_PROGRAM = os.path.join("trainers", "train.py")  # the accuracy claims'; a claim names its own
+#: --batch_size of the attacks; only another value is recorded with an evaluation (see evaluation_settings).
+DEFAULT_BATCH_SIZE = 250
 
 
 def define_flags():
@@ -65,7 +67,8 @@ def define_flags():
     flags.DEFINE_list("models", [], "Only these models of the claim (default: all). The others are not trained or "
                       "evaluated: their finished evaluations (same settings) stay in the result, the rest are listed "
                       "as missing, so the result is marked partial until a later run adds them.")
-    flags.DEFINE_integer("batch_size", 250, "Attack batch size.", lower_bound=1)
+    flags.DEFINE_integer("batch_size", DEFAULT_BATCH_SIZE, "Attack batch size (recorded with an evaluation: "
+                         "another size draws other random starts, so a saved evaluation is redone).", lower_bound=1)
     flags.DEFINE_integer("verbose", 1, "0 silent, 1 a line per model step, 2 also the evaluation's per-attack "
                          "lines and the training output.", lower_bound=0, upper_bound=2)
 
@@ -99,9 +102,11 @@ def say(level, text):
 class Reproduction:
     """One claim at one scale: trains and evaluates models on demand and rewrites the result files."""
 
-    def __init__(self, claim, scale, x, y, setting, extra_flags, work_dir, out_dir, summary, command):
+    def __init__(self, claim, scale, x, y, setting, extra_flags, work_dir, out_dir, summary, command,
+                 batch_size=DEFAULT_BATCH_SIZE):
         """``x, y``: the test points (for a PSNR claim ``x`` is the list of clean test images, ``y`` None)."""
         self.claim, self.scale, self.x, self.y, self.setting = claim, scale, x, y, setting
+        self.batch_size = batch_size
         self.psnr = claim.metric == "psnr"
         self.program = claim.training_program
         self.extra_flags, self.work_dir, self.out_dir, self.summary = extra_flags, work_dir, out_dir, summary
@@ -158,12 +163,16 @@ class Reproduction:
 
     def evaluation_settings(self, model, seed):
         """The settings a model's saved evaluation must have been made with to be reused."""
+        # Attack random starts are drawn per batch (stream b for batch b), so another --batch_size gives other
+        # draws: recorded when it is not the default, so evaluations saved before it was recorded stay valid.
+        batch = {} if self.batch_size == DEFAULT_BATCH_SIZE else {"batch_size": self.batch_size}
         if self.psnr:
             return {"points": len(self.x), "eps": self.setting.eps, "dataset": self.setting.dataset,
-                    "metric": "psnr", "seed": seed, "psnr": dataclasses.asdict(self.setting.psnr)}
+                    "metric": "psnr", "seed": seed, "psnr": dataclasses.asdict(self.setting.psnr), **batch}
         recipe = self.claim.model(model)
         settings = {"points": int(len(self.y)), "eps": self.setting.eps, "dataset": self.setting.dataset,
-                    "suite": SUITE, "seed": seed, "sanity_size": self.sanity_size, "adaptive": recipe.adaptive}
+                    "suite": SUITE, "seed": seed, "sanity_size": self.sanity_size, "adaptive": recipe.adaptive,
+                    **batch}
         if self.claim.analyses:  # only when asked, so evaluations saved before analyses existed stay valid
             settings["analyses"] = list(self.claim.analyses)
         options = recipe_settings(recipe.adaptive, self.setting.adaptive_options)  # its recipes' share, as run
@@ -203,7 +212,7 @@ class Reproduction:
             result, arrays = evaluate_denoiser_psnr(
                 net, self.x, eps=self.setting.eps, level=psnr.level, paper_steps=psnr.paper_steps,
                 strong_steps=psnr.strong_steps, strong_restarts=psnr.strong_restarts, seed=seed,
-                batch_size=FLAGS.batch_size, verbose=FLAGS.verbose >= 2, name=model)
+                batch_size=self.batch_size, verbose=FLAGS.verbose >= 2, name=model)
             runs.save_evaluation(directory, settings, result, arrays)
             saved = (result, arrays)
         result = saved[0]
@@ -226,7 +235,7 @@ class Reproduction:
             say(1, f"[{self.claim.name}] evaluating {model} seed {seed} on {len(self.y)} points "
                    f"({SUITE} suite{', adaptive: ' + recipe.adaptive if recipe.adaptive else ''})")
             result, masks = evaluate_model(net, self.x, self.y, eps=self.setting.eps, adaptive=recipe.adaptive,
-                                           seed=seed, sanity_size=self.sanity_size, batch_size=FLAGS.batch_size,
+                                           seed=seed, sanity_size=self.sanity_size, batch_size=self.batch_size,
                                            verbose=2 if FLAGS.verbose >= 2 else 0, name=model,
                                            analyses=self.claim.analyses,
                                            state_dir=os.path.join(directory, runs.EVALUATION_STATE),
@@ -292,7 +301,7 @@ def main(argv):
         x, y = data.load(setting.dataset, "test", size=points)
     command = "python trainers/reproduce.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     job = Reproduction(claim, FLAGS.scale, x, y, setting, extra, os.path.abspath(FLAGS.work_dir), FLAGS.out_dir,
-                       FLAGS.summary, command)
+                       FLAGS.summary, command, batch_size=FLAGS.batch_size)
     job.sanity_size = len(x) if claim.metric == "psnr" else min(FLAGS.sanity_size or setting.sanity_size, len(x))
     models = [m.name for m in claim.models]
     selected = [claim.model(name).name for name in dict.fromkeys(FLAGS.models)] or models
