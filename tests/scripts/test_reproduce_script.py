@@ -112,7 +112,7 @@ def test_a_tiny_claim_end_to_end_and_again_without_retraining(in_process, tiny_c
     assert "Paper: plain 10.00 % → wider 20.00 % under PGD-20" in markdown and "## Exact commands" in markdown
     row = [line for line in summary.read_text().splitlines() if line.startswith("| tiny_test_claim |")]
     assert len(row) == 1 and "not run yet" not in row[0] and "tiny_test_claim.md" in row[0]
-    assert f"| {report['verdict']} |" in row[0]
+    assert f"| {report['verdict']}" in row[0]  # e.g. 'partial (seed 0 alone: …)'
 
     record = tmp_path / "work" / "tiny_test_claim" / "cpu" / "plain_seed0" / "reproduce_training.json"
     before = json.loads(record.read_text())["wall_seconds"]
