@@ -42,12 +42,13 @@ def test_not_reproduced_when_the_gain_is_below_half_the_papers_size():
     # Δ_AA = 0.06 (SE ≈ 0.017: 3.6 SE, no second seed needed) but the paper's 0.15 asks for ≥ 0.075.
     result = pair_verdict(0.15, [seed((0, 12), (0, 12), (0, 12))])
     assert result["verdict"] == NOT_REPRODUCED
-    assert "below half" in result["reasons"][-1]
+    assert "below half" in result["reasons"][-1] and result["reasons"][-1].endswith("beyond 2 SE")
 
 
 def test_not_reproduced_when_the_sign_is_the_papers_opposite():
     result = pair_verdict(0.10, [seed((40, 0), (40, 0), (40, 0))])
     assert result["verdict"] == NOT_REPRODUCED
+    assert result["reasons"][-1].endswith("beyond 2 SE the other way")  # a significant loss, not mere noise
 
 
 def test_a_negative_paper_difference_is_reproduced_by_a_loss():

@@ -144,8 +144,13 @@ def _decide(paper_difference, seeds, r):
             return {"verdict": MASKED, "reasons": reasons, "pooled": pooled}
     size_ok = sign * aa["difference"] >= 0.5 * abs(paper_difference)
     significant = sign * aa["difference"] > SIGNIFICANT_SE * aa["se"]
+    if significant:
+        spread = f"beyond {SIGNIFICANT_SE:g} SE"
+    elif -sign * aa["difference"] > SIGNIFICANT_SE * aa["se"]:
+        spread = f"beyond {SIGNIFICANT_SE:g} SE the other way"
+    else:
+        spread = f"not beyond {SIGNIFICANT_SE:g} SE in its direction"
     reasons.append(f"{r.strong_name} difference {r.scale * aa['difference']:+.2f} ± {r.scale * aa['se']:.2f} {r.unit} "
                    f"(SE) vs the paper's {r.scale * paper_difference:+.2f} {r.unit}: "
-                   f"{'at least' if size_ok else 'below'} half the paper's size in its direction, "
-                   f"{'beyond' if significant else 'within'} {SIGNIFICANT_SE:g} SE")
+                   f"{'at least' if size_ok else 'below'} half the paper's size in its direction, {spread}")
     return {"verdict": REPRODUCED if size_ok and significant else NOT_REPRODUCED, "reasons": reasons, "pooled": pooled}
