@@ -132,6 +132,18 @@ def _wall_minutes(report):
     return train / 60, evaluation / 60
 
 
+def _times_missing_and_pairs_heading(report, unit):
+    """The lines every claim page has between its setting and its pairs: wall times, what is not done yet, and
+    the heading of the pairs (differences in ``unit``)."""
+    train_min, eval_min = _wall_minutes(report)
+    lines = [f"Wall time of the runs recorded here: training {train_min:.1f} min (the invocations this runner "
+             f"started), evaluation {eval_min:.1f} min, on the machine that ran them (see "
+             "docs/results/reproductions.md).", ""]
+    if report["missing"]:
+        lines += ["Not done yet: " + "; ".join(report["missing"]) + ".", ""]
+    return lines + [f"## Pairs: paper vs ours (defense − baseline, {unit}; ours ± paired SE)", ""]
+
+
 def claim_markdown(report):
     """The claim's Markdown page."""
     if report.get("metric") == "psnr":
@@ -141,13 +153,7 @@ def claim_markdown(report):
              f"**Verdict: {report['verdict']}** ({report['status']}; rule: [reproductions.md](../reproductions.md)). "
              f"Scale `{report['scale']}`: {s['dataset']}, L∞ ε = {s['eps']:g}, first {s['points']} test points "
              f"(sanity checks on the first {s['sanity_size']}). {s['note']}.", ""]
-    train_min, eval_min = _wall_minutes(report)
-    lines += [f"Wall time of the runs recorded here: training {train_min:.1f} min (the invocations this runner "
-              f"started), evaluation {eval_min:.1f} min, on the machine that ran them (see "
-              "docs/results/reproductions.md).", ""]
-    if report["missing"]:
-        lines += ["Not done yet: " + "; ".join(report["missing"]) + ".", ""]
-    lines += ["## Pairs: paper vs ours (defense − baseline, percentage points; ours ± paired SE)", ""]
+    lines += _times_missing_and_pairs_heading(report, "percentage points")
     for pair in report["pairs"]:
         p = pair["paper"]
         lines += [f"### {pair['label']} — verdict: **{pair['verdict']}**", "",
@@ -217,7 +223,6 @@ def psnr_claim_markdown(report):
     the strongest ObsAtk) with the paired difference ± SE in dB; per model its rows, sanity flags and times."""
     s, p = report["setting"], report["setting"]["psnr"]
     e, g = f"{255 * s['eps']:g}/255", f"{255 * p['level']:g}/255"
-    train_min, eval_min = _wall_minutes(report)
     lines = [f"# Reproduction: `{report['claim']}` — {report['title']}", "",
              f"**Verdict: {report['verdict']}** ({report['status']}; rule: [reproductions.md](../reproductions.md), "
              "read for a PSNR claim as written there). "
@@ -228,13 +233,8 @@ def psnr_claim_markdown(report):
              f"({p['paper_steps']} steps from δ = 0) — the rule's weak attack; **obsatk_strong** = per image the "
              f"worst of that run and {p['strong_restarts']} runs of {p['strong_steps']} steps (δ = 0 and random "
              "starts) — the rule's 'AutoAttack'. PSNR in dB, mean over the images; both models restore the same "
-             "noisy images.", "",
-             f"Wall time of the runs recorded here: training {train_min:.1f} min (the invocations this runner "
-             f"started), evaluation {eval_min:.1f} min, on the machine that ran them (see "
-             "docs/results/reproductions.md).", ""]
-    if report["missing"]:
-        lines += ["Not done yet: " + "; ".join(report["missing"]) + ".", ""]
-    lines += ["## Pairs: paper vs ours (defense − baseline, dB; ours ± paired SE)", ""]
+             "noisy images.", ""]
+    lines += _times_missing_and_pairs_heading(report, "dB")
     for pair in report["pairs"]:
         paper = pair["paper"]
         lines += [f"### {pair['label']} — verdict: **{pair['verdict']}**", "",
