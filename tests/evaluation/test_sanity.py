@@ -66,3 +66,25 @@ def test_random_model_is_flagged_stochastic_and_eot_averages_it(plain_model):
     single = np.std([noisy(tf.constant(x[:8])).numpy() for _ in range(4)], axis=0).max()
     many = np.std([averaged(tf.constant(x[:8])).numpy() for _ in range(4)], axis=0).max()
     assert many < single / 3  # averaging 32 passes shrinks the spread ~√32 times
+
+
+@pytest.mark.parametrize("by_steps, expected", [
+    ((0.38, 0.34, 0.27, 0.23, 0.23, 0.22), False),  # one point of 100 fewer at 50 steps: within the tolerance
+    ((0.61, 0.61, 0.61, 0.61, 0.61, 0.60), False),  # 0.61 − 0.60 is 0.010000000000000009 in floating point
+    ((0.36, 0.33, 0.31, 0.29, 0.29, 0.26), True),   # three points: flagged
+])
+def test_not_converged_tolerates_exactly_one_point(plain_model, monkeypatch, by_steps, expected):
+    from tfrobust.evaluation import sanity
+
+    model, x, y = plain_model
+    real_curves = sanity.curves
+
+    def curves_with_these_steps(*args, **kwargs):
+        measured = real_curves(*args, **{**kwargs, "steps": 1, "step_counts": (1,)})  # only the steps curve is set
+        measured["accuracy_vs_steps"] = [{"steps": s, "accuracy": a} for s, a in zip(sanity.STEPS, by_steps)]
+        return measured
+
+    monkeypatch.setattr(sanity, "curves", curves_with_these_steps)
+    result = sanity_checks(model, x[:100], y[:100], norm="linf", eps=0.1)
+    assert ("not_converged" in flagged(result)) is expected
+    assert sanity.beyond_tolerance(0.23 - 0.22) is False and sanity.beyond_tolerance(0.0101) is True

@@ -24,8 +24,14 @@ from tfrobust.evaluation.target import as_target
 
 EPS_FACTORS = (0.25, 0.5, 1.0, 2.0, 4.0)
 STEPS = (1, 2, 5, 10, 20, 50)
-#: Accuracy differences below this are noise on a few hundred points.
+#: Accuracy differences up to this are noise on a few hundred points.
 TOLERANCE = 0.01
+
+
+def beyond_tolerance(difference, tolerance=TOLERANCE):
+    """``difference > tolerance`` for accuracy differences, exact at the boundary: on 100 points 0.23 − 0.22 is
+    0.010000000000000009 in floating point, and one point must not count as more than one point."""
+    return difference > tolerance + 1e-9
 
 EXPLANATIONS = {
     "iterative_not_stronger": "An iterative attack should beat a single step; if PGD does not, its gradient "
@@ -127,10 +133,10 @@ def sanity_checks(model, x, y, *, norm, eps, suite_result=None, seed=0, steps=20
               f"FGSM {100 * fgsm:.1f}% vs PGD-{steps} {100 * at_eps:.1f}%"),
         _flag("unbounded_not_zero", by_eps[-1] > 0.02,
               f"PGD at unbounded ε={measured['unbounded_eps']:.3g}: {100 * by_eps[-1]:.1f}%"),
-        _flag("not_monotone", any(b > a + TOLERANCE for a, b in zip(by_eps, by_eps[1:])),
+        _flag("not_monotone", any(beyond_tolerance(b - a) for a, b in zip(by_eps, by_eps[1:])),
               "PGD accuracy vs ε: " + ", ".join(f"{p['eps']:.3g}→{100 * p['accuracy']:.1f}%"
                                                 for p in measured["accuracy_vs_eps"])),
-        _flag("not_converged", by_steps[-2] - by_steps[-1] > TOLERANCE,
+        _flag("not_converged", beyond_tolerance(by_steps[-2] - by_steps[-1]),
               "PGD accuracy vs steps: " + ", ".join(f"{p['steps']}→{100 * p['accuracy']:.1f}%"
                                                     for p in measured["accuracy_vs_steps"])),
         _flag("zero_gradients", health["zero"] + health["nonfinite"] > 0.05,
@@ -147,7 +153,7 @@ def sanity_checks(model, x, y, *, norm, eps, suite_result=None, seed=0, steps=20
     # Only ε-bounded rows: Gaussian noise is not held to ε and may beat PGD without any masking.
     black = [r for r in rows if r["mode"] != "white-box" and r.get("bounded", True)]
     if white and black:
-        stronger = [r for r in black if r["accuracy"] < min(white) - TOLERANCE]
+        stronger = [r for r in black if beyond_tolerance(min(white) - r["accuracy"])]
         detail = (("; ".join(f"{r['attack']} {100 * r['accuracy']:.1f}%" for r in stronger) or "no black-box "
                    "attack") + f" below the best white-box {100 * min(white):.1f}%")
     else:
