@@ -132,6 +132,12 @@ def _wall_minutes(report):
     return train / 60, evaluation / 60
 
 
+def _why(pair):
+    """The pair's reasons, with the verdict seed 0 alone would give while a second seed is pending."""
+    return ("Why: " + " ".join(pair["reasons"])
+            + (f" (seed 0 alone would say: {pair['provisional']})" if pair.get("provisional") else ""))
+
+
 def _times_missing_and_pairs_heading(report, unit):
     """The lines every claim page has between its setting and its pairs: wall times, what is not done yet, and
     the heading of the pairs (differences in ``unit``)."""
@@ -170,8 +176,7 @@ def claim_markdown(report):
         if pair["pooled"] and len(pair["evaluated_seeds"]) > 1:
             lines.append("")
             lines.append("Pooled over seeds: " + "; ".join(f"{a} {_diff(d)}" for a, d in pair["pooled"].items()))
-        lines += ["", "Why: " + " ".join(pair["reasons"])
-                  + (f" (seed 0 alone would say: {pair['provisional']})" if pair.get("provisional") else ""), ""]
+        lines += ["", _why(pair), ""]
     lines += ["## Models", "", "| model | seed | clean | FGSM | PGD-20 | AutoAttack | worst case (suite) | "
               "strongest (with adaptive) | sanity flags | train s | eval s |",
              "|---|---|--:|--:|--:|--:|--:|--:|---|--:|--:|"]
@@ -256,8 +261,7 @@ def psnr_claim_markdown(report):
                              f"{beside} |")
         if pair["pooled"] and len(pair["evaluated_seeds"]) > 1:
             lines += ["", "Pooled over seeds: " + "; ".join(f"{a} {_db(d)} dB" for a, d in pair["pooled"].items())]
-        lines += ["", "Why: " + " ".join(pair["reasons"])
-                  + (f" (seed 0 alone would say: {pair['provisional']})" if pair.get("provisional") else ""), ""]
+        lines += ["", _why(pair), ""]
     lines += ["## Models", "", "| model | seed | gaussian dB | obsatk_paper dB | obsatk_strong dB | random zero-mean "
               "dB | sanity flags | validation PSNR (training) | train s | eval s |",
               "|---|---|--:|--:|--:|--:|---|---|--:|--:|"]
