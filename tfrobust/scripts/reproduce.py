@@ -125,7 +125,6 @@ class Reproduction:
         directory, argv = self.argv(model, seed)
         state = runs.training_state(directory, argv)
         command = self.command(argv)
-        wall = None
         if state != runs.FINISHED:
             if state == runs.NEW:
                 runs.record_training(directory, argv)
