@@ -26,3 +26,9 @@ def test_size_keeps_a_prefix_of_any_source_and_is_checked():
         load_images("skimage", "test", "gray", size=0)
     with pytest.raises(TfrobustError, match="unknown dataset"):
         load_images("dataset:nope", "test", "gray")
+
+
+def test_pattern_is_refused_for_sources_that_are_not_folders():
+    for source in ("skimage", "dataset:fashion_mnist"):
+        with pytest.raises(TfrobustError, match="selects files of an image folder; .* is not a folder"):
+            load_images(source, "test", "gray", pattern="GT_*")

@@ -88,6 +88,9 @@ def test_a_difference_within_three_se_needs_a_second_seed():
     alone = pair_verdict(0.04, [first])
     assert alone["verdict"] == PARTIAL and alone["needs_second_seed"]
     assert alone["provisional"] == REPRODUCED  # 0.03 > 2 SE and ≥ 0.02
+    assert alone["reasons"][0].startswith("seed 0's AutoAttack difference +3.00 pt")
+    # The reason names the seed that was run (e.g. --seeds=1 alone), not always seed 0.
+    assert pair_verdict(0.04, [{**first, "seed": 1}])["reasons"][0].startswith("seed 1's AutoAttack")
     # A second seed with no gain: pooled Δ 0.015, SE from the seed spread 0.015 → within 2 SE.
     both = pair_verdict(0.04, [first, seed((0, 0), (0, 0), (0, 0))])
     assert both["verdict"] == NOT_REPRODUCED

@@ -20,6 +20,7 @@ REPOSITORY = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__f
     (["--claim=cifs", "--seeds=1,1"], "--seeds must be distinct"),
     (["--claim=cifs", "--train_flag=--model_dir=elsewhere"], "--train_flag takes a trainers/train.py flag"),
     (["--claim=cifs", "--train_flag=epochs=1"], "--train_flag takes a trainers/train.py flag"),
+    (["--claim=denoising_hat", "--train_flag=--seed=3"], "--train_flag takes a trainers/train_denoiser.py flag"),
     (["--claim=cifs", "--scale=gpu"], "--scale"),
     (["--claim=cifs", "--points=0"], "--points"),
     (["--claim=cifs", "--models=vanilla,nonsense"], "claim cifs has no model 'nonsense'; models: vanilla, cifs"),

@@ -186,9 +186,12 @@ def load_images(source, split="test", color="gray", pattern="*", size=None):
     """Images for denoising from ``source``: ``"skimage"`` (the embedded set, ``split`` applies),
     ``"dataset:<name>"`` (a registry dataset's ``split``, its first ``size`` images) or an image folder
     (``split`` is ignored: a benchmark folder is one split). ``size`` keeps the first ``size`` images of any
-    source. Returns ``(images, names)``."""
+    source; ``pattern`` selects files of a folder only, and is refused for the other sources rather than ignored.
+    Returns ``(images, names)``."""
     if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
         raise TfrobustError(f"size must be a positive integer or None, got {size!r}")
+    if pattern != "*" and (source == EMBEDDED or source.startswith(DATASET_PREFIX)):
+        raise TfrobustError(f"pattern {pattern!r} selects files of an image folder; {source!r} is not a folder")
     if source.startswith(DATASET_PREFIX):
         return dataset_images(source[len(DATASET_PREFIX):], split, color, size)
     images, names = embedded_images(split, color) if source == EMBEDDED else read_image_folder(source, color, pattern)

@@ -66,7 +66,8 @@ def assess_pair(pair, evaluations, metric="accuracy"):
         models = evaluations[seed]
         differences = differ(models[pair.baseline], models[pair.defense])
         per_seed[seed] = differences
-        verdict_input.append({"differences": differences, "defense_flags": models[pair.defense][0]["flagged"]})
+        verdict_input.append({"differences": differences, "defense_flags": models[pair.defense][0]["flagged"],
+                              "seed": seed})
     decision = pair_verdict(pair.paper.difference, verdict_input, PSNR if metric == "psnr" else ACCURACY)
     paper = {"baseline": pair.paper.baseline, "defense": pair.paper.defense,
              "difference_points": round(pair.paper.defense - pair.paper.baseline, 4),

@@ -89,9 +89,10 @@ def pair_verdict(paper_difference, seeds, reading=ACCURACY):
     Args:
       paper_difference: the paper's defense − baseline (fraction, non-zero: its sign is the claim's direction;
         dB for a PSNR claim).
-      seeds: one entry per seed, seed 0 first: {"differences": {attack: ``paired_difference`` dict} with
-        "autoattack" required and "fgsm", "pgd-20", "adaptive" where measured, "defense_flags": [names of the
-        sanity checks flagged on the defense model]}. With ``reading=PSNR``: ``paired_psnr_difference`` dicts,
+      seeds: one entry per seed, the first seed (normally 0) first: {"differences": {attack:
+        ``paired_difference`` dict} with "autoattack" required and "fgsm", "pgd-20", "adaptive" where measured,
+        "defense_flags": [names of the sanity checks flagged on the defense model], "seed": its number (optional,
+        0 by default; used in the reasons)}. With ``reading=PSNR``: ``paired_psnr_difference`` dicts,
         "obsatk_strong" required and "obsatk_paper" where measured.
       reading: ``ACCURACY`` (default) or ``PSNR``.
 
@@ -113,7 +114,8 @@ def pair_verdict(paper_difference, seeds, reading=ACCURACY):
     if second and len(seeds) < 2:
         provisional = _decide(paper_difference, seeds[:1], r)
         return {"verdict": PARTIAL, "reasons": [
-            f"seed 0's {r.strong_name} difference {r.scale * strong0['difference']:+.2f} {r.unit} is "
+            f"seed {seeds[0].get('seed', 0)}'s {r.strong_name} difference "
+            f"{r.scale * strong0['difference']:+.2f} {r.unit} is "
             f"within {SECOND_SEED_SE:g} SE ({r.scale * strong0['se']:.2f} {r.unit}) of zero: a "
             "second seed is required"], "needs_second_seed": True, "seeds": 1, "pooled": provisional["pooled"],
             "provisional": provisional["verdict"]}

@@ -62,7 +62,8 @@ def define_flags():
                         "updated ('' to leave it alone).")
     flags.DEFINE_integer("points", None, "Test points (default: the claim's for the scale).", lower_bound=1)
     flags.DEFINE_integer("sanity_size", None, "Points of the sanity checks (default: the claim's).", lower_bound=1)
-    flags.DEFINE_multi_string("train_flag", [], "Extra trainers/train.py flag for every model, repeatable "
+    flags.DEFINE_multi_string("train_flag", [], "Extra flag of the claim's training program (trainers/train.py, "
+                              "or trainers/train_denoiser.py for a PSNR claim) for every model, repeatable "
                               "(e.g. --train_flag=--epochs=1).")
     flags.DEFINE_list("models", [], "Only these models of the claim (default: all). The others are not trained or "
                       "evaluated: their finished evaluations (same settings) stay in the result, the rest are listed "
@@ -85,11 +86,12 @@ def parse_seeds(values):
     return seeds
 
 
-def check_train_flags(values):
+def check_train_flags(values, program="trainers/train.py"):
+    """``values`` checked as extra flags of the claim's training ``program`` (named in the error)."""
     for value in values:
         name = value.split("=", 1)[0]
         if not value.startswith("--") or name in ("--model_dir", "--seed", "--flagfile"):
-            raise TfrobustError(f"--train_flag takes a trainers/train.py flag other than --model_dir, --seed and "
+            raise TfrobustError(f"--train_flag takes a {program} flag other than --model_dir, --seed and "
                                 f"--flagfile, e.g. --train_flag=--epochs=1; got {value!r}")
     return list(values)
 
@@ -288,7 +290,7 @@ def main(argv):
     if claim.metric == "psnr" and FLAGS.sanity_size is not None:
         raise TfrobustError(f"--sanity_size does not apply to the PSNR claim {claim.name}: its sanity checks use "
                             "every test image (--points)")
-    extra = check_train_flags(FLAGS.train_flag)
+    extra = check_train_flags(FLAGS.train_flag, claim.training_program)
     if FLAGS.summary and not os.path.isfile(FLAGS.summary):
         raise TfrobustError(f"--summary {FLAGS.summary} does not exist (give '' to skip the summary table)")
     if not os.path.isfile(os.path.join(REPOSITORY, claim.training_program)):
