@@ -162,12 +162,17 @@ def test_ode_and_eot_together_on_a_randomised_tisode(monkeypatch):
     assert result["adaptive"]["options"] == options
 
 
-def test_recipe_settings_record_the_eot_defaults_a_model_runs_with():
-    # What the runner saves beside an evaluation: a change of EOT_DEFAULTS must not reuse an old evaluation.
-    from tfrobust.reproduction.model_evaluation import EOT_DEFAULTS, recipe_settings
+def test_recipe_settings_record_every_recipes_defaults_a_model_runs_with():
+    # What the runner saves beside an evaluation: a change of a recipe's defaults must not reuse an old evaluation.
+    from tfrobust.reproduction.model_evaluation import EOT_DEFAULTS, RECIPE_DEFAULTS, recipe_settings
 
+    assert EOT_DEFAULTS == {"eot_steps": 100, "eot_samples": 20, "eot_repeats": 10, "eot_autoattack": True}
+    assert RECIPE_DEFAULTS["cifs"] == {"steps": 20}
+    assert RECIPE_DEFAULTS["ode"] == {"pgd_steps": 20, "surrogate_steps": None, "square_queries": 1000,
+                                      "spsa_steps": 100, "spsa_samples": 128}
     claim_options = {"spsa_steps": 10, "eot_samples": 10}
     assert recipe_settings("eot", claim_options) == {**EOT_DEFAULTS, "eot_samples": 10}
-    assert recipe_settings("ode+eot", {}) == EOT_DEFAULTS
-    assert recipe_settings("ode", claim_options) == {"spsa_steps": 10}  # ODE settings stay as saved before
+    assert recipe_settings("ode+eot", {}) == {**RECIPE_DEFAULTS["ode"], **EOT_DEFAULTS}
+    assert recipe_settings("ode", claim_options) == {**RECIPE_DEFAULTS["ode"], "spsa_steps": 10}
+    assert recipe_settings("cifs", {"steps": 50}) == {"steps": 50}
     assert recipe_settings(None, claim_options) == {}

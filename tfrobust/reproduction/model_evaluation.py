@@ -13,6 +13,7 @@ Built on the public evaluation functions (``evaluation.evaluate`` with keyword a
 ``defense_analyses``), so the evaluation's own options (progress, resumable state) pass through unchanged.
 """
 
+import inspect
 import os
 import time
 
@@ -41,19 +42,14 @@ STRONGEST = "strongest"
 ODE_OPTIONS = RECIPE_OPTIONS["ode"]
 #: The "eot" recipe's options (``eot_recipe``), prefixed so that they can sit beside the ODE recipe's.
 EOT_OPTIONS = RECIPE_OPTIONS["eot"]
-#: The "eot" recipe's defaults (the paper-scale setting; a claim lowers them per scale).
-EOT_DEFAULTS = {"eot_steps": 100, "eot_samples": 20, "eot_repeats": 10, "eot_autoattack": True}
 
 
 def recipe_settings(adaptive, options):
-    """The options a model's recipe(s) run with: its share of a claim's ``options`` (``options_for``) with the
-    "eot" recipe's defaults (``EOT_DEFAULTS``) filled in. The runner records this with a saved evaluation, so a
-    change of those defaults is a new evaluation, not a silent reuse of one made under the old ones. (The ODE and
-    CIFS recipes' own defaults are not filled in, so that evaluations saved before this existed stay valid.)"""
-    share = options_for(adaptive, options)
-    if "eot" in recipe_parts(adaptive):
-        share = {**EOT_DEFAULTS, **share}
-    return share
+    """The options a model's recipe(s) run with: its share of a claim's ``options`` (``options_for``) with every
+    recipe's defaults (``RECIPE_DEFAULTS``) filled in. The runner records this with a saved evaluation, so a
+    change of those defaults is a new evaluation, not a silent reuse of one made under the old ones."""
+    defaults = {name: value for part in recipe_parts(adaptive) for name, value in RECIPE_DEFAULTS[part].items()}
+    return {**defaults, **options_for(adaptive, options)}
 
 
 def eot_recipe(model, x, y, *, eps, seed=0, batch_size=250, eot_steps=100, eot_samples=20, eot_repeats=10,
@@ -140,10 +136,24 @@ def _ode_recipe(model, x, y, *, eps, seed, batch_size, **options):
 
 
 def _eot_recipe(model, x, y, *, eps, seed, batch_size, **options):
-    return eot_recipe(model, x, y, eps=eps, seed=seed, batch_size=batch_size, **{**EOT_DEFAULTS, **options})
+    return eot_recipe(model, x, y, eps=eps, seed=seed, batch_size=batch_size, **options)
 
 
 _ADAPTIVE = {"cifs": _cifs_recipe, "ode": _ode_recipe, "eot": _eot_recipe}
+
+
+def _defaults(function, names):
+    parameters = inspect.signature(function).parameters
+    return {name: parameters[name].default for name in names}
+
+
+#: Each adaptive recipe's option defaults, read from the signature of the function that runs it (so the saved
+#: settings cannot drift from what runs): the "cifs" PGD steps, ``ode_evaluation``'s and ``eot_recipe``'s.
+RECIPE_DEFAULTS = {"cifs": _defaults(_cifs_recipe, RECIPE_OPTIONS["cifs"]),
+                   "ode": _defaults(ode_evaluation, RECIPE_OPTIONS["ode"]),
+                   "eot": _defaults(eot_recipe, RECIPE_OPTIONS["eot"])}
+#: The "eot" recipe's defaults (the paper-scale setting; a claim lowers them per scale).
+EOT_DEFAULTS = RECIPE_DEFAULTS["eot"]
 
 
 def evaluate_model(model, x, y, *, eps, adaptive=None, seed=0, sanity_size=100, batch_size=250, verbose=0,
