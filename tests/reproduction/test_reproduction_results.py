@@ -7,7 +7,7 @@ import pytest
 
 from tfrobust.errors import TfrobustError
 from tfrobust.reproduction import claims
-from tfrobust.reproduction.results import claim_report, update_summary, write_claim
+from tfrobust.reproduction.results import claim_report, summary_row, update_summary, write_claim
 
 CLAIM = claims.Claim(
     name="made_up", title="made up",
@@ -59,3 +59,21 @@ def test_an_incomplete_claim_has_no_verdict(tmp_path):
     summary.write_text("no table\n")
     with pytest.raises(TfrobustError, match="reproductions-summary:start"):
         update_summary(str(summary), report, "x.md")
+
+
+def test_summary_row_names_every_other_pairs_verdict():
+    """The row's numbers are the headline pair's; a second pair's verdict (here reproduced, while the headline is
+    not) still shows in the verdict cell."""
+    claim = claims.Claim(
+        name="two_pairs", title="two pairs",
+        models=tuple(claims.ModelRecipe(name, name, {"cpu": ()}) for name in ("base", "defense", "ablation")),
+        pairs=(claims.Pair("base", "defense", claims.PaperNumbers(50.0, 60.0, "PGD-100", "nowhere")),
+               claims.Pair("defense", "ablation", claims.PaperNumbers(60.0, 55.0, "PGD-100", "nowhere"))),
+        scales={"cpu": claims.ScaleSetting("fashion_mnist", 0.1, 200, 50, "constructed")})
+    evaluations = {0: {"base": evaluation(100, 100), "defense": evaluation(100, 100), "ablation": evaluation(20, 20)},
+                   1: {"base": evaluation(100, 100), "defense": evaluation(100, 100)}}
+    report = claim_report(claim, "cpu", evaluations, {}, complete=True, commands=[])
+    assert [pair["verdict"] for pair in report["pairs"]] == ["not reproduced", "reproduced"]
+    row = summary_row(report, "two_pairs.md")
+    assert row.endswith("| not reproduced; other pairs — ablation vs defense: reproduced | [two_pairs](two_pairs.md) |")
+    assert "+0.00 ± 0.00 pt (2 seeds)" in row

@@ -308,7 +308,10 @@ def write_claim(report, out_dir):
 
 
 def summary_row(report, link):
-    """The claim's row of the summary table (a PSNR claim's numbers in dB under the strongest ObsAtk)."""
+    """The claim's row of the summary table (a PSNR claim's numbers in dB under the strongest ObsAtk).
+
+    The numbers are the headline pair's (the first); the verdict cell also names every other pair's verdict, so a
+    secondary finding (e.g. a reproduced ablation) is visible from the table, not only from the claim's file."""
     head = report["pairs"][0]
     psnr = report.get("metric") == "psnr"
     unit, scale = ("dB", 1) if psnr else ("pt", 100)
@@ -323,6 +326,9 @@ def summary_row(report, link):
         verdict += f" (headline pair so far: {head['verdict']})"
     elif head.get("provisional"):
         verdict += f" (seed 0 alone: {head['provisional']}; second seed pending)"
+    others = [f"{pair['label']}: {pair['verdict']}" for pair in report["pairs"][1:]]
+    if others:
+        verdict += f"; other pairs — {'; '.join(others)}"
     return f"| {report['claim']} | {paper} | {ours} | {verdict} | [{report['claim']}]({link}) |"
 
 
