@@ -439,9 +439,12 @@ register(Claim(
 # -- tisode_fgsm_at: Yan thesis §3.7.4, Table 3.7 (the tisode claim's models under FGSM-AT) -------------
 # The tisode claim's three networks, trained on FGSM examples (no random start, step = ε) instead of with
 # Gaussian augmentation: their own flagfiles, since the Gaussian ones set --sigma, which FGSM-AT does not take.
-# Paper scale: the thesis' MNIST at ε = 0.3 with the reference's schedule, as fdn_ird's.
-_ODE_FGSM_PAPER = ("--dataset=mnist", "--eps=0.3", "--step_size=0.3", "--validation_eps=0.3", "--epochs=100",
-                   "--lr_boundaries=30,60,90")
+# Paper scale of the MNIST-native ODE claims (this one and fdn_ird): the thesis' MNIST at ε = 0.3 with the
+# reference's schedule (100 epochs, ×0.2 at 30/60/90).
+_ODE_MNIST_PAPER = ("--dataset=mnist", "--validation_eps=0.3", "--epochs=100", "--lr_boundaries=30,60,90")
+_ODE_FGSM_PAPER = (*_ODE_MNIST_PAPER, "--eps=0.3", "--step_size=0.3")
+_MNIST_NATIVE_NOTE = ("MNIST-native claim: CPU scale runs Fashion-MNIST at ε = 0.1 (the issue's rule); the paper "
+                      "scale keeps MNIST at ε = 0.3.")
 
 
 def _ode_fgsm_model(name, description, adaptive=None, cpu_extra=()):
@@ -472,8 +475,7 @@ register(Claim(
             "paper": ScaleSetting("mnist", 0.3, 10000, 500, "the thesis' setting: MNIST at ε = 0.3, FGSM-AT at "
                                   "ε = 0.3, full width, 100 epochs ×0.2 at 30/60/90 (the released TisODE schedule); "
                                   "the ODE recipe's defaults (SPSA-100 × 128)")},
-    notes=("MNIST-native claim: CPU scale runs Fashion-MNIST at ε = 0.1 (the issue's rule); the paper scale keeps "
-           "MNIST at ε = 0.3.",
+    notes=(_MNIST_NATIVE_NOTE,
            "The issue's tisode claim names both of the thesis' training settings; they are two claims here, one "
            "verdict each: `tisode` (Table 3.3, Gaussian-augmented training) and this one (Table 3.7, the §3.7.4 "
            "appendix, FGSM-AT). Table 3.7 has no clean column (Gaussian σ = 100/255: CNN 58.0, ODEnet 84.2, "
@@ -713,13 +715,11 @@ register(Claim(
 # README's (28, 32) keeps four sizes), its random stream seeded by the recipe (the runner's --seed sets weights).
 _FDN = ("--model_option=denoise=true",)
 _IRD = ("--model_option=input_randomization=(28,32)", "--model_option=input_randomization_seed=0")
-# Paper scale: the thesis' MNIST at ε = 0.3 with the reference's schedule (100 epochs, ×0.2 at 30/60/90).
-_FDN_IRD_PAPER = ("--dataset=mnist", "--validation_eps=0.3", "--epochs=100", "--lr_boundaries=30,60,90")
 
 
 def _fdn_ird_model(name, description, flagfile, extra, adaptive=None, cpu_extra=()):
     return ModelRecipe(name, description, {"cpu": _flagfile(flagfile, *_ODE_CPU, *cpu_extra, *extra),
-                                           "paper": _flagfile(flagfile, *_FDN_IRD_PAPER, *extra)}, adaptive=adaptive)
+                                           "paper": _flagfile(flagfile, *_ODE_MNIST_PAPER, *extra)}, adaptive=adaptive)
 
 
 _TABLE_3_4 = "Yan thesis Table 3.4 (MNIST, clean + Gaussian-perturbed training; mean of runs, std {})"
@@ -754,8 +754,7 @@ register(Claim(
             "paper": ScaleSetting("mnist", 0.3, 10000, 500, "the thesis' setting: MNIST at ε = 0.3, full width, "
                                   "100 epochs ×0.2 at 30/60/90 (the released TisODE schedule); the recipes' "
                                   "defaults: ODE recipe with SPSA-100 × 128, EOT-PGD-100 × 20 and AutoAttack-rand")},
-    notes=("MNIST-native claim: CPU scale runs Fashion-MNIST at ε = 0.1 (the issue's rule); the paper scale keeps "
-           "MNIST at ε = 0.3.",
+    notes=(_MNIST_NATIVE_NOTE,
            "The paper's numbers are Table 3.4's PGD-0.3 accuracies (mean of the thesis' runs); the table has no "
            "clean column (its Gaussian σ = 100/255 column: CNN 98.7, CNN-FDn 99.0, TisODE-FDn 99.4, CNN-IRd 95.3, "
            "TisODE-IRd 97.6 %). The thesis does not say whether its PGD on the IRd models averaged gradients "
