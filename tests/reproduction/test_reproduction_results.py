@@ -77,3 +77,17 @@ def test_summary_row_names_every_other_pairs_verdict():
     row = summary_row(report, "two_pairs.md")
     assert row.endswith("| not reproduced; other pairs — ablation vs defense: reproduced | [two_pairs](two_pairs.md) |")
     assert "+0.00 ± 0.00 pt (2 seeds)" in row
+
+
+def test_a_resumed_evaluation_counts_the_earlier_invocations_autoattack_chunks(tmp_path):
+    """The evaluation that finished after a resume clocked 100 s (its AutoAttack row 90 s), but AutoAttack's
+    journaled components took 30 + 360 s over both invocations: 300 s of finished work came from the earlier one."""
+    base, defense = evaluation(20, 20), evaluation(80, 80)
+    result = defense[0]
+    result["rows"][2].update(seconds=90.0, components=[{"attack": "apgd-ce", "seconds": 30.0},
+                                                       {"attack": "square", "seconds": 360.0}])
+    result.update(seconds=100.0, resumed=True)
+    report = claim_report(CLAIM, "cpu", {0: {"base": base, "defense": defense}}, {}, complete=True, commands=[])
+    text = open(write_claim(report, tmp_path), encoding="utf-8").read()
+    assert text.count("| 2 |") == 1 and "| 400 (resumed) |" in text  # base: its own 2 s; defense: 100 + 300 s
+    assert "evaluation 6.7 min" in text  # (2 + 400) s

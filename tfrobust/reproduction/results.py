@@ -125,11 +125,28 @@ def _diff(d):
     return f"{100 * d['difference']:+.2f} ± {100 * d['se']:.2f}"
 
 
+def evaluation_seconds(evaluation):
+    """An evaluation's seconds, counting the AutoAttack chunks that an earlier, interrupted invocation finished.
+
+    A resumed evaluation's own clock (``seconds``, and its AutoAttack row's) runs only in the invocation that
+    finished it, while each AutoAttack component's ``seconds`` sums its journaled chunks over every invocation;
+    the difference is the earlier invocations' finished work. (Work an interruption cut off mid-chunk is lost
+    and counted nowhere.)
+    """
+    earlier = sum(max(0.0, sum(c["seconds"] for c in row["components"]) - row["seconds"])
+                  for row in evaluation.get("rows", []) if "components" in row)
+    return evaluation["seconds"] + earlier
+
+
+def _evaluation_cell(evaluation):
+    return f"{evaluation_seconds(evaluation):.0f}" + (" (resumed)" if evaluation.get("resumed") else "")
+
+
 def _wall_minutes(report):
     train = sum(sum(e["training"].get("wall_seconds_per_invocation") or []) for seeds in report["models"].values()
                 for e in seeds.values() if e["training"])
-    evaluation = sum(e["evaluation"]["seconds"] for seeds in report["models"].values() for e in seeds.values()
-                     if e["evaluation"])
+    evaluation = sum(evaluation_seconds(e["evaluation"]) for seeds in report["models"].values()
+                     for e in seeds.values() if e["evaluation"])
     return train / 60, evaluation / 60
 
 
@@ -194,7 +211,7 @@ def claim_markdown(report):
                          f"{_pct(rows.get('pgd-20'))} | "
                          f"{_pct(rows.get('autoattack'))} | {_pct(e['worst_case'])} | {_pct(e['strongest'])} | "
                          f"{', '.join(e['flagged']) or 'none'} | {'—' if train_s is None else f'{train_s:.0f}'} | "
-                         f"{e['seconds']:.0f} |")
+                         f"{_evaluation_cell(e)} |")
     adaptive = [(n, s, e["evaluation"]["adaptive"]) for n, seeds in report["models"].items() for s, e in seeds.items()
                 if e["evaluation"] and "adaptive" in e["evaluation"]]
     if adaptive:
@@ -280,7 +297,7 @@ def psnr_claim_markdown(report):
             rows = {r["attack"]: r["psnr"] for r in ev["rows"]}
             lines.append(f"| {name} | {seed} | {rows['gaussian']:.2f} | {rows['obsatk_paper']:.2f} | "
                          f"{rows['obsatk_strong']:.2f} | {rows['zero_mean']:.2f} | "
-                         f"{', '.join(ev['flagged']) or 'none'} | {val_cell} | {train_cell} | {ev['seconds']:.0f} |")
+                         f"{', '.join(ev['flagged']) or 'none'} | {val_cell} | {train_cell} | {_evaluation_cell(ev)} |")
     evaluated = [(n, sd, en["evaluation"]) for n, seeds in report["models"].items() for sd, en in seeds.items()
                  if en["evaluation"]]
     if evaluated:
