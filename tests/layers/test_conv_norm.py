@@ -1,6 +1,8 @@
 """ConvNorm2D (ConvNorm report §3, eq. 1–2): shared layer checks, the tight-frame property Q_k Q_kᵀ = I,
 the layer as the operator Q, the running estimate, and the builtin-op (TFLite) inference form."""
 
+import logging
+
 import keras
 import numpy as np
 import pytest
@@ -125,6 +127,32 @@ def test_saved_model_input_gradients_match_the_live_model(tmp_path):
             loss = tf.reduce_sum(fn(x) ** 2)
         grads.append(tape.gradient(loss, x).numpy())
     np.testing.assert_allclose(grads[0], grads[1], atol=1e-5)
+
+
+def test_a_compiled_model_differentiated_under_a_tape_builds_no_gradient_for_the_preconditioner():
+    """A tf.function called under a tape differentiates every captured variable, the running estimate V
+    included; V is detached, so no complex→float cast gradient is built for it (TensorFlow warns once per
+    layer when one is), and the input gradient is the eager one."""
+    inputs = keras.Input((6, 6, 1))
+    model = keras.Model(inputs, keras.layers.Flatten()(ConvNorm2D(2, 3)(ConvNorm2D(2, 3)(inputs))))
+    compiled = tf.function(lambda t: model(t, training=False))
+    x = tf.constant(np.random.default_rng(6).uniform(size=(2, 6, 6, 1)).astype(np.float32))
+    messages = []
+    handler = logging.Handler()
+    handler.emit = lambda record: messages.append(record.getMessage())
+    tf.get_logger().addHandler(handler)
+    try:
+        grads = []
+        for fn in (compiled, lambda t: model(t, training=False)):
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                loss = tf.reduce_sum(fn(x) ** 2)
+            grads.append(tape.gradient(loss, x).numpy())
+    finally:
+        tf.get_logger().removeHandler(handler)
+    assert not [m for m in messages if "complex64" in m], messages
+    np.testing.assert_allclose(grads[0], grads[1], atol=1e-5)
+    assert np.abs(grads[0]).max() > 0
 
 
 @pytest.mark.parametrize("kwargs,match", [

@@ -226,7 +226,12 @@ class ConvNorm2D(keras.layers.Layer):
 
     def _apply_fft(self, full, v):
         spectrum = tf.signal.rfft2d(tf.transpose(tf.cast(full, tf.float32), [0, 3, 1, 2]))
-        out = tf.signal.irfft2d(spectrum * tf.cast(v, tf.complex64), fft_length=list(self.full_size))
+        # V carries no gradient (detached, as in the reference). Stopping it after the cast also keeps TensorFlow
+        # from differentiating a complex→float cast back to the running estimate whenever a tf.function of the
+        # model is called under a tape (its backward then covers every captured variable): a warning per layer
+        # and a gradient nobody uses.
+        out = tf.signal.irfft2d(spectrum * tf.stop_gradient(tf.cast(v, tf.complex64)),
+                                fft_length=list(self.full_size))
         return self._crop(tf.cast(tf.transpose(out, [0, 2, 3, 1]), self.compute_dtype))
 
     def _apply_spatial(self, full):
