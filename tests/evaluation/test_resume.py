@@ -102,6 +102,18 @@ def test_an_autoattack_cut_inside_a_component_resumes_from_its_last_chunk(proble
     assert len(seen) == len(chunks) - cut
 
 
+def test_an_autoattack_journal_of_another_batch_size_is_refused(problem, tmp_path):
+    # Chunks of 16 and of 8 share (component, chunk) numbers but not their points: replaying one as the other
+    # would skip points that were never attacked.
+    model, x, y = problem
+    autoattack = lambda size: AutoAttack(norm="linf", eps=0.05, version="fast", batch_size=size, seed=2)
+    first = autoattack(16)(model, x, y, journal=Journal(tmp_path))
+    again = autoattack(16)(model, x, y, journal=Journal(tmp_path))
+    np.testing.assert_array_equal(again.numpy(), first.numpy())
+    with pytest.raises(TfrobustError, match="state is for batch_size 16, this call has 8"):
+        autoattack(8)(model, x, y, journal=Journal(tmp_path))
+
+
 class _Recording:
     """A component attack that records its name when it runs a chunk."""
 

@@ -55,6 +55,10 @@ def test_registry_errors():
         claims.ModelRecipe("a", "a", {"cpu": ("--seed=1",)})
     with pytest.raises(TfrobustError, match="adaptive"):
         claims.ModelRecipe("a", "a", {"cpu": ()}, adaptive="bpda")
+    with pytest.raises(TfrobustError, match=r"a: batch_size at scale cpu must be in \[1, inf\), got 0"):
+        claims.ModelRecipe("a", "a", {"cpu": ()}, batch_size={"cpu": 0})
+    with pytest.raises(TfrobustError, match="scale"):
+        claims.ModelRecipe("a", "a", {"cpu": ()}, batch_size={"gpu": 50})
     claim = claims.Claim("x", "x", (recipe,), (claims.Pair("a", "a", claims.PaperNumbers(1, 2, "pgd", "s")),),
                          {"cpu": claims.ScaleSetting("fashion_mnist", 0.1, 10, 5)})
     with pytest.raises(TfrobustError, match="no paper-scale recipe"):

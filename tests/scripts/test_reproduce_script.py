@@ -182,8 +182,66 @@ def test_a_model_left_out_by_models_is_added_only_when_finished_under_the_same_s
     batched.sanity_size = 6
     assert batched.evaluation_settings("plain", 0)["batch_size"] == 100
     assert not batched.add_finished("plain", 0)
+    # A recipe's own batch size (a slow model's shorter chunks) is recorded and used; --batch_size wins over it.
+    import dataclasses
+    slow = dataclasses.replace(tiny_claim, models=(dataclasses.replace(tiny_claim.models[0], batch_size={"cpu": 4}),
+                                                    tiny_claim.models[1]))
+    monkeypatch.setitem(claims._CLAIMS, slow.name, slow)
+    own = reproduce.Reproduction(slow, "cpu", x, y, slow.setting("cpu"), [], str(tmp_path / "work"),
+                                 str(tmp_path / "out"), "", "python trainers/reproduce.py")
+    own.sanity_size = 6
+    assert own.model_batch_size("plain") == 4 and own.evaluation_settings("plain", 0)["batch_size"] == 4
+    assert own.model_batch_size("wider") == reproduce.DEFAULT_BATCH_SIZE
+    assert "batch_size" not in own.evaluation_settings("wider", 0)
+    forced = reproduce.Reproduction(slow, "cpu", x, y, slow.setting("cpu"), [], str(tmp_path / "work"),
+                                    str(tmp_path / "out"), "", "python trainers/reproduce.py", batch_size=100)
+    assert forced.model_batch_size("plain") == 100 == forced.model_batch_size("wider")
     # A folder trained with other flags (another --train_flag) is not this run's: left out, no error.
     other = reproduce.Reproduction(tiny_claim, "cpu", x, y, tiny_claim.setting("cpu"), ["--epochs=2"],
                                    str(tmp_path / "work"), str(tmp_path / "out"), "", "python trainers/reproduce.py")
     other.sanity_size = 6
     assert not other.add_finished("plain", 0) and other.evaluations == {}
+
+
+@pytest.mark.parametrize("rule_asks", [True, False])
+def test_seed_one_stays_in_every_report_until_the_rule_is_re_read(rule_asks, in_process, tiny_claim, tmp_path,
+                                                                   monkeypatch):
+    # A run stopped while seed 0 is evaluated must not leave a result file with fewer seeds than the last run's;
+    # once seed 0 is done, seed 1 stays only where the rule still asks for it.
+    import numpy as np
+
+    from tfrobust.core.files import write_json
+    from tfrobust.core.run_layout import RunLayout
+    from tfrobust.reproduction import runs
+    from tfrobust.scripts import reproduce
+
+    x, y = np.zeros((12, 28, 28, 1), np.float32), np.zeros(12, np.int64)
+    setup = reproduce.Reproduction(tiny_claim, "cpu", x, y, tiny_claim.setting("cpu"), [], str(tmp_path / "work"),
+                                   str(tmp_path / "out"), "", "python trainers/reproduce.py")
+    setup.sanity_size = 6
+    for model in ("plain", "wider"):
+        directory, argv = setup.argv(model, 1)
+        runs.record_training(directory, argv)
+        write_json(RunLayout(directory).summary, {"train_seconds": 3.0, "epochs": 1})
+        runs.save_evaluation(directory, setup.evaluation_settings(model, 1), {"flagged": []},
+                             {"autoattack": np.ones(12, bool)})
+    snapshots = []
+
+    def evaluate(job, model, seed):  # seed 0 evaluated here (a stand-in for training + attacks), then written
+        job.evaluations.setdefault(seed, {})[model] = ({}, {})
+        job.write()
+
+    def write(job):
+        snapshots.append({seed: sorted(models) for seed, models in job.evaluations.items()})
+        return {"verdict": "partial", "status": "partial"}
+
+    monkeypatch.setattr(reproduce.Reproduction, "evaluate", evaluate)
+    monkeypatch.setattr(reproduce.Reproduction, "write", write)
+    monkeypatch.setattr(reproduce, "headline_difference",
+                        lambda *_: {"difference": 0.0 if rule_asks else 0.5, "se": 0.01})
+    code, out, err = in_process("reproduce", "--claim=tiny_test_claim", f"--out_dir={tmp_path / 'out'}",
+                                f"--work_dir={tmp_path / 'work'}", "--summary=")
+    assert code == 0, err
+    assert "plain seed 1: seed 1 of an earlier run, its finished evaluation is kept" in out
+    assert snapshots[0] == {1: ["plain", "wider"], 0: ["plain"]}  # seed 0's first model, seed 1 kept
+    assert snapshots[-1] == ({0: ["plain", "wider"], 1: ["plain", "wider"]} if rule_asks else {0: ["plain", "wider"]})

@@ -169,12 +169,18 @@ class AutoAttack(Attack):
             diagnostics = self._start_checks(model_fn, x_clean[:self.batch_size], labels[:self.batch_size])
             robust = self._predict(model_fn, x_adv) == labels
             if journal is not None:
-                journal.append({"diagnostics": plain(diagnostics), "points": len(labels)}, robust=robust)
+                journal.append({"diagnostics": plain(diagnostics), "points": len(labels),
+                                "batch_size": self.batch_size}, robust=robust)
         else:
             meta, arrays = start_record
             if meta.get("points") != len(labels):
                 raise TfrobustError(f"the saved AutoAttack state is for {meta.get('points')} points, "
                                     f"this call has {len(labels)}")
+            # Another batch size cuts other chunks under the same (component, chunk) numbers; a state saved
+            # before the size was recorded cannot be checked.
+            if meta.get("batch_size", self.batch_size) != self.batch_size:
+                raise TfrobustError(f"the saved AutoAttack state is for batch_size {meta['batch_size']}, "
+                                    f"this call has {self.batch_size}")
             diagnostics, robust = meta["diagnostics"], arrays["robust"].copy()
         self.last_diagnostics = diagnostics
         self.last_counts = {"forward": len(labels), "backward": 0}

@@ -68,8 +68,9 @@ def define_flags():
     flags.DEFINE_list("models", [], "Only these models of the claim (default: all). The others are not trained or "
                       "evaluated: their finished evaluations (same settings) stay in the result, the rest are listed "
                       "as missing, so the result is marked partial until a later run adds them.")
-    flags.DEFINE_integer("batch_size", DEFAULT_BATCH_SIZE, "Attack batch size (recorded with an evaluation: "
-                         "another size draws other random starts, so a saved evaluation is redone).", lower_bound=1)
+    flags.DEFINE_integer("batch_size", DEFAULT_BATCH_SIZE, "Attack batch size of every model (default: the model "
+                         "recipe's at the scale, else 250). Recorded with an evaluation: another size draws other "
+                         "random starts, so a saved evaluation is redone.", lower_bound=1)
     flags.DEFINE_integer("verbose", 1, "0 silent, 1 a line per model step, 2 also the evaluation's per-attack "
                          "lines and the training output.", lower_bound=0, upper_bound=2)
 
@@ -105,8 +106,9 @@ class Reproduction:
     """One claim at one scale: trains and evaluates models on demand and rewrites the result files."""
 
     def __init__(self, claim, scale, x, y, setting, extra_flags, work_dir, out_dir, summary, command,
-                 batch_size=DEFAULT_BATCH_SIZE):
-        """``x, y``: the test points (for a PSNR claim ``x`` is the list of clean test images, ``y`` None)."""
+                 batch_size=None):
+        """``x, y``: the test points (for a PSNR claim ``x`` is the list of clean test images, ``y`` None);
+        ``batch_size``: the attack batch size of every model (None: each recipe's, ``model_batch_size``)."""
         self.claim, self.scale, self.x, self.y, self.setting = claim, scale, x, y, setting
         self.batch_size = batch_size
         self.psnr = claim.metric == "psnr"
@@ -162,11 +164,19 @@ class Reproduction:
                 "selection": {k: v for k, v in (summary.get("selection") or {}).items() if k != "weights_best"},
                 "train_size": summary.get("train_size"), "validation_size": summary.get("validation_size")}
 
+    def model_batch_size(self, model):
+        """The attack batch size of ``model``: ``--batch_size`` when given, else its recipe's at this scale (a
+        slow model's smaller chunks finish inside a session), else ``DEFAULT_BATCH_SIZE``."""
+        if self.batch_size is not None:
+            return self.batch_size
+        return self.claim.model(model).batch_size.get(self.scale, DEFAULT_BATCH_SIZE)
+
     def evaluation_settings(self, model, seed):
         """The settings a model's saved evaluation must have been made with to be reused."""
-        # Attack random starts are drawn per batch (stream b for batch b), so another --batch_size gives other
+        # Attack random starts are drawn per batch (stream b for batch b), so another batch size gives other
         # draws: recorded when it is not the default, so evaluations saved before it was recorded stay valid.
-        batch = {} if self.batch_size == DEFAULT_BATCH_SIZE else {"batch_size": self.batch_size}
+        batch_size = self.model_batch_size(model)
+        batch = {} if batch_size == DEFAULT_BATCH_SIZE else {"batch_size": batch_size}
         if self.psnr:
             return {"points": len(self.x), "eps": self.setting.eps, "dataset": self.setting.dataset,
                     "metric": "psnr", "seed": seed, "psnr": dataclasses.asdict(self.setting.psnr), **batch}
@@ -181,9 +191,10 @@ class Reproduction:
             settings["adaptive_options"] = options
         return settings
 
-    def add_finished(self, model, seed):
-        """Adds a model this run does not train or evaluate (``--models`` left it out) to the report when its
-        training and its evaluation under the same settings are finished on disk; else it stays missing."""
+    def add_finished(self, model, seed, why="not selected"):
+        """Adds a model this run does not train or evaluate (``--models`` left it out; or a second seed the rule
+        has not yet been re-read for, ``why``) to the report when its training and its evaluation under the
+        same settings are finished on disk; else it stays missing."""
         directory, argv = self.argv(model, seed)
         try:
             if runs.training_state(directory, argv) != runs.FINISHED:
@@ -199,7 +210,7 @@ class Reproduction:
         command = self.command(argv)
         self.trainings.setdefault(seed, {})[model] = self.training_entry(command, directory, summary)
         self.evaluations.setdefault(seed, {})[model] = saved
-        say(1, f"[{self.claim.name}] {model} seed {seed}: not selected, its finished evaluation is kept in the report")
+        say(1, f"[{self.claim.name}] {model} seed {seed}: {why}, its finished evaluation is kept in the report")
         return True
 
     def evaluate_psnr(self, model, seed):
@@ -213,7 +224,7 @@ class Reproduction:
             result, arrays = evaluate_denoiser_psnr(
                 net, self.x, eps=self.setting.eps, level=psnr.level, paper_steps=psnr.paper_steps,
                 strong_steps=psnr.strong_steps, strong_restarts=psnr.strong_restarts, seed=seed,
-                batch_size=self.batch_size, verbose=FLAGS.verbose >= 2, name=model)
+                batch_size=self.model_batch_size(model), verbose=FLAGS.verbose >= 2, name=model)
             runs.save_evaluation(directory, settings, result, arrays)
             saved = (result, arrays)
         result = saved[0]
@@ -236,7 +247,8 @@ class Reproduction:
             say(1, f"[{self.claim.name}] evaluating {model} seed {seed} on {len(self.y)} points "
                    f"({SUITE} suite{', adaptive: ' + recipe.adaptive if recipe.adaptive else ''})")
             result, masks = evaluate_model(net, self.x, self.y, eps=self.setting.eps, adaptive=recipe.adaptive,
-                                           seed=seed, sanity_size=self.sanity_size, batch_size=self.batch_size,
+                                           seed=seed, sanity_size=self.sanity_size,
+                                           batch_size=self.model_batch_size(model),
                                            verbose=2 if FLAGS.verbose >= 2 else 0, name=model,
                                            analyses=self.claim.analyses,
                                            state_dir=os.path.join(directory, runs.EVALUATION_STATE),
@@ -302,7 +314,7 @@ def main(argv):
         x, y = data.load(setting.dataset, "test", size=points)
     command = "python trainers/reproduce.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     job = Reproduction(claim, FLAGS.scale, x, y, setting, extra, os.path.abspath(FLAGS.work_dir), FLAGS.out_dir,
-                       FLAGS.summary, command, batch_size=FLAGS.batch_size)
+                       FLAGS.summary, command, batch_size=FLAGS.batch_size if FLAGS["batch_size"].present else None)
     job.sanity_size = len(x) if claim.metric == "psnr" else min(FLAGS.sanity_size or setting.sanity_size, len(x))
     models = [m.name for m in claim.models]
     selected = [claim.model(name).name for name in dict.fromkeys(FLAGS.models)] or models
@@ -312,6 +324,11 @@ def main(argv):
         for model in models:  # --models: the others' finished results stay in the report
             if model not in selected:
                 job.add_finished(model, seed)
+    if seeds is None:
+        # Seed 1's finished evaluations stay in the reports written while seed 0 runs (a run stopped before the
+        # rule is re-read below must not leave a result file with fewer seeds than the last one).
+        for model in models:
+            job.add_finished(model, 1, why="seed 1 of an earlier run")
     for seed in first:
         for model in selected:
             job.evaluate(model, seed)
@@ -324,6 +341,12 @@ def main(argv):
                                          job.evaluations[0][pair.defense])
             if needs_second_seed(strong):
                 second += [m for m in (pair.baseline, pair.defense) if m not in second]
+        for model in [m for m in job.evaluations.get(1, {}) if m not in second]:  # the rule no longer asks
+            job.evaluations[1].pop(model)
+            job.trainings.get(1, {}).pop(model, None)
+        for table in (job.evaluations, job.trainings):
+            if not table.get(1, True):
+                table.pop(1)
         if second:
             say(1, f"[{claim.name}] seed 1 needed for: {', '.join(second)} "
                    f"({'strongest ObsAtk' if claim.metric == 'psnr' else 'AutoAttack'} difference within 3 SE)")
