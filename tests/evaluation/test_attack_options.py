@@ -43,3 +43,15 @@ def test_a_bad_value_fails_with_the_attacks_own_message():
     overrides = attack_overrides({"pgd.steps": 0}, ["pgd"])
     with pytest.raises(TfrobustError, match="steps"):
         build_suite("pgd", norm="linf", eps=0.1, overrides=overrides)
+
+
+def test_the_evaluation_batch_size_reaches_autoattack_unless_an_option_sets_it():
+    # AutoAttack batches the points itself: the evaluation's batch size is its chunk size (the unit a resumed run
+    # keeps), so a --batch_size chosen for memory or for resumable chunks covers it too.
+    suite = build_suite("standard", norm="linf", eps=0.1, batch_size=50)
+    assert list(suite) == ["fgsm", "pgd-20", "autoattack"] and suite["autoattack"].batch_size == 50
+    assert suite["autoattack"].get_config()["batch_size"] == 50
+    assert build_suite("standard", norm="linf", eps=0.1)["autoattack"].batch_size == 250  # its own default
+    chosen = build_suite("autoattack", norm="linf", eps=0.1, overrides={"autoattack": {"batch_size": 20}},
+                         batch_size=50)
+    assert chosen["autoattack"].batch_size == 20

@@ -35,10 +35,14 @@ def names():
     return sorted(ATTACKS)
 
 
+def attack_class(name):
+    """The class registered as ``name`` (its module imported now)."""
+    check_choice("attack", name, names())
+    module, cls, _ = ATTACKS[name]
+    return getattr(importlib.import_module(f"tfrobust.attacks.{module}"), cls)
+
+
 def make(name, *, norm="linf", eps=0.3, seed=0, **overrides):
     """Builds the attack registered as ``name`` under the given threat model; ``overrides`` replace
     the registered defaults (e.g. ``make("pgd", eps=0.1, steps=50)``)."""
-    check_choice("attack", name, names())
-    module, cls, defaults = ATTACKS[name]
-    attack_class = getattr(importlib.import_module(f"tfrobust.attacks.{module}"), cls)
-    return attack_class(norm=norm, eps=eps, seed=seed, **{**defaults, **overrides})
+    return attack_class(name)(norm=norm, eps=eps, seed=seed, **{**ATTACKS[name][2], **overrides})

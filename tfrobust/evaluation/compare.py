@@ -97,6 +97,7 @@ def evaluate(models, x, y, *, eps, norm="linf", suite="quick", transfer_from=Non
       suite: a suite name or a comma-separated list of attacks (``build_suite``).
       transfer_from: label of the surrogate for every model without gradients (default: per model).
       sanity_size: points used by the sanity checks (0 disables them).
+      batch_size: points per attack batch, and AutoAttack's chunk size (``build_suite``).
       verbose: 0 silent, 1 a progress bar per attack, 2 one line per attack (``robust_accuracy``).
       save_adversarial: keep every attack's adversarial examples in the report's ``adversarial``:
         {label: {attack: {"x_adv" float32 [N, H, W, C], "y_pred" int64 [N]}}} (the clean input where the
@@ -120,7 +121,7 @@ def evaluate(models, x, y, *, eps, norm="linf", suite="quick", transfer_from=Non
     y = np.asarray(y).astype(np.int64)
     entries, masks, adversarial = [], {}, {}
     for label, target in targets.items():
-        attacks = build_suite(suite, norm=norm, eps=eps, seed=seed, overrides=suite_overrides)
+        attacks = build_suite(suite, norm=norm, eps=eps, seed=seed, overrides=suite_overrides, batch_size=batch_size)
         surrogate = None
         if not target.differentiable:
             surrogate = targets[choose_surrogate(label, models, transfer_from)]

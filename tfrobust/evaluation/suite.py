@@ -49,13 +49,19 @@ def suite_entries(spec):
     return entries
 
 
-def build_suite(spec, *, norm, eps, seed=0, overrides=None):
+def build_suite(spec, *, norm, eps, seed=0, overrides=None, batch_size=None):
     """``spec`` is a suite name ("quick", "standard") or a comma-separated list of attack names
     (``tfrobust.attacks.registry.names()``); returns ``{label: attack}``. ``overrides`` maps an attack
     name to extra constructor arguments (e.g. ``{"pgd": {"steps": 50}}``; a named suite's entry they change
-    is relabelled, see ``attack_options.relabel``)."""
-    entries = relabel(suite_entries(spec), overrides or {})
-    return {label: registry.make(name, norm=norm, eps=eps, seed=seed, **kwargs) for label, name, kwargs in entries}
+    is relabelled, see ``attack_options.relabel``). ``batch_size``: the evaluation's batch size, given to the
+    attacks that batch themselves (AutoAttack: its chunk size, also the unit a resumed run keeps) unless an
+    override sets theirs; None leaves their own default."""
+    suite = {}
+    for label, name, kwargs in relabel(suite_entries(spec), overrides or {}):
+        if batch_size is not None and getattr(registry.attack_class(name), "batches_itself", False):
+            kwargs = {"batch_size": batch_size, **kwargs}
+        suite[label] = registry.make(name, norm=norm, eps=eps, seed=seed, **kwargs)
+    return suite
 
 
 def run_suite(model, x, y, attacks, *, surrogate=None, batch_size=250, name=None, verbose=0,

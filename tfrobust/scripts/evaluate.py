@@ -39,7 +39,8 @@ def define_flags():
     flags.DEFINE_integer("test_size", 1000, "First N test points.", lower_bound=1)
     define_suite_flags()
     flags.DEFINE_integer("sanity_size", 200, "Points for the gradient-masking checks (0: skip).", lower_bound=0)
-    flags.DEFINE_integer("batch_size", 250, "Attack batch size.", lower_bound=1)
+    flags.DEFINE_integer("batch_size", 250, "Attack batch size (AutoAttack's chunk size too: the unit a "
+                         "resumed evaluation keeps).", lower_bound=1)
     flags.DEFINE_integer("seed", 0, "Attack seed.", lower_bound=0)
     flags.DEFINE_string("out_dir", None, "Where the report goes (default: <source>/eval or ./eval).")
     flags.DEFINE_bool("overwrite", False, "Replace a report another run left in --out_dir.")
