@@ -578,7 +578,11 @@ register(Claim(
            "per-channel preconditioner runs an FFT of every feature map, hence its cost. Expect ≈ 25 min for "
            "bn_k1, ≈ 2 h for convnorm_k1, and many hours for each k = 4 model (the k = 4 ConvNorm model is "
            "cheaper to attack if PGD does collapse it: AutoAttack then spends little on broken points). Run "
-           "the k = 1 pair first with `--models=bn_k1,convnorm_k1`; the runner resumes across sessions."),
+           "the k = 1 pair first with `--models=bn_k1,convnorm_k1`; the runner resumes across sessions.",
+           "Attack batches: 250 points for the k = 1 models, 50 for the k = 4 models (their recipes' batch_size). A "
+           "resumed evaluation keeps only finished AutoAttack chunks, and a 250-point chunk of WRN-16-4 ConvNorm "
+           "(≈ 3 h of Square on 2 cores) would never finish inside a session. The batch size changes which random "
+           "stream a point's starts draw, not the attack."),
 ))
 
 # -- attention_id: Liu & JaJa (IJCAI 2019), AT vs AT-id vs AT-att-id ------------------------------------
