@@ -61,6 +61,17 @@ def test_an_incomplete_claim_has_no_verdict(tmp_path):
         update_summary(str(summary), report, "x.md")
 
 
+def test_a_resumed_training_says_its_seconds_cover_the_last_invocation_only(tmp_path):
+    # summary.json's train_seconds count the invocation that finished the run: a resumed one ran fewer epochs.
+    trainings = {0: {"base": {"command": "c", "train_seconds": 1440.2, "epochs": 3, "epochs_last_invocation": 2},
+                     "defense": {"command": "c", "train_seconds": 300.0, "epochs": 3, "epochs_last_invocation": 3}}}
+    report = claim_report(CLAIM, "cpu", {0: {"base": evaluation(20, 20)}}, trainings, complete=False, commands=[],
+                          missing=["defense seed 0"])
+    text = open(write_claim(report, tmp_path), encoding="utf-8").read()
+    assert "| base | 0 | 100.0 | 10.0 | 10.0 | 10.0 | 10.0 | 10.0 | none | 1440 (last 2 of 3 epochs) | 2 |" in text
+    assert "| defense | 0 | not evaluated yet | | | | | | | 300 | |" in text
+
+
 def test_summary_row_names_every_other_pairs_verdict():
     """The row's numbers are the headline pair's; a second pair's verdict (here reproduced, while the headline is
     not) still shows in the verdict cell."""

@@ -142,6 +142,17 @@ def _evaluation_cell(evaluation):
     return f"{evaluation_seconds(evaluation):.0f}" + (" (resumed)" if evaluation.get("resumed") else "")
 
 
+def _train_cell(training):
+    """The training's seconds (its ``summary.json``'s, which count the last invocation only), marked when that
+    invocation ran part of the epochs (a resumed run)."""
+    seconds = (training or {}).get("train_seconds")
+    if seconds is None:
+        return "—"
+    ran, epochs = training.get("epochs_last_invocation"), training.get("epochs")
+    resumed = ran is not None and epochs and ran < epochs
+    return f"{seconds:.0f}" + (f" (last {ran} of {epochs} epochs)" if resumed else "")
+
+
 def _wall_minutes(report):
     train = sum(sum(e["training"].get("wall_seconds_per_invocation") or []) for seeds in report["models"].values()
                 for e in seeds.values() if e["training"])
@@ -203,14 +214,13 @@ def claim_markdown(report):
             e, t = entry["evaluation"], entry["training"] or {}
             if e is None:
                 lines.append(f"| {name} | {seed} | not evaluated yet | | | | | | | "
-                             f"{t.get('train_seconds', '—') if t else '—'} | |")
+                             f"{_train_cell(t)} | |")
                 continue
             rows = {r["attack"]: r["accuracy"] for r in e["rows"]}
-            train_s = t.get("train_seconds")
             lines.append(f"| {name} | {seed} | {_pct(e['clean'])} | {_pct(rows.get('fgsm'))} | "
                          f"{_pct(rows.get('pgd-20'))} | "
                          f"{_pct(rows.get('autoattack'))} | {_pct(e['worst_case'])} | {_pct(e['strongest'])} | "
-                         f"{', '.join(e['flagged']) or 'none'} | {'—' if train_s is None else f'{train_s:.0f}'} | "
+                         f"{', '.join(e['flagged']) or 'none'} | {_train_cell(t)} | "
                          f"{_evaluation_cell(e)} |")
     adaptive = [(n, s, e["evaluation"]["adaptive"]) for n, seeds in report["models"].items() for s, e in seeds.items()
                 if e["evaluation"] and "adaptive" in e["evaluation"]]
@@ -286,8 +296,7 @@ def psnr_claim_markdown(report):
     for name, seeds in report["models"].items():
         for seed, entry in seeds.items():
             ev, t = entry["evaluation"], entry["training"] or {}
-            train_s = t.get("train_seconds")
-            train_cell = "—" if train_s is None else f"{train_s:.0f}"
+            train_cell = _train_cell(t)
             val = t.get("val_psnr")
             val_cell = "—" if val is None else f"{val:.2f} dB" + (f" (training attack {t['val_adv_psnr']:.2f})"
                                                                   if t.get("val_adv_psnr") is not None else "")

@@ -155,7 +155,8 @@ class Reproduction:
     def training_entry(self, command, directory, summary):
         """What the report keeps of a finished training run (its ``summary.json``)."""
         entry = {"command": command, "run_dir": directory, "wall_seconds_per_invocation": runs.invocations(directory),
-                 "train_seconds": summary.get("train_seconds"), "epochs": summary.get("epochs")}
+                 "train_seconds": summary.get("train_seconds"), "epochs": summary.get("epochs"),
+                 "epochs_last_invocation": summary.get("epochs_run_this_invocation")}
         if self.psnr:
             return {**entry, "val_psnr": summary.get("val_psnr"), "val_adv_psnr": summary.get("val_adv_psnr"),
                     "num_patches": summary.get("num_patches"), "patch_size": summary.get("patch_size")}
