@@ -2,6 +2,7 @@
 ends with exactly the uninterrupted run's numbers, attacks only what was left, and a different command's
 state is refused unless restarted. The SIGKILL of a real process is tests/scripts/test_evaluate_resume.py."""
 
+import json
 import os
 
 import numpy as np
@@ -112,6 +113,16 @@ def test_an_autoattack_journal_of_another_batch_size_is_refused(problem, tmp_pat
     np.testing.assert_array_equal(again.numpy(), first.numpy())
     with pytest.raises(TfrobustError, match="state is for batch_size 16, this call has 8"):
         autoattack(8)(model, x, y, journal=Journal(tmp_path))
+    # A state saved before the batch size was recorded: its chunks' points give another size away.
+    start = tmp_path / "000000.npz"
+    with np.load(start) as data:
+        arrays = {key: data[key] for key in data.files}
+    meta = json.loads(str(arrays.pop("__meta__")))
+    del meta["batch_size"]
+    np.savez(start, __meta__=np.array(json.dumps(meta)), **arrays)
+    with pytest.raises(TfrobustError, match="chunk 1 broke points outside this call's chunk"):
+        autoattack(32)(model, x, y, journal=Journal(tmp_path))
+    np.testing.assert_array_equal(autoattack(16)(model, x, y, journal=Journal(tmp_path)).numpy(), first.numpy())
 
 
 class _Recording:

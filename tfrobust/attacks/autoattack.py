@@ -209,6 +209,10 @@ class AutoAttack(Attack):
                 if chunk < len(done):
                     meta, arrays = done[chunk]
                     broken_index, x_broken = arrays["broken"], arrays["x_adv"]
+                    if not np.isin(broken_index, index).all():  # e.g. a state from before the size was recorded
+                        raise TfrobustError(f"the saved AutoAttack state does not match this call (component "
+                                            f"{component} chunk {chunk} broke points outside this call's chunk: "
+                                            "saved with another batch_size?)")
                     chunk_counts, chunk_zero, chunk_seconds = meta["counts"], meta["zero_gradients"], meta["seconds"]
                 else:
                     began = time.perf_counter()
