@@ -176,8 +176,8 @@ class AutoAttack(Attack):
             if meta.get("points") != len(labels):
                 raise TfrobustError(f"the saved AutoAttack state is for {meta.get('points')} points, "
                                     f"this call has {len(labels)}")
-            # Another batch size cuts other chunks under the same (component, chunk) numbers; a state saved
-            # before the size was recorded cannot be checked.
+            # Another batch size cuts other chunks under the same (component, chunk) numbers. A state saved
+            # before the size was recorded is checked chunk by chunk below (its broken points must lie in the chunk).
             if meta.get("batch_size", self.batch_size) != self.batch_size:
                 raise TfrobustError(f"the saved AutoAttack state is for batch_size {meta['batch_size']}, "
                                     f"this call has {self.batch_size}")

@@ -346,8 +346,8 @@ def main(argv):
             job.evaluations[1].pop(model)
             job.trainings.get(1, {}).pop(model, None)
         for table in (job.evaluations, job.trainings):
-            if not table.get(1, True):
-                table.pop(1)
+            if 1 in table and not table[1]:
+                del table[1]
         if second:
             say(1, f"[{claim.name}] seed 1 needed for: {', '.join(second)} "
                    f"({'strongest ObsAtk' if claim.metric == 'psnr' else 'AutoAttack'} difference within 3 SE)")
