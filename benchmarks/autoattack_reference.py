@@ -23,6 +23,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np
 from absl import flags
 
+from _machine import machine  # benchmarks/_machine.py (this script's folder)
 from tfrobust import cli
 from tfrobust.errors import TfrobustError
 
@@ -168,6 +169,7 @@ def main(argv):
     print(f"  tfrobust  robust accuracy {100 * ours['accuracy']:.2f}%  wall {ours_seconds:.1f} s")
     print(f"  reference robust accuracy {100 * reference_accuracy:.2f}%  wall {reference_seconds:.1f} s")
     print(f"  speed ratio reference/tfrobust {reference_seconds / ours_seconds:.2f}x (target ≥ 2)")
+    print(f"  {machine()}")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,8 @@ tfrobust package themselves (``tfrobust.errors`` aside).
 | ``auxiliary_loss.py`` | ``AuxiliaryLoss`` (weighted CE over dict outputs; CIFS' ℓβ) and ``check_beta`` |
 | ``group_norm.py`` | ``group_count``: GroupNorm groups for a channel count |
 | ``layer_config.py`` | ``with_dtype``: a serialised sub-layer config with the parent's dtype policy |
-| ``files.py`` | ``atomic_path``, ``write_text_atomic``, ``write_json``: write-then-rename |
+| ``files.py`` | ``atomic_path``, ``write_text``, ``write_json``: write-then-rename |
+| ``journal.py`` | ``Journal``: an append-only log of atomically written ``.npz`` records (a resumable computation) |
 | ``plotting.py`` | ``pyplot()``: matplotlib on the headless Agg backend |
 | ``registry.py`` | ``Registry`` (name → factory) and keyword-option checks from signatures |
 | ``messages.py`` | ``first_line(error)``: the one line of an exception a user sees |
