@@ -17,8 +17,8 @@ smoke run — see the registration below).
 Options add FDn (``denoise``: a non-local denoising block before pooling, thesis Table 3.4) and IRd
 (``input_randomization``: random resize + pad of the input).
 
-FDn at the head of any builder: the pooling head ``"fdn"`` (registered here in ``components.HEADS``)
-is a dot-product ``NonLocalDenoising`` block (GroupNorm) followed by global average pooling, e.g.
+FDn at the head of any builder with a ``pooling=`` option: the pooling head ``"fdn"`` (registered here in
+``components.HEADS``) is a dot-product ``NonLocalDenoising`` block (GroupNorm) followed by global average pooling, e.g.
 ``models.build("resnet20", (28, 28, 1), 10, pooling="fdn")``.
 
 Evaluate these models with ``tfrobust.evaluation.defense_analyses.ode_evaluation`` (white-box + a
