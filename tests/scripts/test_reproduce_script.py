@@ -174,6 +174,8 @@ def test_a_model_left_out_by_models_is_added_only_when_finished_under_the_same_s
     assert job.trainings[0]["plain"]["train_seconds"] == 3.0 and job.trainings[0]["plain"]["command"].startswith(
         "python trainers/train.py ")
     assert np.array_equal(job.evaluations[0]["plain"][1]["autoattack"], masks["autoattack"])
+    # The report states every evaluation's attack batch size, the default too (its settings omit it).
+    assert job.evaluations[0]["plain"][0] == {"flagged": [], "batch_size": reproduce.DEFAULT_BATCH_SIZE}
     # Another attack batch size draws other random starts (stream b per batch): not reused; the default is
     # not recorded, so evaluations saved before the batch size was recorded stay valid.
     assert "batch_size" not in job.evaluation_settings("plain", 0)
@@ -191,6 +193,8 @@ def test_a_model_left_out_by_models_is_added_only_when_finished_under_the_same_s
                                  str(tmp_path / "out"), "", "python trainers/reproduce.py")
     own.sanity_size = 6
     assert own.model_batch_size("plain") == 4 and own.evaluation_settings("plain", 0)["batch_size"] == 4
+    runs.save_evaluation(directory, own.evaluation_settings("plain", 0), {"flagged": []}, masks)
+    assert own.add_finished("plain", 0) and own.evaluations[0]["plain"][0]["batch_size"] == 4
     assert own.model_batch_size("wider") == reproduce.DEFAULT_BATCH_SIZE
     assert "batch_size" not in own.evaluation_settings("wider", 0)
     forced = reproduce.Reproduction(slow, "cpu", x, y, slow.setting("cpu"), [], str(tmp_path / "work"),

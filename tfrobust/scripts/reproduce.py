@@ -192,6 +192,12 @@ class Reproduction:
             settings["adaptive_options"] = options
         return settings
 
+    def keep(self, model, seed, saved):
+        """Puts a finished evaluation ``(result, arrays)`` in the report, its result stating the attack batch size
+        it was made with (the saved settings state it only when it is not the default)."""
+        result, arrays = saved
+        self.evaluations.setdefault(seed, {})[model] = ({**result, "batch_size": self.model_batch_size(model)}, arrays)
+
     def add_finished(self, model, seed, why="not selected"):
         """Adds a model this run does not train or evaluate (``--models`` left it out; or a second seed the rule
         has not yet been re-read for, ``why``) to the report when its training and its evaluation under the
@@ -210,7 +216,7 @@ class Reproduction:
             summary = json.load(handle)
         command = self.command(argv)
         self.trainings.setdefault(seed, {})[model] = self.training_entry(command, directory, summary)
-        self.evaluations.setdefault(seed, {})[model] = saved
+        self.keep(model, seed, saved)
         say(1, f"[{self.claim.name}] {model} seed {seed}: {why}, its finished evaluation is kept in the report")
         return True
 
@@ -233,7 +239,7 @@ class Reproduction:
         say(1, f"[{self.claim.name}] {model} seed {seed}: Gaussian {rows['gaussian']:.2f} dB, ObsAtk (paper) "
                f"{rows['obsatk_paper']:.2f} dB, strongest ObsAtk {rows['obsatk_strong']:.2f} dB, "
                f"flags: {', '.join(result['flagged']) or 'none'}")
-        self.evaluations.setdefault(seed, {})[model] = saved
+        self.keep(model, seed, saved)
         self.write()
 
     def evaluate(self, model, seed):
@@ -261,7 +267,7 @@ class Reproduction:
         say(1, f"[{self.claim.name}] {model} seed {seed}: clean {100 * result['clean']:.1f}%, AutoAttack "
                f"{100 * rows.get('autoattack', float('nan')):.1f}%, strongest {100 * result['strongest']:.1f}%, "
                f"flags: {', '.join(result['flagged']) or 'none'}")
-        self.evaluations.setdefault(seed, {})[model] = saved
+        self.keep(model, seed, saved)
         self.write()
 
     def missing(self):
