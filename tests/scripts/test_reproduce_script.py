@@ -207,6 +207,44 @@ def test_a_model_left_out_by_models_is_added_only_when_finished_under_the_same_s
     assert not other.add_finished("plain", 0) and other.evaluations == {}
 
 
+def test_a_trained_model_is_in_the_report_while_its_evaluation_runs(tiny_claim, tmp_path, monkeypatch):
+    # An evaluation can take hours: the report must not wait for it to show the finished training.
+    import types
+
+    import numpy as np
+
+    from tfrobust.scripts import reproduce
+
+    monkeypatch.setattr(reproduce, "say", lambda *_: None)
+    x, y = np.zeros((12, 28, 28, 1), np.float32), np.zeros(12, np.int64)
+    job = reproduce.Reproduction(tiny_claim, "cpu", x, y, tiny_claim.setting("cpu"), [], str(tmp_path / "work"),
+                                 str(tmp_path / "out"), "", "python trainers/reproduce.py")
+    job.sanity_size = 6
+    job.wanted = {0: ["plain", "wider"]}
+
+    def train(model, seed):
+        job.trainings.setdefault(seed, {})[model] = {"command": f"python trainers/train.py {model}",
+                                                     "train_seconds": 7.0, "epochs": 1}
+        return str(tmp_path / model), None
+
+    seen = []
+
+    def evaluate_model(*_, **__):  # what a reader of the report sees while the attacks run
+        seen.append(json.loads((tmp_path / "out" / "tiny_test_claim.json").read_text()))
+        raise KeyboardInterrupt  # the session ends mid-evaluation
+
+    monkeypatch.setattr(job, "train", train)
+    monkeypatch.setattr(reproduce, "evaluate_model", evaluate_model)
+    monkeypatch.setattr(reproduce, "FLAGS", types.SimpleNamespace(verbose=0))
+    with pytest.raises(KeyboardInterrupt):
+        job.evaluate("plain", 0)
+    [report] = seen
+    assert report["models"]["plain"]["0"] == {"evaluation": None, "training": {
+        "command": "python trainers/train.py plain", "train_seconds": 7.0, "epochs": 1}}
+    assert report["status"] == "partial" and report["missing"] == ["plain seed 0", "wider seed 0"]
+    assert "| plain | 0 | not evaluated yet |" in (tmp_path / "out" / "tiny_test_claim.md").read_text()
+
+
 @pytest.mark.parametrize("rule_asks", [True, False])
 def test_seed_one_stays_in_every_report_until_the_rule_is_re_read(rule_asks, in_process, tiny_claim, tmp_path,
                                                                    monkeypatch):

@@ -226,6 +226,7 @@ class Reproduction:
         settings = self.evaluation_settings(model, seed)
         saved = runs.load_evaluation(directory, settings, dtype=float)
         if saved is None:
+            self.write()  # the finished training is in the report while its evaluation runs
             say(1, f"[{self.claim.name}] evaluating {model} seed {seed} on {len(self.x)} images (Gaussian, ObsAtk "
                    f"{psnr.paper_steps} steps, strongest ObsAtk {psnr.strong_restarts} × {psnr.strong_steps} steps)")
             result, arrays = evaluate_denoiser_psnr(
@@ -251,6 +252,7 @@ class Reproduction:
         options = settings.get("adaptive_options")
         saved = runs.load_evaluation(directory, settings)
         if saved is None:
+            self.write()  # the finished training is in the report while its evaluation runs (hours for some)
             say(1, f"[{self.claim.name}] evaluating {model} seed {seed} on {len(self.y)} points "
                    f"({SUITE} suite{', adaptive: ' + recipe.adaptive if recipe.adaptive else ''})")
             result, masks = evaluate_model(net, self.x, self.y, eps=self.setting.eps, adaptive=recipe.adaptive,
