@@ -5,7 +5,7 @@
 #   tools/bazel/run.sh <other bazel command> [args]   -> passed through (query, run, clean, ...)
 # Targets default to //... when none are given (pass flags as --flag=value), e.g.
 #   tools/bazel/run.sh test //:tests_data_test_idx --test_arg=-x
-# Needs the project virtualenv at <repo>/.venv (`make venv`); it becomes the
+# Needs the project virtualenv at <repo>/.venv (`make install`); it becomes the
 # Python toolchain through tools/bazel/venv.bzl (override: TFROBUST_PYTHON=/abs/python).
 # Environment: BAZEL (default: bazel).
 set -euo pipefail
@@ -16,7 +16,7 @@ cd "$repo_root"
 bazel="${BAZEL:-bazel}"
 
 if [[ -z "${TFROBUST_PYTHON:-}" && ! -x .venv/bin/python ]]; then
-    echo "tools/bazel/run.sh: $repo_root/.venv/bin/python not found; create the virtualenv first (make venv)." >&2
+    echo "tools/bazel/run.sh: $repo_root/.venv/bin/python not found; create the virtualenv first (make install)." >&2
     exit 1
 fi
 

@@ -69,7 +69,7 @@ def _venv_python_impl(rctx):
              (interpreter, origin))
     if not rctx.path(interpreter).exists:
         fail(("tfrobust: no Python interpreter at %s (from %s).\n" +
-              "Create the virtualenv first (`make venv`) or set %s.") %
+              "Create the virtualenv first (`make install`) or set %s.") %
              (interpreter, origin, _ENV_OVERRIDE))
 
     # Sanity check: it must be Python 3 and runnable.
