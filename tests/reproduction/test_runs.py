@@ -42,3 +42,40 @@ def test_saved_evaluation_is_reused_only_with_the_same_settings(tmp_path):
     assert runs.load_evaluation(str(tmp_path), {"points": 3, "eps": 0.1}) is None
     assert json.loads((tmp_path / runs.EVALUATION_FILE).read_text())["settings"] == {"points": 2, "eps": 0.1}
     assert runs.load_evaluation(str(tmp_path / "missing"), {}) is None
+
+
+def test_status_lines_follow_a_model_folder_from_nothing_to_evaluated(tmp_path):
+    from tfrobust.attacks import PGD  # pylint: disable=import-outside-toplevel
+    from tfrobust.core.journal import Journal  # pylint: disable=import-outside-toplevel
+    from tfrobust.evaluation import robust_accuracy  # pylint: disable=import-outside-toplevel
+    from tests.evaluation.test_resume import truncate  # pylint: disable=import-outside-toplevel
+    from tests.linear_problems import linear_problem  # pylint: disable=import-outside-toplevel
+
+    folder = runs.run_dir(str(tmp_path), "claim", "cpu", "model", 0)
+    assert runs.seeds_on_disk(str(tmp_path), "claim", "cpu", "model") == []
+    assert runs.status_lines(folder) == ["not started"]
+    runs.record_training(folder, ["--epochs=3"])
+    assert runs.seeds_on_disk(str(tmp_path), "claim", "cpu", "model") == [0]
+    (tmp_path / "claim" / "cpu" / "model_seed0" / "history.csv").write_text("epoch,loss\n0,2.1\n1,1.7\n")
+    assert runs.status_lines(folder)[0].startswith("training: 2 epoch(s) logged")
+    (tmp_path / "claim" / "cpu" / "model_seed0" / "summary.json").write_text("{}")
+    assert runs.status_lines(folder) == ["trained, not evaluated yet"]
+
+    # An evaluation under way: its journal's progress (two of several PGD batches done).
+    model, x, y = linear_problem(40, 4)
+    journal = Journal(f"{folder}/{runs.EVALUATION_STATE}").child("standard").child("model").child("pgd")
+    robust_accuracy(PGD(norm="linf", eps=0.1, steps=3, seed=0), model, x, y, batch_size=8, journal=journal)
+    batches = len(journal.records()) - 1
+    truncate(journal.folder, keep=1 + 2)  # what a kill after two batches leaves
+    first, line = runs.status_lines(folder)
+    assert first.startswith("trained; evaluation running or interrupted")
+    assert line.startswith(f"standard/model/pgd: running, 2 of {batches} batch(es), ") and "provisional" in line
+
+    result = {"clean": 0.8, "strongest": 0.6, "flagged": ["not_monotone"],
+              "rows": [{"attack": "autoattack", "accuracy": 0.62}]}
+    runs.save_evaluation(folder, {}, result, {"clean": np.ones(2, bool)})
+    assert runs.status_lines(folder) == [f"evaluated: clean 80.0 %, AutoAttack 62.0 %, strongest 60.0 %; flags: "
+                                         f"not_monotone ({folder}/{runs.EVALUATION_FILE})"]
+    runs.record_training(runs.run_dir(str(tmp_path), "claim", "cpu", "model", 1), ["--epochs=3"])
+    runs.record_training(runs.run_dir(str(tmp_path), "claim", "cpu", "model_b", 3), ["--epochs=3"])
+    assert runs.seeds_on_disk(str(tmp_path), "claim", "cpu", "model") == [0, 1]

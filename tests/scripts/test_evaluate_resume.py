@@ -53,7 +53,7 @@ def results(out_dir):
         return rows, {key: masks[key] for key in masks.files}
 
 
-def test_a_killed_evaluation_resumes_to_exactly_the_uninterrupted_numbers(model_file, tmp_path):
+def test_a_killed_evaluation_resumes_to_exactly_the_uninterrupted_numbers(model_file, tmp_path, in_process):
     began = time.perf_counter()
     plain = subprocess.run(command(model_file, tmp_path / "plain"), env=ENV, cwd=ROOT, capture_output=True, text=True,
                            check=False, timeout=600)
@@ -64,6 +64,20 @@ def test_a_killed_evaluation_resumes_to_exactly_the_uninterrupted_numbers(model_
     killed_seconds = kill_when(command(model_file, out_dir), lambda: chunk_records(out_dir) >= 6, env=ENV, cwd=ROOT)
     done_before_kill = chunk_records(out_dir)
     assert done_before_kill >= 6 and not (out_dir / "report.json").exists()
+    # --status reads the killed run's state and leaves it as it was.
+    code, status, stderr = in_process("evaluate", *command(model_file, out_dir)[2:], "--status")
+    assert code == 0, stderr
+    lines = status.splitlines()
+    assert lines[0] == f"evaluation saved in {out_dir / 'state'} (standing counts of unfinished attacks are " \
+                       "provisional: points not yet attacked count as standing)"
+    assert lines[1].startswith("eps_0.05/mlp.keras/clean: ") and lines[2].startswith("eps_0.05/mlp.keras/pgd: done, ")
+    assert lines[3].startswith("eps_0.05/mlp.keras/autoattack: running, 0 of 1 batch(es), ")
+    assert [line.split(":")[0] for line in lines[4:]] == ["  apgd-ce", "  apgd-t", "  square"]
+    chunks = [int(line.split(", ")[1].split(" of ")[0]) for line in lines[4:] if "chunk(s)" in line]
+    assert sum(chunks) == done_before_kill == chunk_records(out_dir)
+    assert not (out_dir / "report.json").exists()
+    code, status, _ = in_process("evaluate", *command(model_file, tmp_path / "nothing")[2:], "--status")
+    assert code == 0 and status.startswith(f"no saved evaluation in {tmp_path / 'nothing' / 'state'}")
 
     began = time.perf_counter()
     resumed = subprocess.run(command(model_file, out_dir), env=ENV, cwd=ROOT, capture_output=True, text=True,

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from tfrobust.reproduction import claims
+from tfrobust.reproduction import claims, runs
 
 REPOSITORY = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -139,6 +139,24 @@ def test_a_run_folder_of_other_flags_is_refused(in_process, tiny_claim, tmp_path
     code, _, err = in_process("reproduce", "--claim=tiny_test_claim", f"--work_dir={tmp_path / 'work'}",
                               f"--out_dir={tmp_path / 'out'}", "--summary=", "--seeds=0")
     assert code == 2 and "was trained with other flags" in err
+
+
+def test_status_reads_the_run_folders_and_changes_nothing(in_process, tiny_claim, tmp_path, monkeypatch):
+    def no_training(*_, **__):
+        raise AssertionError("--status started a training")
+
+    monkeypatch.setattr(subprocess, "run", no_training)
+    work = tmp_path / "work"
+    wider = runs.run_dir(str(work), "tiny_test_claim", "cpu", "wider", 1)
+    runs.record_training(wider, ["--epochs=1"])
+    (tmp_path / "work" / "tiny_test_claim" / "cpu" / "wider_seed1" / "summary.json").write_text("{}")
+    code, out, err = in_process("reproduce", "--claim=tiny_test_claim", f"--work_dir={work}",
+                                f"--out_dir={tmp_path / 'out'}", "--summary=", "--status")
+    assert code == 0, err
+    assert out.splitlines() == [f"tiny_test_claim at scale cpu (runs in {work / 'tiny_test_claim' / 'cpu'}):",
+                                "plain seed 0: not started", "wider seed 1: trained, not evaluated yet"]
+    assert not (tmp_path / "out").exists() and sorted(p.name for p in work.rglob("*") if p.is_file()) == [
+        "reproduce_training.json", "summary.json"]
 
 
 def test_help_lists_the_claims(in_process):

@@ -170,7 +170,8 @@ class AutoAttack(Attack):
             robust = self._predict(model_fn, x_adv) == labels
             if journal is not None:
                 journal.append({"diagnostics": plain(diagnostics), "points": len(labels),
-                                "batch_size": self.batch_size}, robust=robust)
+                                "batch_size": self.batch_size, "components": [name for name, _ in self.attacks]},
+                               robust=robust)
         else:
             meta, arrays = start_record
             if meta.get("points") != len(labels):

@@ -15,12 +15,14 @@ holding a different run's flags is refused rather than overwritten.
 
 import json
 import os
+import re
 
 import numpy as np
 
 from tfrobust.core.files import atomic_path, write_json
 from tfrobust.core.run_layout import RunLayout
 from tfrobust.errors import TfrobustError
+from tfrobust.evaluation.progress import format_progress, read_progress
 
 TRAINING_RECORD = "reproduce_training.json"
 EVALUATION_FILE = "reproduce_evaluation.json"
@@ -32,6 +34,14 @@ NEW, RESUME, FINISHED = "new", "resume", "finished"
 
 def run_dir(work_dir, claim, scale, model, seed):
     return os.path.join(work_dir, claim, scale, f"{model}_seed{seed}")
+
+
+def seeds_on_disk(work_dir, claim, scale, model):
+    """The seeds of ``model`` that have a folder under ``<work_dir>/<claim>/<scale>``, ascending."""
+    root = os.path.join(work_dir, claim, scale)
+    pattern = re.compile(rf"^{re.escape(model)}_seed(\d+)$")
+    names = os.listdir(root) if os.path.isdir(root) else []
+    return sorted(int(match.group(1)) for match in map(pattern.match, names) if match)
 
 
 def training_argv(flags, directory, seed):
@@ -101,3 +111,36 @@ def invocations(directory):
         return []
     with open(path, encoding="utf-8") as handle:
         return json.load(handle).get("wall_seconds", [])
+
+
+def status_lines(directory):
+    """What a model's folder holds, for ``--status``: not started, training (epochs logged), trained, its saved
+    evaluation's headline, or the progress of its running evaluation (``evaluation.progress``; provisional)."""
+    if not os.path.isfile(os.path.join(directory, TRAINING_RECORD)):
+        return ["not started"]
+    layout = RunLayout(directory)
+    if not os.path.isfile(layout.summary):
+        epochs = 0
+        if os.path.isfile(layout.history):
+            with open(layout.history, encoding="utf-8") as handle:
+                epochs = max(sum(1 for line in handle if line.strip()) - 1, 0)  # the header line aside
+        return [f"training: {epochs} epoch(s) logged in {layout.history}"]
+    evaluation = os.path.join(directory, EVALUATION_FILE)
+    if os.path.isfile(evaluation):
+        with open(evaluation, encoding="utf-8") as handle:
+            result = json.load(handle)["result"]
+        rows = {row["attack"]: row for row in result.get("rows", [])}
+        if "clean" in result:
+            headline = (f"clean {100 * result['clean']:.1f} %, AutoAttack "
+                        f"{100 * rows['autoattack']['accuracy']:.1f} %" if "autoattack" in rows else
+                        f"clean {100 * result['clean']:.1f} %")
+            headline += f", strongest {100 * result['strongest']:.1f} %" if "strongest" in result else ""
+        else:  # a PSNR claim's denoiser
+            headline = ", ".join(f"{name} {row['psnr']:.2f} dB" for name, row in rows.items() if "psnr" in row)
+        return [f"evaluated: {headline}; flags: {', '.join(result.get('flagged', [])) or 'none'} ({evaluation})"]
+    state = os.path.join(directory, EVALUATION_STATE)
+    entries = read_progress(state) if os.path.isdir(state) else []
+    if not entries:
+        return ["trained, not evaluated yet"]
+    return ["trained; evaluation running or interrupted (provisional: points not yet attacked count as standing):",
+            *format_progress(entries)]

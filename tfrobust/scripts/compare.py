@@ -25,7 +25,8 @@ accuracy-vs-ε table (every attack), ``report.json`` and ``accuracy_vs_eps.png``
 The number to publish is the worst case of ``--suite=standard`` (AutoAttack, the RobustBench protocol).
 The default "quick" suite (FGSM, PGD-20, Square-1000) takes minutes on a CPU but its worst case is an
 upper bound, and the report says so next to it ("not AutoAttack — an upper bound").
-``--verbose=0|1|2``: silent, a progress bar per attack (default), one line per attack.
+``--verbose=0|1|2``: silent, a progress bar per attack (default), one line per attack. ``--status`` (with the same
+--out_dir) prints how far a running or interrupted comparison has come and exits.
 """
 
 import os
@@ -39,7 +40,7 @@ from tfrobust.evaluation.compare import choose_surrogate
 from tfrobust.evaluation.distributed import EvaluationSpec
 from tfrobust.scripts import run_program
 from tfrobust.scripts.suite_flags import (customary_eps, define_suite_flags, evaluate_and_report, evaluation_state,
-                                         parse_suite_flags)
+                                         parse_suite_flags, print_status)
 
 FLAGS = flags.FLAGS
 
@@ -89,6 +90,9 @@ def serving_options(path):
 def main(argv):
     del argv
     overrides, eps_values = parse_suite_flags()  # fail on a bad suite, option or ε before loading anything
+    if FLAGS.status:
+        print_status(FLAGS.out_dir)
+        return
     if FLAGS.labels is not None and len(FLAGS.labels) != len(FLAGS.artifacts):
         raise TfrobustError(f"--labels names {len(FLAGS.labels)} artifacts but --artifacts lists "
                             f"{len(FLAGS.artifacts)}")

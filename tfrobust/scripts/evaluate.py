@@ -11,6 +11,7 @@ tensorboard/, correct.npz (per-point correct masks, keys ``<model>/<attack>``) a
 adversarial/<model>/<attack>.npz (x_adv, y_pred) (refused if another run's report is in --out_dir, unless
 --overwrite). ``--verbose=0|1|2``: silent, a progress bar per attack (default), one line per attack. To attack exported
 artifacts (SavedModel, TFLite) use export/compare.py.
+``--status`` (with the same --source/--out_dir) prints how far a running or interrupted evaluation has come.
 ``--attack_option=<attack>.<parameter>=<value>`` (repeatable, e.g. ``pgd.steps=50``) sets an attack's
 parameters; ``--eps=0.05,0.1,0.2`` runs the suite at each ε (one full report per ε in ``eps_<ε>/``, and on
 top the accuracy-vs-ε table of every attack and its plot).
@@ -26,7 +27,7 @@ from tfrobust.evaluation.distributed import EvaluationSpec
 from tfrobust.export.source import load_source_model
 from tfrobust.scripts import run_program
 from tfrobust.scripts.suite_flags import (customary_eps, define_suite_flags, evaluate_and_report, evaluation_state,
-                                         parse_suite_flags)
+                                         parse_suite_flags, print_status)
 
 FLAGS = flags.FLAGS
 
@@ -52,6 +53,9 @@ def main(argv):
     overrides, eps_values = parse_suite_flags()  # fail on a bad suite, option or ε before loading anything
     default_out = os.path.join(FLAGS.source, "eval") if os.path.isdir(FLAGS.source) else "eval"
     out_dir = FLAGS.out_dir or default_out
+    if FLAGS.status:
+        print_status(out_dir)
+        return
     check_out_dir(out_dir, FLAGS.overwrite)  # and on another run's report before attacking
     model, summary = load_source_model(FLAGS.source)
     dataset = FLAGS.dataset or (summary or {}).get("dataset") or "fashion_mnist"

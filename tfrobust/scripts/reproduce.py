@@ -18,7 +18,9 @@ same command continues: an interrupted training resumes from its last epoch, a f
 and a finished evaluation (same points, ε and seed) is not redone. ``--seeds=auto`` runs seed 0 and, for every
 pair whose AutoAttack difference lies within 3 standard errors of zero, seed 1 (the rule); ``--seeds=0,1``
 runs exactly those seeds. ``--train_flag=--epochs=1`` (repeatable) appends a flag to every model's training
-(a different run: recorded in the result). ``--list`` prints the claims.
+(a different run: recorded in the result). ``--list`` prints the claims. ``--status`` prints where each model
+stands (not started, training, trained, evaluated, or its running evaluation's progress) and changes nothing, so
+it is safe beside the running command.
 """
 
 import dataclasses
@@ -53,6 +55,9 @@ def define_flags():
     """Defines this program's flags (once, when it runs)."""
     flags.DEFINE_string("claim", None, f"Claim to re-run: {', '.join(claims.names())}.")
     flags.DEFINE_bool("list", False, "Print the claims with their models and pairs, then exit.")
+    flags.DEFINE_bool("status", False, "Print where each model of --claim stands at --scale (not started, training, "
+                      "trained, evaluated, or its running evaluation's progress, provisional) and exit: reads the "
+                      "run folders, trains and attacks nothing, safe beside the running command.")
     flags.DEFINE_enum("scale", "cpu", list(claims.SCALES), "cpu: Fashion-MNIST, small models, ~40 min on 2 cores; "
                       "paper: the paper's setting (accelerators).")
     flags.DEFINE_list("seeds", ["auto"], "auto (seed 0, then seed 1 where the rule asks for it) or a list of seeds.")
@@ -298,6 +303,17 @@ def print_claims():
               f"{'; '.join(p.label for p in claim.pairs)}; scales: {', '.join(claim.scales)}")
 
 
+def print_status(claim, scale, work_dir):
+    """``--status``: every model's seeds on disk (seed 0 when none) and where each stands."""
+    print(f"{claim.name} at scale {scale} (runs in {os.path.join(work_dir, claim.name, scale)}):")
+    for model in claim.models:
+        for seed in runs.seeds_on_disk(work_dir, claim.name, scale, model.name) or [0]:
+            first, *rest = runs.status_lines(runs.run_dir(work_dir, claim.name, scale, model.name, seed))
+            print(f"{model.name} seed {seed}: {first}")
+            for line in rest:
+                print(f"  {line}")
+
+
 def main(argv):
     del argv
     if FLAGS.list:
@@ -307,6 +323,9 @@ def main(argv):
         raise TfrobustError(f"--claim is required; claims: {', '.join(claims.names())}")
     claim = claims.get(FLAGS.claim)
     setting = claim.setting(FLAGS.scale)
+    if FLAGS.status:
+        print_status(claim, FLAGS.scale, FLAGS.work_dir)
+        return
     seeds = parse_seeds(FLAGS.seeds)
     if claim.metric == "psnr" and FLAGS.sanity_size is not None:
         raise TfrobustError(f"--sanity_size does not apply to the PSNR claim {claim.name}: its sanity checks use "

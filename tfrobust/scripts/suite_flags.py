@@ -1,7 +1,7 @@
 """The threat-model and attack-suite flags ``tfrobust-evaluate`` and ``tfrobust-compare`` share (same names,
 same meaning, same checks): ``--norm``, ``--eps`` (one ε or a sweep), ``--suite``, ``--attack_option``,
-``--verbose``, ``--save_adversarial``, ``--restart`` and the Ray flags (``--distribute``, ``--ray_address``,
-``--workers``, ``--threads_per_worker``, ``--gpus_per_worker``)."""
+``--verbose``, ``--save_adversarial``, ``--restart``, ``--status`` and the Ray flags (``--distribute``,
+``--ray_address``, ``--workers``, ``--threads_per_worker``, ``--gpus_per_worker``)."""
 
 import contextlib
 import os
@@ -15,6 +15,7 @@ from tfrobust.evaluation import SUITES
 from tfrobust.evaluation import markdown
 from tfrobust.evaluation.attack_options import attack_overrides
 from tfrobust.evaluation.eps_sweep import evaluate_eps_sweep, html_paths, is_sweep, sweep_markdown, write_sweep_report
+from tfrobust.evaluation.progress import format_progress, read_progress
 from tfrobust.evaluation.resume import STATE_DIR, EvaluationState, command_identity
 from tfrobust.evaluation.suite import suite_entries
 
@@ -38,6 +39,9 @@ def define_suite_flags():
     flags.DEFINE_bool("restart", False, "Discard the saved state of an unfinished evaluation in <out_dir>/state "
                       "instead of resuming it (a run killed part-way resumes when the same command is run again; "
                       "a different command is refused without --restart).")
+    flags.DEFINE_bool("status", False, "Print how far the evaluation saved in <out_dir>/state has come (per attack "
+                      "the batches done and the points still standing, provisional; per AutoAttack component its "
+                      "chunks) and exit: reads the state, attacks nothing, safe beside the running command.")
     flags.DEFINE_enum("distribute", "none", ["none", "ray"], "Where the attacks' batches run: here, or sharded "
                       "over Ray workers (same seeds, exactly the same numbers; needs tfrobust[distributed]).")
     flags.DEFINE_string("ray_address", None, "With --distribute=ray: the cluster to join ('auto' or host:port); "
@@ -47,6 +51,19 @@ def define_suite_flags():
     flags.DEFINE_integer("threads_per_worker", 1, "With --distribute=ray: TensorFlow threads (and Ray CPUs) per "
                          "worker.", lower_bound=1)
     flags.DEFINE_integer("gpus_per_worker", 0, "With --distribute=ray: GPUs per worker.", lower_bound=0)
+
+
+def print_status(out_dir):
+    """``--status``: the progress of the evaluation saved in ``<out_dir>/state`` (``evaluation.progress``)."""
+    folder = os.path.join(out_dir, STATE_DIR)
+    entries = read_progress(folder) if os.path.isdir(folder) else []
+    if not entries:
+        print(f"no saved evaluation in {folder}: none has started there, or it finished (its report is in {out_dir})")
+        return
+    print(f"evaluation saved in {folder} (standing counts of unfinished attacks are provisional: points not yet "
+          "attacked count as standing)")
+    for line in format_progress(entries):
+        print(line)
 
 
 def parse_suite_flags():

@@ -1,0 +1,121 @@
+"""``evaluation.progress``: the progress read back from a saved evaluation state agrees with the numbers the
+evaluation itself reports, both when it finished and when a kill cut it inside an attack or an AutoAttack
+component (the journals truncated where a kill leaves them)."""
+
+import json
+import math
+import shutil
+
+import numpy as np
+import pytest
+
+from tfrobust.attacks import PGD, AutoAttack
+from tfrobust.evaluation import run_suite
+from tfrobust.evaluation.progress import format_progress, read_progress
+from tfrobust.evaluation.resume import EvaluationState, command_identity
+from tests.evaluation.test_resume import truncate
+from tests.linear_problems import linear_problem
+
+BATCH = 8
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    """A suite (clean, PGD, fast AutoAttack in chunks of 8) run to the end with its state kept, and its result."""
+    model, x, y = linear_problem(60, 4, seed=1)
+    folder = tmp_path_factory.mktemp("progress") / "state"
+    state = EvaluationState(folder, command_identity({"lin": model}, x, y, suite="pgd,autoattack", batch_size=BATCH))
+    attacks = {"pgd": PGD(norm="linf", eps=0.05, steps=5, random_start=True, seed=3),
+               "autoattack": AutoAttack(norm="linf", eps=0.05, version="fast", batch_size=BATCH, seed=2)}
+    result = run_suite(model, x, y, attacks, batch_size=BATCH, name="lin", journal=state.journal("standard", "lin"))
+    return folder, result
+
+
+def by_attack(entries):
+    return {entry["journal"].split("/")[-1]: entry for entry in entries}
+
+
+def copy_state(folder, tmp_path):
+    """A copy of the finished state to cut as a kill would."""
+    return shutil.copytree(folder, tmp_path / "state")
+
+
+def test_a_finished_state_reads_back_the_evaluations_numbers(finished):
+    folder, result = finished
+    entries = read_progress(folder)
+    assert [e["journal"] for e in entries] == ["standard/lin/clean", "standard/lin/pgd", "standard/lin/autoattack"]
+    found = by_attack(entries)
+    clean = int(result["correct"]["clean"].sum())
+    assert found["clean"]["standing"] == clean and found["clean"]["points"] == 60
+    pgd = found["pgd"]
+    assert pgd["finished"] and pgd["attacked"] == clean
+    assert pgd["batches_done"] == pgd["batches"] == math.ceil(clean / BATCH)
+    assert pgd["standing"] == int(result["correct"]["pgd"].sum())
+    autoattack = found["autoattack"]
+    assert autoattack["finished"] and autoattack["standing"] == int(result["correct"]["autoattack"].sum())
+    components = result["rows"][1]["components"]
+    assert [c["name"] for c in autoattack["components"]] == [c["attack"] for c in components]
+    assert [c["standing"] for c in autoattack["components"]] == [c["robust"] for c in components]
+    assert all(c["finished"] and c["chunks_done"] == c["chunks"] for c in autoattack["components"])
+    lines = format_progress(entries)
+    assert lines[0] == f"standard/lin/clean: {clean} of 60 correct ({100 * clean / 60:.1f} %)"
+    assert lines[1].startswith(f"standard/lin/pgd: done, {pgd['batches']} of {pgd['batches']} batch(es), "
+                               f"{pgd['standing']} of 60 standing")
+    assert "provisional" not in "\n".join(lines)
+
+
+def test_a_cut_attack_counts_only_its_finished_batches(finished, tmp_path):
+    folder, result = finished
+    state = copy_state(folder, tmp_path)
+    truncate(state / "standard" / "lin" / "pgd", keep=1 + 2)  # the plan and two batches before the kill
+    pgd = by_attack(read_progress(state))["pgd"]
+    # The first two batches attacked the first 16 clean-correct points; the others still count as standing.
+    attacked = np.flatnonzero(result["correct"]["clean"])[:2 * BATCH]
+    assert not pgd["finished"] and pgd["batches_done"] == 2
+    assert pgd["standing"] == pgd["attacked"] - int(np.sum(~result["correct"]["pgd"][attacked]))
+    assert pgd["standing"] > int(result["correct"]["pgd"].sum())  # this problem's later batches break points too
+    assert "standing (" in format_progress([pgd])[0] and "provisional)" in format_progress([pgd])[0]
+
+
+def test_an_autoattack_cut_between_and_inside_components(finished, tmp_path):
+    folder, result = finished
+    robust = [c["robust"] for c in result["rows"][1]["components"]]
+    chunks = [math.ceil(n / BATCH) for n in [int(result["correct"]["clean"].sum()), *robust[:-1]]]
+    state = copy_state(folder, tmp_path)
+    inner = state / "standard" / "lin" / "autoattack"
+    truncate(inner, keep=1)  # the batch record is written only when AutoAttack returns
+    truncate(inner / "attack", keep=1 + chunks[0] + chunks[1])  # APGD-CE and APGD-T done, Square not begun
+    autoattack = by_attack(read_progress(state))["autoattack"]
+    assert not autoattack["finished"] and autoattack["standing"] == robust[1]
+    assert [c["finished"] for c in autoattack["components"]] == [True, True, False]
+    assert autoattack["components"][2]["chunks"] == chunks[2] and autoattack["components"][2]["chunks_done"] == 0
+    lines = format_progress([autoattack])
+    assert lines[3] == f"  square: running, 0 of {chunks[2]} chunk(s), {robust[1]} standing, 0 s"
+
+    truncate(inner / "attack", keep=1 + chunks[0] + 1)  # one chunk of APGD-T done
+    autoattack = by_attack(read_progress(state))["autoattack"]
+    apgd_t, square = autoattack["components"][1:]
+    assert (apgd_t["chunks_done"], apgd_t["chunks"], apgd_t["finished"]) == (1, chunks[1], False)
+    assert square["chunks"] is None  # its chunks are cut from APGD-T's survivors, not known yet
+    assert robust[1] <= autoattack["standing"] <= robust[0]
+    lines = format_progress([autoattack])
+    assert lines[2].startswith(f"  apgd-t: running, 1 of {chunks[1]} chunk(s), ") and "min left" in lines[2]
+    assert lines[3] == "  square: waiting"
+
+
+def test_a_state_saved_before_components_were_named_numbers_them(finished, tmp_path):
+    folder, _ = finished
+    state = copy_state(folder, tmp_path)
+    start = state / "standard" / "lin" / "autoattack" / "attack" / "000000.npz"
+    with np.load(start) as saved:
+        arrays = {key: saved[key] for key in saved.files}
+    meta = json.loads(str(arrays.pop("__meta__")))
+    del meta["components"]
+    np.savez(start, __meta__=np.array(json.dumps(meta)), **arrays)
+    autoattack = by_attack(read_progress(state))["autoattack"]
+    assert [c["name"] for c in autoattack["components"]] == [None, None, None]
+    assert format_progress([autoattack])[1].startswith("  component 0: done, ")
+
+
+def test_an_empty_or_missing_folder_has_no_progress(tmp_path):
+    assert read_progress(tmp_path) == [] and read_progress(tmp_path / "missing") == []
