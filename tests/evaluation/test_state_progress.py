@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from tfrobust.attacks import PGD, AutoAttack
-from tfrobust.evaluation import run_suite
+from tfrobust.core.journal import Journal
+from tfrobust.evaluation import robust_accuracy, run_suite
 from tfrobust.evaluation.progress import format_progress, read_progress
 from tfrobust.evaluation.resume import EvaluationState, command_identity
 from tests.evaluation.test_resume import truncate
@@ -115,6 +116,22 @@ def test_a_state_saved_before_components_were_named_numbers_them(finished, tmp_p
     autoattack = by_attack(read_progress(state))["autoattack"]
     assert [c["name"] for c in autoattack["components"]] == [None, None, None]
     assert format_progress([autoattack])[1].startswith("  component 0: done, ")
+
+
+def test_an_attack_with_nothing_left_to_attack_is_done_and_one_without_a_batch_size_is_not(tmp_path):
+    model, x, y = linear_problem(20, 4)
+    wrong = (np.argmax(model(x), axis=1) + 1) % 4  # labels no prediction matches: nothing to attack
+    robust_accuracy(PGD(norm="linf", eps=0.1, steps=2), model, x, wrong, batch_size=BATCH,
+                    journal=Journal(tmp_path / "none" / "pgd"))
+    [entry] = read_progress(tmp_path / "none")
+    assert (entry["attacked"], entry["batches"], entry["finished"], entry["standing"]) == (0, 0, True, 0)
+    # Killed after the plan, before the first batch, in a state without command.json: the count is unknown.
+    journal = Journal(tmp_path / "cut" / "pgd")
+    robust_accuracy(PGD(norm="linf", eps=0.1, steps=2), model, x, y, batch_size=BATCH, journal=journal)
+    truncate(journal.folder, keep=1)
+    [entry] = read_progress(tmp_path / "cut")
+    assert entry["batches"] is None and not entry["finished"] and entry["standing"] == entry["attacked"] > 0
+    assert format_progress([entry])[0].startswith("pgd: running, 0 batch(es), ")
 
 
 def test_an_empty_or_missing_folder_has_no_progress(tmp_path):

@@ -123,14 +123,15 @@ def _attack_progress(name, path, records, batch_size):
     else:
         # Every batch but the last is full: the first one done gives the size when the command does not.
         size = len(batches[0][1]["y_pred"]) if batches else batch_size
-        entry["batches"] = math.ceil(len(standing_index) / size) if size else None
+        entry["batches"] = math.ceil(len(standing_index) / size) if size else (0 if not len(standing_index) else None)
         broken, offset = 0, 0
         for _, batch in batches:
             index = standing_index[offset:offset + len(batch["y_pred"])]
             broken += int(np.sum(batch["y_pred"] != clean_pred[index]))
             offset += len(index)
     entry["standing"] = len(standing_index) - broken
-    entry["finished"] = bool(batches) and (entry["batches"] is None or len(batches) >= entry["batches"])
+    # An attack with no point left to attack has no batch to do: finished by its plan record alone.
+    entry["finished"] = entry["batches"] is not None and len(batches) >= entry["batches"]
     return entry
 
 
