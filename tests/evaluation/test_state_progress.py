@@ -5,11 +5,14 @@ component (the journals truncated where a kill leaves them)."""
 import json
 import math
 import shutil
+import warnings
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from tfrobust.attacks import PGD, AutoAttack
+from tfrobust.errors import TfrobustError
 from tfrobust.core.journal import Journal
 from tfrobust.evaluation import robust_accuracy, run_suite
 from tfrobust.evaluation.progress import format_progress, read_progress
@@ -132,6 +135,60 @@ def test_an_attack_with_nothing_left_to_attack_is_done_and_one_without_a_batch_s
     [entry] = read_progress(tmp_path / "cut")
     assert entry["batches"] is None and not entry["finished"] and entry["standing"] == entry["attacked"] > 0
     assert format_progress([entry])[0].startswith("pgd: running, 0 batch(es), ")
+
+
+def test_a_finished_autoattack_on_a_randomised_model_reads_the_evaluations_count(tmp_path):
+    # AutoAttack's own per-chunk counts come from single noisy passes; the evaluation scores the returned points
+    # with passes of its own. Once AutoAttack has returned, the reader must give the evaluation's number.
+    model, x, y = linear_problem(60, 4, seed=1)
+    noise = tf.random.Generator.from_seed(0)
+    noisy = lambda inputs: model(inputs) + 0.5 * noise.normal((tf.shape(inputs)[0], 10))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # AutoAttack rightly warns that this model is randomised
+        result = robust_accuracy(AutoAttack(norm="linf", eps=0.05, version="fast", batch_size=BATCH, seed=2), noisy,
+                                 x, y, batch_size=BATCH, journal=Journal(tmp_path / "aa"))
+    [entry] = read_progress(tmp_path)
+    assert entry["finished"] and entry["standing"] == int(result["correct"].sum())
+    assert entry["components"][-1]["standing"] != entry["standing"]  # so the two counts differ here
+
+
+def test_records_being_written_are_not_read_and_foreign_or_damaged_ones_are_named(finished, tmp_path):
+    folder, _ = finished
+    state = copy_state(folder, tmp_path)
+    expected = read_progress(state)
+    # What atomic_path leaves while a record is written (or after a kill mid-write): a hidden folder.
+    pgd = state / "standard" / "lin" / "pgd"
+    (pgd / ".tmp-000009.npz-abc").mkdir()
+    (pgd / ".tmp-000009.npz-abc" / "000000.npz").write_bytes(b"half a zip")
+    shutil.copytree(state / "standard" / "lin" / "autoattack" / "attack",
+                    state / "standard" / "lin" / "autoattack" / "attack" / ".tmp-000099.npz-q")
+    assert read_progress(state) == expected
+    other = state / "standard" / "lin" / "other"  # a folder of records some other program wrote
+    other.mkdir()
+    np.savez(other / "000000.npz", __meta__=np.array(json.dumps({"points": 3})), y_pred=np.zeros(3))
+    with pytest.raises(TfrobustError, match=r"other holds records this version cannot read \(KeyError: 'correct'\)"):
+        read_progress(state)
+    (other / "000000.npz").write_bytes(b"damaged")
+    with pytest.raises(TfrobustError, match=r"other/000000.npz is damaged"):
+        read_progress(state)
+
+
+def test_an_autoattack_start_record_without_its_chunk_size_uses_the_commands(finished, tmp_path):
+    folder, result = finished
+    state = copy_state(folder, tmp_path)
+    start = state / "standard" / "lin" / "autoattack" / "attack" / "000000.npz"
+    with np.load(start) as saved:
+        arrays = {key: saved[key] for key in saved.files}
+    meta = json.loads(str(arrays.pop("__meta__")))
+    del meta["batch_size"]  # a state saved before AutoAttack recorded it
+    np.savez(start, __meta__=np.array(json.dumps(meta)), **arrays)
+    components = by_attack(read_progress(state))["autoattack"]["components"]
+    assert [c["chunks"] for c in components] == [c["chunks_done"] for c in components]  # command.json's size: 8
+    (state / "command.json").unlink()
+    components = by_attack(read_progress(state))["autoattack"]["components"]
+    assert [c["chunks"] for c in components] == [None] * 3 and not any(c["finished"] for c in components)
+    assert format_progress([by_attack(read_progress(state))["autoattack"]])[1].startswith(
+        f"  apgd-ce: running, {components[0]['chunks_done']} chunk(s), ")
 
 
 def test_an_empty_or_missing_folder_has_no_progress(tmp_path):

@@ -74,8 +74,17 @@ def test_status_lines_follow_a_model_folder_from_nothing_to_evaluated(tmp_path):
     result = {"clean": 0.8, "strongest": 0.6, "flagged": ["not_monotone"],
               "rows": [{"attack": "autoattack", "accuracy": 0.62}]}
     runs.save_evaluation(folder, {}, result, {"clean": np.ones(2, bool)})
-    assert runs.status_lines(folder) == [f"evaluated: clean 80.0 %, AutoAttack 62.0 %, strongest 60.0 %; flags: "
-                                         f"not_monotone ({folder}/{runs.EVALUATION_FILE})"]
+    evaluated = [f"evaluated: clean 80.0 %, AutoAttack 62.0 %, strongest 60.0 %; flags: not_monotone "
+                 f"({folder}/{runs.EVALUATION_FILE})"]
+    assert runs.status_lines(folder) == runs.status_lines(folder, {}) == evaluated
+    # Saved under other settings: the command asking would evaluate again, and its running evaluation shows.
+    stale, progress = runs.status_lines(folder, {"points": 40})
+    assert stale == (f"trained; its saved evaluation ({folder}/{runs.EVALUATION_FILE}) has other settings, which "
+                     "this command evaluates again; evaluation running or interrupted (provisional: points not yet "
+                     "attacked count as standing):") and progress == line
+    (tmp_path / "claim" / "cpu" / "model_seed0" / runs.EVALUATION_FILE).write_text("{not json")
+    with pytest.raises(TfrobustError, match=r"reproduce_evaluation.json is damaged \(JSONDecodeError\); remove it"):
+        runs.status_lines(folder)
     runs.record_training(runs.run_dir(str(tmp_path), "claim", "cpu", "model", 1), ["--epochs=3"])
     runs.record_training(runs.run_dir(str(tmp_path), "claim", "cpu", "model_b", 3), ["--epochs=3"])
     assert runs.seeds_on_disk(str(tmp_path), "claim", "cpu", "model") == [0, 1]

@@ -157,6 +157,16 @@ def test_status_reads_the_run_folders_and_changes_nothing(in_process, tiny_claim
                                 "plain seed 0: not started", "wider seed 1: trained, not evaluated yet"]
     assert not (tmp_path / "out").exists() and sorted(p.name for p in work.rglob("*") if p.is_file()) == [
         "reproduce_training.json", "summary.json"]
+    # A folder that cannot be read is named on its line, the others still listed, and the command fails.
+    (tmp_path / "work" / "tiny_test_claim" / "cpu" / "plain_seed0").mkdir()
+    (tmp_path / "work" / "tiny_test_claim" / "cpu" / "plain_seed0" / "reproduce_training.json").write_text("{}")
+    (tmp_path / "work" / "tiny_test_claim" / "cpu" / "plain_seed0" / "summary.json").write_text("{}")
+    (tmp_path / "work" / "tiny_test_claim" / "cpu" / "plain_seed0" / runs.EVALUATION_FILE).write_text("{")
+    code, out, err = in_process("reproduce", "--claim=tiny_test_claim", f"--work_dir={work}",
+                                f"--out_dir={tmp_path / 'out'}", "--summary=", "--status")
+    assert code == 2 and err.count("\n") == 1 and "1 run folder(s) cannot be read" in err
+    assert out.splitlines()[1].startswith("plain seed 0: cannot be read: ") and \
+        out.splitlines()[2] == "wider seed 1: trained, not evaluated yet"
 
 
 def test_help_lists_the_claims(in_process):

@@ -21,6 +21,7 @@ import os
 import numpy as np
 
 from tfrobust.core.journal import Journal
+from tfrobust.errors import TfrobustError
 
 #: The suite's journal of the clean predictions (``run_suite``): it attacks nothing.
 CLEAN = "clean"
@@ -29,23 +30,38 @@ ATTACK_JOURNAL = "attack"
 
 
 def read_progress(folder):
-    """Every attack journal under ``folder`` (an evaluation's state), in path order.
+    """Every attack journal under ``folder`` (an evaluation's state), in the order they were started (the
+    modification time of their first record; ties by path).
 
     Returns a list of dicts: ``journal`` (its path under ``folder``, e.g. "standard/model/pgd-20"), ``points``
     (evaluated points), ``attacked`` (points standing when the attack began; None for the clean journal),
     ``batches_done``, ``batches`` (planned; None when the batch size is unknown), ``standing`` (points still
-    standing now), ``finished``, ``seconds`` (recorded work), and for AutoAttack ``components``: per
-    component ``name`` (None in a state saved before names were recorded), ``chunks_done``, ``chunks``,
-    ``standing`` after its finished chunks, ``seconds`` and ``finished``.
+    standing now: once an attack is finished, the evaluation's own count), ``finished``, ``seconds`` (recorded
+    work), and for AutoAttack ``components``: per component ``name`` (None in a state saved before names were
+    recorded), ``chunks_done``, ``chunks`` (None while the component waits for its predecessor, or when the
+    chunk size is unknown), ``standing`` after its finished chunks (AutoAttack's own count, which a randomised
+    model's final predictions may not repeat), ``seconds``, ``finished`` and ``waiting``.
+
+    Raises:
+      TfrobustError: a record is damaged, or a folder holds records this reader does not know.
     """
     folder = os.fspath(folder)
     batch_size = _command(folder).get("batch_size")
     entries = []
     for path in _journal_folders(folder):
-        records = Journal(path).records()
+        try:
+            records = Journal(path).records()
+        except TfrobustError:
+            if not os.path.isdir(path):  # removed while being read: the evaluation finished and cleared its state
+                continue
+            raise
         if not records:
             continue
-        entries.append(_attack_progress(os.path.relpath(path, folder), path, records, batch_size))
+        try:
+            entries.append(_attack_progress(os.path.relpath(path, folder), path, records, batch_size))
+        except (KeyError, TypeError, ValueError, IndexError) as error:
+            raise TfrobustError(f"{path} holds records this version cannot read ({type(error).__name__}: "
+                                f"{error}); is it an evaluation state?") from error
     return entries
 
 
@@ -65,16 +81,18 @@ def format_progress(entries):
                      f"({_percent(entry['standing'], points)}{provisional}), {entry['seconds']:.0f} s")
         for index, component in enumerate(entry.get("components") or []):
             label = component["name"] or f"component {index}"
-            if component["chunks"] is None:
+            if component["waiting"]:
                 lines.append(f"  {label}: waiting")
                 continue
             state = "done" if component["finished"] else "running"
+            chunks = component["chunks_done"] if component["chunks"] is None else \
+                f"{component['chunks_done']} of {component['chunks']}"
             left = ""
-            if not component["finished"] and component["chunks_done"]:  # the mean chunk so far, times those left
-                mean = component["seconds"] / component["chunks_done"]
+            if component["chunks"] is not None and not component["finished"] and component["chunks_done"]:
+                mean = component["seconds"] / component["chunks_done"]  # the mean chunk so far, times those left
                 left = f", ≈ {mean * (component['chunks'] - component['chunks_done']) / 60:.0f} min left"
-            lines.append(f"  {label}: {state}, {component['chunks_done']} of {component['chunks']} chunk(s), "
-                         f"{component['standing']} standing, {component['seconds']:.0f} s{left}")
+            lines.append(f"  {label}: {state}, {chunks} chunk(s), {component['standing']} standing, "
+                         f"{component['seconds']:.0f} s{left}")
     return lines
 
 
@@ -98,10 +116,18 @@ def _journal_folders(folder):
     they were started (the suite's order)."""
     found = []
     for root, directories, files in os.walk(folder):
-        directories.sort()
+        # Hidden folders are records being written (``files.atomic_path``'s ``.tmp-*``), not journals.
+        directories[:] = sorted(name for name in directories if not name.startswith("."))
         if "000000.npz" in files and os.path.basename(root) != ATTACK_JOURNAL:
             found.append(root)
-    return sorted(found, key=lambda root: (os.path.getmtime(os.path.join(root, "000000.npz")), root))
+
+    def started(root):
+        try:
+            return os.stat(os.path.join(root, "000000.npz")).st_mtime_ns
+        except OSError:  # removed since the walk: read_progress skips it
+            return 0
+
+    return sorted(found, key=lambda root: (started(root), root))
 
 
 def _attack_progress(name, path, records, batch_size):
@@ -115,15 +141,19 @@ def _attack_progress(name, path, records, batch_size):
     standing_index = np.flatnonzero(correct)
     entry.update(attacked=len(standing_index), batches_done=len(batches))
     inner = Journal(os.path.join(path, ATTACK_JOURNAL)).records()
-    if inner:  # an attack that batches itself: one batch, its chunks in its own journal
+    if inner:  # an attack that batches itself (AutoAttack): one batch, its chunks in its own journal
         entry["batches"] = 1
-        entry["components"], broken = _components(inner)
-        seconds += sum(component["seconds"] for component in entry["components"]) if not batches else 0.0
-        entry["seconds"] = seconds
+        entry["components"], broken = _components(inner, batch_size)
+        if not batches:  # its batch record, with the whole call's time, is written when it returns
+            entry["seconds"] += sum(component["seconds"] for component in entry["components"])
     else:
         # Every batch but the last is full: the first one done gives the size when the command does not.
         size = len(batches[0][1]["y_pred"]) if batches else batch_size
-        entry["batches"] = math.ceil(len(standing_index) / size) if size else (0 if not len(standing_index) else None)
+        entry["batches"] = (math.ceil(len(standing_index) / size) if size else
+                            0 if not len(standing_index) else None)
+    if batches or not inner:
+        # The batch records hold the predictions the evaluation scores: a point is broken when its prediction
+        # differs from its clean one (which was its label).
         broken, offset = 0, 0
         for _, batch in batches:
             index = standing_index[offset:offset + len(batch["y_pred"])]
@@ -135,10 +165,11 @@ def _attack_progress(name, path, records, batch_size):
     return entry
 
 
-def _components(records):
-    """(per-component progress, points broken so far) from AutoAttack's journal."""
+def _components(records, batch_size):
+    """(per-component progress, points broken so far) from AutoAttack's journal; ``batch_size`` is the
+    command's, for a start record saved before AutoAttack recorded its own."""
     (start, arrays), chunks = records[0], records[1:]
-    size, names = int(start["batch_size"]), start.get("components")
+    size, names = start.get("batch_size", batch_size), start.get("components")
     standing = int(np.sum(arrays["robust"]))
     by_component = {}
     for meta, chunk in chunks:
@@ -148,12 +179,12 @@ def _components(records):
     for index in range(count):
         done = by_component.get(index, [])
         # A component's chunks are cut from the points its predecessor left: unknown until that one finishes.
-        known = index == 0 or components[-1]["finished"]
-        planned = math.ceil(standing / size) if known else None
+        waiting = index > 0 and not components[-1]["finished"]
+        planned = math.ceil(standing / size) if size and not waiting else None
         broken_here = sum(len(chunk["broken"]) for _, chunk in done)
         standing -= broken_here
         broken += broken_here
         components.append({"name": names[index] if names else None, "chunks_done": len(done), "chunks": planned,
                            "standing": standing, "seconds": sum(float(meta["seconds"]) for meta, _ in done),
-                           "finished": known and len(done) >= planned})
+                           "finished": planned is not None and len(done) >= planned, "waiting": waiting})
     return components, broken

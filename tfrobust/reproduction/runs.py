@@ -113,9 +113,12 @@ def invocations(directory):
         return json.load(handle).get("wall_seconds", [])
 
 
-def status_lines(directory):
+def status_lines(directory, settings=None):
     """What a model's folder holds, for ``--status``: not started, training (epochs logged), trained, its saved
-    evaluation's headline, or the progress of its running evaluation (``evaluation.progress``; provisional)."""
+    evaluation's headline, or the progress of its running evaluation (``evaluation.progress``; provisional).
+
+    ``settings``: the evaluation settings of the command asking; a saved evaluation of other settings (which that
+    command would redo) is named as such, followed by the progress of any evaluation under way."""
     if not os.path.isfile(os.path.join(directory, TRAINING_RECORD)):
         return ["not started"]
     layout = RunLayout(directory)
@@ -126,21 +129,36 @@ def status_lines(directory):
                 epochs = max(sum(1 for line in handle if line.strip()) - 1, 0)  # the header line aside
         return [f"training: {epochs} epoch(s) logged in {layout.history}"]
     evaluation = os.path.join(directory, EVALUATION_FILE)
+    saved = None
     if os.path.isfile(evaluation):
-        with open(evaluation, encoding="utf-8") as handle:
-            result = json.load(handle)["result"]
-        rows = {row["attack"]: row for row in result.get("rows", [])}
-        if "clean" in result:
-            headline = (f"clean {100 * result['clean']:.1f} %, AutoAttack "
-                        f"{100 * rows['autoattack']['accuracy']:.1f} %" if "autoattack" in rows else
-                        f"clean {100 * result['clean']:.1f} %")
-            headline += f", strongest {100 * result['strongest']:.1f} %" if "strongest" in result else ""
-        else:  # a PSNR claim's denoiser
-            headline = ", ".join(f"{name} {row['psnr']:.2f} dB" for name, row in rows.items() if "psnr" in row)
-        return [f"evaluated: {headline}; flags: {', '.join(result.get('flagged', [])) or 'none'} ({evaluation})"]
+        try:
+            with open(evaluation, encoding="utf-8") as handle:
+                saved = json.load(handle)
+            result = saved["result"]
+        except (OSError, ValueError, KeyError) as error:
+            raise TfrobustError(f"{evaluation} is damaged ({type(error).__name__}); remove it to evaluate again") \
+                from error
+        if settings is None or saved.get("settings") == settings:
+            return [f"evaluated: {_headline(result)}; flags: {', '.join(result.get('flagged', [])) or 'none'} "
+                    f"({evaluation})"]
+    trained = "trained" if saved is None else f"trained; its saved evaluation ({evaluation}) has other settings, " \
+                                              "which this command evaluates again"
     state = os.path.join(directory, EVALUATION_STATE)
     entries = read_progress(state) if os.path.isdir(state) else []
     if not entries:
-        return ["trained, not evaluated yet"]
-    return ["trained; evaluation running or interrupted (provisional: points not yet attacked count as standing):",
+        return [trained if saved is not None else "trained, not evaluated yet"]
+    return [f"{trained}; evaluation running or interrupted (provisional: points not yet attacked count as standing):",
             *format_progress(entries)]
+
+
+def _headline(result):
+    """A saved evaluation in a few figures: clean, AutoAttack and strongest accuracy, or a denoiser's PSNRs."""
+    rows = {row["attack"]: row for row in result.get("rows", [])}
+    if "clean" not in result:  # a PSNR claim's denoiser
+        return ", ".join(f"{name} {row['psnr']:.2f} dB" for name, row in rows.items() if "psnr" in row)
+    headline = f"clean {100 * result['clean']:.1f} %"
+    if "autoattack" in rows:
+        headline += f", AutoAttack {100 * rows['autoattack']['accuracy']:.1f} %"
+    if "strongest" in result:
+        headline += f", strongest {100 * result['strongest']:.1f} %"
+    return headline

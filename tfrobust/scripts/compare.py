@@ -25,8 +25,8 @@ accuracy-vs-ε table (every attack), ``report.json`` and ``accuracy_vs_eps.png``
 The number to publish is the worst case of ``--suite=standard`` (AutoAttack, the RobustBench protocol).
 The default "quick" suite (FGSM, PGD-20, Square-1000) takes minutes on a CPU but its worst case is an
 upper bound, and the report says so next to it ("not AutoAttack — an upper bound").
-``--verbose=0|1|2``: silent, a progress bar per attack (default), one line per attack. ``--status`` (with the same
---out_dir) prints how far a running or interrupted comparison has come and exits.
+``--verbose=0|1|2``: silent, a progress bar per attack (default), one line per attack. The same command plus
+``--status`` prints how far a running or interrupted comparison has come and exits.
 """
 
 import os

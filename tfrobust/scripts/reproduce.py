@@ -303,15 +303,25 @@ def print_claims():
               f"{'; '.join(p.label for p in claim.pairs)}; scales: {', '.join(claim.scales)}")
 
 
-def print_status(claim, scale, work_dir):
-    """``--status``: every model's seeds on disk (seed 0 when none) and where each stands."""
+def print_status(job):
+    """``--status``: every model's seeds on disk (seed 0 when none) and where each stands under ``job``'s settings;
+    a folder that cannot be read is named on its line, and the listing goes on before the error ends it."""
+    claim, scale, work_dir = job.claim, job.scale, job.work_dir
     print(f"{claim.name} at scale {scale} (runs in {os.path.join(work_dir, claim.name, scale)}):")
+    unreadable = []
     for model in claim.models:
         for seed in runs.seeds_on_disk(work_dir, claim.name, scale, model.name) or [0]:
-            first, *rest = runs.status_lines(runs.run_dir(work_dir, claim.name, scale, model.name, seed))
+            directory = runs.run_dir(work_dir, claim.name, scale, model.name, seed)
+            try:
+                first, *rest = runs.status_lines(directory, job.evaluation_settings(model.name, seed))
+            except TfrobustError as error:
+                unreadable.append(str(error))
+                first, rest = f"cannot be read: {error}", []
             print(f"{model.name} seed {seed}: {first}")
             for line in rest:
                 print(f"  {line}")
+    if unreadable:
+        raise TfrobustError(f"{len(unreadable)} run folder(s) cannot be read; the first: {unreadable[0]}")
 
 
 def main(argv):
@@ -323,9 +333,6 @@ def main(argv):
         raise TfrobustError(f"--claim is required; claims: {', '.join(claims.names())}")
     claim = claims.get(FLAGS.claim)
     setting = claim.setting(FLAGS.scale)
-    if FLAGS.status:
-        print_status(claim, FLAGS.scale, FLAGS.work_dir)
-        return
     seeds = parse_seeds(FLAGS.seeds)
     if claim.metric == "psnr" and FLAGS.sanity_size is not None:
         raise TfrobustError(f"--sanity_size does not apply to the PSNR claim {claim.name}: its sanity checks use "
@@ -344,6 +351,9 @@ def main(argv):
     job = Reproduction(claim, FLAGS.scale, x, y, setting, extra, os.path.abspath(FLAGS.work_dir), FLAGS.out_dir,
                        FLAGS.summary, command, batch_size=FLAGS.batch_size if FLAGS["batch_size"].present else None)
     job.sanity_size = len(x) if claim.metric == "psnr" else min(FLAGS.sanity_size or setting.sanity_size, len(x))
+    if FLAGS.status:
+        print_status(job)
+        return
     models = [m.name for m in claim.models]
     selected = [claim.model(name).name for name in dict.fromkeys(FLAGS.models)] or models
     first = seeds or [0]
