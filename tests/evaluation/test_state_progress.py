@@ -44,6 +44,16 @@ def copy_state(folder, tmp_path):
     return shutil.copytree(folder, tmp_path / "state")
 
 
+def drop_from_autoattack_start(state, key):
+    """Removes ``key`` from the AutoAttack start record's meta in ``state``: the record an older version wrote."""
+    start = state / "standard" / "lin" / "autoattack" / "attack" / "000000.npz"
+    with np.load(start) as saved:
+        arrays = {name: saved[name] for name in saved.files}
+    meta = json.loads(str(arrays.pop("__meta__")))
+    del meta[key]
+    np.savez(start, __meta__=np.array(json.dumps(meta)), **arrays)
+
+
 def test_a_finished_state_reads_back_the_evaluations_numbers(finished):
     folder, result = finished
     entries = read_progress(folder)
@@ -110,12 +120,7 @@ def test_an_autoattack_cut_between_and_inside_components(finished, tmp_path):
 def test_a_state_saved_before_components_were_named_numbers_them(finished, tmp_path):
     folder, _ = finished
     state = copy_state(folder, tmp_path)
-    start = state / "standard" / "lin" / "autoattack" / "attack" / "000000.npz"
-    with np.load(start) as saved:
-        arrays = {key: saved[key] for key in saved.files}
-    meta = json.loads(str(arrays.pop("__meta__")))
-    del meta["components"]
-    np.savez(start, __meta__=np.array(json.dumps(meta)), **arrays)
+    drop_from_autoattack_start(state, "components")
     autoattack = by_attack(read_progress(state))["autoattack"]
     assert [c["name"] for c in autoattack["components"]] == [None, None, None]
     assert format_progress([autoattack])[1].startswith("  component 0: done, ")
@@ -174,14 +179,9 @@ def test_records_being_written_are_not_read_and_foreign_or_damaged_ones_are_name
 
 
 def test_an_autoattack_start_record_without_its_chunk_size_uses_the_commands(finished, tmp_path):
-    folder, result = finished
+    folder, _ = finished
     state = copy_state(folder, tmp_path)
-    start = state / "standard" / "lin" / "autoattack" / "attack" / "000000.npz"
-    with np.load(start) as saved:
-        arrays = {key: saved[key] for key in saved.files}
-    meta = json.loads(str(arrays.pop("__meta__")))
-    del meta["batch_size"]  # a state saved before AutoAttack recorded it
-    np.savez(start, __meta__=np.array(json.dumps(meta)), **arrays)
+    drop_from_autoattack_start(state, "batch_size")  # a state saved before AutoAttack recorded it
     components = by_attack(read_progress(state))["autoattack"]["components"]
     assert [c["chunks"] for c in components] == [c["chunks_done"] for c in components]  # command.json's size: 8
     (state / "command.json").unlink()
