@@ -46,7 +46,12 @@ def copy_state(folder, tmp_path):
 
 def drop_from_autoattack_start(state, key):
     """Removes ``key`` from the AutoAttack start record's meta in ``state``: the record an older version wrote."""
-    start = state / "standard" / "lin" / "autoattack" / "attack" / "000000.npz"
+    drop_from_first_record(state / "standard" / "lin" / "autoattack" / "attack", key)
+
+
+def drop_from_first_record(journal_folder, key):
+    """Removes ``key`` from the meta of a journal's record 0."""
+    start = journal_folder / "000000.npz"
     with np.load(start) as saved:
         arrays = {name: saved[name] for name in saved.files}
     meta = json.loads(str(arrays.pop("__meta__")))
@@ -117,6 +122,16 @@ def test_an_autoattack_cut_between_and_inside_components(finished, tmp_path):
     assert lines[3] == "  square: waiting"
 
 
+def test_an_autoattack_before_its_own_first_record_counts_one_batch(finished, tmp_path):
+    folder, _ = finished
+    state = copy_state(folder, tmp_path)
+    truncate(state / "standard" / "lin" / "autoattack", keep=1)
+    shutil.rmtree(state / "standard" / "lin" / "autoattack" / "attack")  # killed before AutoAttack's start record
+    autoattack = by_attack(read_progress(state))["autoattack"]
+    assert (autoattack["batches_done"], autoattack["batches"], autoattack["finished"]) == (0, 1, False)
+    assert autoattack["standing"] == autoattack["attacked"] and "components" not in autoattack
+
+
 def test_a_state_saved_before_components_were_named_numbers_them(finished, tmp_path):
     folder, _ = finished
     state = copy_state(folder, tmp_path)
@@ -126,17 +141,21 @@ def test_a_state_saved_before_components_were_named_numbers_them(finished, tmp_p
     assert format_progress([autoattack])[1].startswith("  component 0: done, ")
 
 
-def test_an_attack_with_nothing_left_to_attack_is_done_and_one_without_a_batch_size_is_not(tmp_path):
+def test_an_attack_with_nothing_left_to_attack_is_done_and_an_unknown_batch_count_stays_unknown(tmp_path):
     model, x, y = linear_problem(20, 4)
     wrong = (np.argmax(model(x), axis=1) + 1) % 4  # labels no prediction matches: nothing to attack
     robust_accuracy(PGD(norm="linf", eps=0.1, steps=2), model, x, wrong, batch_size=BATCH,
                     journal=Journal(tmp_path / "none" / "pgd"))
     [entry] = read_progress(tmp_path / "none")
     assert (entry["attacked"], entry["batches"], entry["finished"], entry["standing"]) == (0, 0, True, 0)
-    # Killed after the plan, before the first batch, in a state without command.json: the count is unknown.
+    # Killed after the plan, before the first batch: the plan states the batch size.
     journal = Journal(tmp_path / "cut" / "pgd")
     robust_accuracy(PGD(norm="linf", eps=0.1, steps=2), model, x, y, batch_size=BATCH, journal=journal)
     truncate(journal.folder, keep=1)
+    [entry] = read_progress(tmp_path / "cut")
+    assert entry["batches"] == math.ceil(entry["attacked"] / BATCH) and not entry["finished"]
+    # A plan saved before it did, in a state without command.json: the count is unknown.
+    drop_from_first_record(tmp_path / "cut" / "pgd", "batch_size")
     [entry] = read_progress(tmp_path / "cut")
     assert entry["batches"] is None and not entry["finished"] and entry["standing"] == entry["attacked"] > 0
     assert format_progress([entry])[0].startswith("pgd: running, 0 batch(es), ")

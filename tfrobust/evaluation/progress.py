@@ -9,9 +9,10 @@ attacked counts as standing, so they are upper bounds of the final robust accura
 The reader works from the records alone: a journal's first record holds the clean predictions and the
 points to attack; a batch record the predictions on its points (a point is broken when its prediction
 differs from its clean one, which was correct); AutoAttack's own journal (``attack/``) starts with the
-points it was given and lists per chunk the points broken. A batch count needs the batch size: an
-attack's is the size of its first batch (every batch but the last is full), else the command's
-(``command.json``); AutoAttack's chunk size is in its start record.
+points it was given and lists per chunk the points broken. A batch count needs the batch size: the plan
+record states it (an attack that batches itself has one batch); in a state saved before it did, it is the
+size of the first batch (every batch but the last is full), else the command's (``command.json``).
+AutoAttack's chunk size is in its start record.
 """
 
 import json
@@ -147,8 +148,9 @@ def _attack_progress(name, path, records, batch_size):
         if not batches:  # its batch record, with the whole call's time, is written when it returns
             entry["seconds"] += sum(component["seconds"] for component in entry["components"])
     else:
-        # Every batch but the last is full: the first one done gives the size when the command does not.
-        size = len(batches[0][1]["y_pred"]) if batches else batch_size
+        # The plan record states the size (since it was recorded); else every batch but the last is full, so the
+        # first one done gives it; else the command's.
+        size = start.get("batch_size") or (len(batches[0][1]["y_pred"]) if batches else batch_size)
         entry["batches"] = (math.ceil(len(standing_index) / size) if size else
                             0 if not len(standing_index) else None)
     if batches or not inner:

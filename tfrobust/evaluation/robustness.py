@@ -110,7 +110,12 @@ def robust_accuracy(attack, craft_fn, x, y, *, predict_fn=None, batch_size=256, 
         if standing is not None:
             correct &= np.asarray(standing, bool)
         if journal is not None:
-            journal.append({"points": len(y), **clock.take()}, y_pred=y_pred, correct=correct)
+            # The attack's batch size, so a reader of the state (evaluation.progress) can count its batches; an
+            # attack that batches itself gets every standing point in one.
+            size = None
+            if attack is not None:
+                size = max(int(np.sum(correct)), 1) if getattr(attack, "batches_itself", False) else int(batch_size)
+            journal.append({"points": len(y), "batch_size": size, **clock.take()}, y_pred=y_pred, correct=correct)
     x_adv_all = x.copy() if keep_adversarial else None
     counts, invalid, attack_report = {}, 0, None
     if attack is not None:
