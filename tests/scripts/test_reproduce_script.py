@@ -121,6 +121,11 @@ def test_a_tiny_claim_end_to_end_and_again_without_retraining(in_process, tiny_c
     assert code == 0, err
     assert "plain seed 0: trained already" in out and "evaluating" not in out
     assert json.loads(record.read_text())["wall_seconds"] == before  # not retrained
+    code, out, err = in_process("reproduce", *args, "--status")
+    assert code == 0, err
+    for name in ("plain", "wider"):
+        clean = report["models"][name]["0"]["evaluation"]["clean"]
+        assert f"{name} seed 0: evaluated: clean {100 * clean:.1f} %, AutoAttack " in out
     assert json.loads((tmp_path / "out" / "tiny_test_claim.json").read_text())["pairs"] == report["pairs"]
 
     # A run of part of the claim keeps the other models' finished results: the file does not fall back to partial.
