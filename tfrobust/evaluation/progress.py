@@ -26,6 +26,8 @@ from tfrobust.errors import TfrobustError
 
 #: The suite's journal of the clean predictions (``run_suite``): it attacks nothing.
 CLEAN = "clean"
+#: What makes an unfinished attack's standing count provisional (said beside every such count).
+PROVISIONAL = "points not yet attacked count as standing"
 #: The sub-journal in which an attack that batches itself (AutoAttack) records its chunks.
 ATTACK_JOURNAL = "attack"
 

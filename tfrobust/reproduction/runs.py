@@ -22,7 +22,7 @@ import numpy as np
 from tfrobust.core.files import atomic_path, write_json
 from tfrobust.core.run_layout import RunLayout
 from tfrobust.errors import TfrobustError
-from tfrobust.evaluation.progress import format_progress, read_progress
+from tfrobust.evaluation.progress import PROVISIONAL, format_progress, read_progress
 
 TRAINING_RECORD = "reproduce_training.json"
 EVALUATION_FILE = "reproduce_evaluation.json"
@@ -144,10 +144,10 @@ def status_lines(directory, settings=None):
     trained = "trained" if saved is None else f"trained; its saved evaluation ({evaluation}) has other settings, " \
                                               "which this command evaluates again"
     state = os.path.join(directory, EVALUATION_STATE)
-    entries = read_progress(state) if os.path.isdir(state) else []
+    entries = read_progress(state)
     if not entries:
         return [trained if saved is not None else "trained, not evaluated yet"]
-    return [f"{trained}; evaluation running or interrupted (provisional: points not yet attacked count as standing):",
+    return [f"{trained}; evaluation running or interrupted (provisional: {PROVISIONAL}):",
             *format_progress(entries)]
 
 

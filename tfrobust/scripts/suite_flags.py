@@ -15,7 +15,7 @@ from tfrobust.evaluation import SUITES
 from tfrobust.evaluation import markdown
 from tfrobust.evaluation.attack_options import attack_overrides
 from tfrobust.evaluation.eps_sweep import evaluate_eps_sweep, html_paths, is_sweep, sweep_markdown, write_sweep_report
-from tfrobust.evaluation.progress import format_progress, read_progress
+from tfrobust.evaluation.progress import PROVISIONAL, format_progress, read_progress
 from tfrobust.evaluation.resume import STATE_DIR, EvaluationState, command_identity
 from tfrobust.evaluation.suite import suite_entries
 
@@ -56,12 +56,11 @@ def define_suite_flags():
 def print_status(out_dir):
     """``--status``: the progress of the evaluation saved in ``<out_dir>/state`` (``evaluation.progress``)."""
     folder = os.path.join(out_dir, STATE_DIR)
-    entries = read_progress(folder) if os.path.isdir(folder) else []
+    entries = read_progress(folder)
     if not entries:
         print(f"no saved evaluation in {folder}: none has started there, or it finished (its report is in {out_dir})")
         return
-    print(f"evaluation saved in {folder} (standing counts of unfinished attacks are provisional: points not yet "
-          "attacked count as standing)")
+    print(f"evaluation saved in {folder} (standing counts of unfinished attacks are provisional: {PROVISIONAL})")
     for line in format_progress(entries):
         print(line)
 
