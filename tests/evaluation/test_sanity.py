@@ -27,9 +27,13 @@ def flagged(result):
 
 def test_plain_model_raises_no_flag(plain_model):
     model, x, y = plain_model
-    result = sanity_checks(model, x, y, norm="linf", eps=0.1)
+    result = sanity_checks(model, x, y, norm="linf", eps=0.1, batch_size=100)
     assert flagged(result) == set(), result["flags"]
     assert result["pgd"] < result["fgsm"]
+    # The randomness check runs on one batch; its detail says how many points its counts are out of.
+    correct = int(np.sum(np.argmax(model(x[:100]), axis=1) == y[:100]))
+    stochastic = next(flag["detail"] for flag in result["flags"] if flag["check"] == "stochastic")
+    assert stochastic.endswith(f"correct per pass {[correct] * 5} of the first 100 points"), stochastic
     assert all(flag["explanation"].endswith(".") and len(flag["explanation"]) < 300 for flag in result["flags"])
 
 

@@ -6,9 +6,9 @@ The checks run on a small subset (``sanity_size`` points) and measure:
   * accuracy-vs-ε curve of PGD (monotone? reaching ~0 when ε is unbounded?),
   * accuracy-vs-iterations curve of PGD (converged?),
   * FGSM vs PGD (is iterating stronger?), white-box vs prediction-only/transfer attacks,
-  * the share of zero or non-finite input gradients, and whether repeated predictions differ
-    (AutoAttack's randomness check: 5 passes, L2-normalised logits, 1e-4, so float non-determinism of
-    large logits is not taken for randomness),
+  * the share of zero or non-finite input gradients, and whether repeated predictions on the first batch
+    differ (AutoAttack's randomness check: 5 passes, L2-normalised logits, 1e-4, so float non-determinism
+    of large logits is not taken for randomness; its detail says how many points its counts are out of),
   * whether the outputs look like probabilities instead of logits, and, given a suite with AutoAttack,
     whether its Square component broke more than 0.2 pt after the white-box components.
 """
@@ -143,7 +143,8 @@ def sanity_checks(model, x, y, *, norm, eps, suite_result=None, seed=0, steps=20
               f"zero gradients {100 * health['zero']:.1f}%, non-finite {100 * health['nonfinite']:.1f}%"),
         _flag("stochastic", randomness["flagged"],
               f"largest distance between normalised logits over {checks.RANDOMNESS_PASSES} passes "
-              f"{randomness['max_difference']:.3g}; correct per pass {randomness['correct']}"),
+              f"{randomness['max_difference']:.3g}; correct per pass {randomness['correct']} of the first "
+              f"{len(x[:batch_size])} points"),
         _flag("probability_outputs", probabilities,
               "every output row lies in [0, 1] and sums to 1" if probabilities else "outputs are logits"),
     ]
