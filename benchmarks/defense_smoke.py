@@ -33,6 +33,7 @@ import keras
 import numpy as np
 from absl import app, flags
 
+from _machine import machine  # benchmarks/_machine.py (this script's folder)
 from tfrobust import data, models
 from tfrobust.attacks import FGSM, PGD, GaussianNoise
 from tfrobust.attacks.losses import AuxiliaryLoss
@@ -233,6 +234,7 @@ def main(argv):
     if "cifs" in FLAGS.parts:
         results["cifs"] = cifs_study(splits, FLAGS.out_dir)
     results["wall_seconds"] = round(time.perf_counter() - start, 1)
+    results["machine"] = machine()
     arms = "" if set(FLAGS.cifs_arms) == {"vanilla", "cifs"} or "cifs" not in FLAGS.parts else "-" + "-".join(
         FLAGS.cifs_arms)
     if "ode" in FLAGS.parts and len(FLAGS.ode_models) < 3:
@@ -243,7 +245,7 @@ def main(argv):
     with open(stem + ".md", "w", encoding="utf-8") as handle:
         handle.write(text)
     print(text)
-    print(f"wall time {results['wall_seconds']:.0f} s")
+    print(f"wall time {results['wall_seconds']:.0f} s ({results['machine']})")
 
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@ import keras
 import numpy as np
 from absl import flags
 
+from _machine import machine  # benchmarks/_machine.py (this script's folder)
 from tfrobust import data, models
 from tfrobust.attacks import FGSM, PGD
 from tfrobust.cli import run
@@ -171,7 +172,7 @@ def write_summary(rows, results, out_dir, seconds):
              "analysis_points": FLAGS.analysis_points, "epochs": FLAGS.epochs, "eps": FLAGS.eps,
              "optimizer": FLAGS.optimizer, "learning_rate": FLAGS.learning_rate, "weight_decay": FLAGS.weight_decay,
              "stage_widths": [int(w) for w in FLAGS.stage_widths], "trelu_mode": FLAGS.trelu_mode,
-             "seed": FLAGS.seed, "total_seconds": round(seconds, 1)}
+             "seed": FLAGS.seed, "total_seconds": round(seconds, 1), "machine": machine()}
     analyses.write_json({"setup": setup, "rows": rows}, os.path.join(out_dir, "results.json"))
     with open(os.path.join(out_dir, "table.md"), "w", encoding="utf-8") as handle:
         handle.write(table(rows))
@@ -196,7 +197,7 @@ def main(argv):
         # Written after every variant, so an interrupted run still leaves its finished rows.
         write_summary(rows, results, out_dir, time.perf_counter() - start)
     print(table(rows))
-    print(f"total {time.perf_counter() - start:.0f} s; files in {out_dir}")
+    print(f"total {time.perf_counter() - start:.0f} s ({machine()}); files in {out_dir}")
 
 
 if __name__ == "__main__":
