@@ -1,5 +1,6 @@
-# tfrobust — every command installs what it needs first (a .venv with requirements.txt + the package
-# in editable mode, and Debian's dataset-fashion-mnist when missing).
+# tfrobust — every command installs what it needs first (a .venv with requirements.txt,
+# requirements-distributed.txt and the package in editable mode; Debian's dataset-fashion-mnist, and for the
+# targets that need them Chromium or the offline Bazel, when missing).
 
 PYTHON ?= python3
 VENV := .venv
@@ -9,7 +10,7 @@ FASHION_MNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEMO_DIR ?= runs/demo
 
-.PHONY: install fashion-mnist chromium test test-all demo bench bazel-build bazel-test clean
+.PHONY: install fashion-mnist chromium bazel test test-all demo bench bazel-build bazel-test clean
 
 install: $(STAMP) fashion-mnist
 
@@ -26,6 +27,11 @@ fashion-mnist:
 # Headless Chromium renders report.html in a test.
 chromium:
 	@test -x /usr/bin/chromium || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium; }
+
+# Debian's Bazel 4.2.3 and the Java rules WORKSPACE points to (/usr/share/bazel/rules/java): offline builds.
+bazel:
+	@test -x /usr/bin/bazel -a -d /usr/share/bazel/rules/java || { $(SUDO) apt-get update -q && \
+	    $(SUDO) apt-get install -y -q bazel-bootstrap bazel-rules-java; }
 
 # Lint (ruff, configured in pyproject.toml), then the fast suite (< 10 minutes on 2 CPU cores); slow
 # tests are marked `slow`.
@@ -71,10 +77,10 @@ bench: install
 	$(PY) -m pip install -q -r requirements-bench.txt
 	for b in benchmarks/[!_]*.py; do $(PY) $$b || exit 1; done  # benchmarks/_*.py are shared helpers
 
-bazel-build: install
+bazel-build: install bazel
 	tools/bazel/run.sh build
 
-bazel-test: install
+bazel-test: install bazel
 	tools/bazel/run.sh test
 
 clean:
