@@ -71,6 +71,17 @@ def test_status_lines_follow_a_model_folder_from_nothing_to_evaluated(tmp_path):
     assert first.startswith("trained; evaluation running or interrupted")
     assert line.startswith(f"standard/model/pgd: running, 2 of {batches} batch(es), ") and "provisional" in line
 
+    # The suite's last attack finished: what follows (sanity checks, adaptive recipe) is not journalled, and says so.
+    from tfrobust.evaluation.suite import SUITES  # pylint: disable=import-outside-toplevel
+    from tfrobust.reproduction.model_evaluation import SUITE  # pylint: disable=import-outside-toplevel
+    assert runs.SUITE_LAST_ATTACK == SUITES[SUITE][-1][0]
+    last = Journal(f"{folder}/{runs.EVALUATION_STATE}").child("standard").child("model").child(runs.SUITE_LAST_ATTACK)
+    robust_accuracy(PGD(norm="linf", eps=0.1, steps=3, seed=0), model, x, y, batch_size=8, journal=last)
+    *_, done, after = runs.status_lines(folder)
+    assert done.startswith(f"standard/model/{runs.SUITE_LAST_ATTACK}: done, {batches} of {batches} batch(es)")
+    assert after.startswith("the standard suite is done; the sanity checks and any adaptive recipe follow it")
+    last.clear()
+
     result = {"clean": 0.8, "strongest": 0.6, "flagged": ["not_monotone"],
               "rows": [{"attack": "autoattack", "accuracy": 0.62}]}
     runs.save_evaluation(folder, {}, result, {"clean": np.ones(2, bool)})

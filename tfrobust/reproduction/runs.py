@@ -113,6 +113,11 @@ def invocations(directory):
         return json.load(handle).get("wall_seconds", [])
 
 
+#: The standard suite's last attack (``evaluation.suite.SUITES["standard"]``): once its journal is finished, what
+#: is left of a model's evaluation (the sanity checks, the adaptive recipe) is not journalled.
+SUITE_LAST_ATTACK = "autoattack"
+
+
 def status_lines(directory, settings=None):
     """What a model's folder holds, for ``--status``: not started, training (epochs logged), trained, its saved
     evaluation's headline, or the progress of its running evaluation (``evaluation.progress``; provisional).
@@ -147,8 +152,11 @@ def status_lines(directory, settings=None):
     entries = read_progress(state)
     if not entries:
         return [trained if saved is not None else "trained, not evaluated yet"]
-    return [f"{trained}; evaluation running or interrupted (provisional: {PROVISIONAL}):",
-            *format_progress(entries)]
+    lines = [f"{trained}; evaluation running or interrupted (provisional: {PROVISIONAL}):", *format_progress(entries)]
+    if any(entry["finished"] and entry["journal"].rsplit("/", 1)[-1] == SUITE_LAST_ATTACK for entry in entries):
+        lines.append("the standard suite is done; the sanity checks and any adaptive recipe follow it unjournalled "
+                     "(an interrupted run does them again, then writes the evaluation)")
+    return lines
 
 
 def _headline(result):
