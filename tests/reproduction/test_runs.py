@@ -71,16 +71,24 @@ def test_status_lines_follow_a_model_folder_from_nothing_to_evaluated(tmp_path):
     assert first.startswith("trained; evaluation running or interrupted")
     assert line.startswith(f"standard/model/pgd: running, 2 of {batches} batch(es), ") and "provisional" in line
 
-    # The suite's last attack finished: what follows (sanity checks, adaptive recipe) is not journalled, and says so.
-    from tfrobust.evaluation.suite import SUITES  # pylint: disable=import-outside-toplevel
+    # Every journal finished, the suite's last attack among them: what follows (sanity checks, analyses, adaptive
+    # recipe) is not journalled, and the status says so; while any attack still runs, it does not.
     from tfrobust.reproduction.model_evaluation import SUITE  # pylint: disable=import-outside-toplevel
-    assert runs.SUITE_LAST_ATTACK == SUITES[SUITE][-1][0]
+    assert SUITE == "standard" and runs.SUITE_LAST_ATTACK == "autoattack"
     last = Journal(f"{folder}/{runs.EVALUATION_STATE}").child("standard").child("model").child(runs.SUITE_LAST_ATTACK)
+    robust_accuracy(PGD(norm="linf", eps=0.1, steps=3, seed=0), model, x, y, batch_size=8, journal=last)
+    assert not any(line.startswith("the standard suite is done") for line in runs.status_lines(folder))  # pgd runs
+    truncate(last.folder, keep=1 + 1)
+    robust_accuracy(PGD(norm="linf", eps=0.1, steps=3, seed=0), model, x, y, batch_size=8, journal=journal)
+    *_, pgd_done, running = runs.status_lines(folder)  # the last attack cut after one batch
+    assert pgd_done.startswith("standard/model/pgd: done") and running.startswith(
+        f"standard/model/{runs.SUITE_LAST_ATTACK}: running, 1 of {batches} batch(es)")
     robust_accuracy(PGD(norm="linf", eps=0.1, steps=3, seed=0), model, x, y, batch_size=8, journal=last)
     *_, done, after = runs.status_lines(folder)
     assert done.startswith(f"standard/model/{runs.SUITE_LAST_ATTACK}: done, {batches} of {batches} batch(es)")
-    assert after.startswith("the standard suite is done; the sanity checks and any adaptive recipe follow it")
+    assert after.startswith("the standard suite is done; the sanity checks, analyses and any adaptive recipe")
     last.clear()
+    truncate(journal.folder, keep=1 + 2)
 
     result = {"clean": 0.8, "strongest": 0.6, "flagged": ["not_monotone"],
               "rows": [{"attack": "autoattack", "accuracy": 0.62}]}

@@ -124,9 +124,10 @@ def sanity_checks(model, x, y, *, norm, eps, suite_result=None, seed=0, steps=20
     by_eps = [p["accuracy"] for p in measured["accuracy_vs_eps"]]
     by_steps = [p["accuracy"] for p in measured["accuracy_vs_steps"]]
     health = gradient_health(target, x, y, batch_size)
-    spread = logits_std(target.logits_fn, tf.constant(x[:batch_size]))
-    randomness = checks.randomness(target.logits_fn, x[:batch_size], y[:batch_size])
-    probabilities = checks.looks_like_probabilities(target.logits_fn(tf.constant(x[:batch_size])))
+    first_x, first_y = x[:batch_size], y[:batch_size]  # the per-pass checks look at the first batch
+    spread = logits_std(target.logits_fn, tf.constant(first_x))
+    randomness = checks.randomness(target.logits_fn, first_x, first_y)
+    probabilities = checks.looks_like_probabilities(target.logits_fn(tf.constant(first_x)))
 
     flags = [
         _flag("iterative_not_stronger", fgsm > 0.02 and at_eps > fgsm - TOLERANCE / 2,
@@ -144,7 +145,7 @@ def sanity_checks(model, x, y, *, norm, eps, suite_result=None, seed=0, steps=20
         _flag("stochastic", randomness["flagged"],
               f"largest distance between normalised logits over {checks.RANDOMNESS_PASSES} passes "
               f"{randomness['max_difference']:.3g}; correct per pass {randomness['correct']} of the first "
-              f"{len(x[:batch_size])} points"),
+              f"{len(first_x)} points"),
         _flag("probability_outputs", probabilities,
               "every output row lies in [0, 1] and sums to 1" if probabilities else "outputs are logits"),
     ]

@@ -23,6 +23,7 @@ from tfrobust.core.files import atomic_path, write_json
 from tfrobust.core.run_layout import RunLayout
 from tfrobust.errors import TfrobustError
 from tfrobust.evaluation.progress import PROVISIONAL, format_progress, read_progress
+from tfrobust.evaluation.suite import SUITES
 
 TRAINING_RECORD = "reproduce_training.json"
 EVALUATION_FILE = "reproduce_evaluation.json"
@@ -113,9 +114,9 @@ def invocations(directory):
         return json.load(handle).get("wall_seconds", [])
 
 
-#: The standard suite's last attack (``evaluation.suite.SUITES["standard"]``): once its journal is finished, what
-#: is left of a model's evaluation (the sanity checks, the adaptive recipe) is not journalled.
-SUITE_LAST_ATTACK = "autoattack"
+#: The last attack of the standard suite (``model_evaluation.SUITE``): once every journal is finished and this one
+#: too, what is left of a model's evaluation (sanity checks, analyses, adaptive recipe) is not journalled.
+SUITE_LAST_ATTACK = SUITES["standard"][-1][0]
 
 
 def status_lines(directory, settings=None):
@@ -153,9 +154,10 @@ def status_lines(directory, settings=None):
     if not entries:
         return [trained if saved is not None else "trained, not evaluated yet"]
     lines = [f"{trained}; evaluation running or interrupted (provisional: {PROVISIONAL}):", *format_progress(entries)]
-    if any(entry["finished"] and entry["journal"].rsplit("/", 1)[-1] == SUITE_LAST_ATTACK for entry in entries):
-        lines.append("the standard suite is done; the sanity checks and any adaptive recipe follow it unjournalled "
-                     "(an interrupted run does them again, then writes the evaluation)")
+    if all(entry["finished"] for entry in entries) and any(
+            entry["journal"].rsplit("/", 1)[-1] == SUITE_LAST_ATTACK for entry in entries):
+        lines.append("the standard suite is done; the sanity checks, analyses and any adaptive recipe follow it "
+                     "unjournalled (an interrupted run does them again, then writes the evaluation)")
     return lines
 
 
