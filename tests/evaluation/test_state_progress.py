@@ -120,6 +120,10 @@ def test_an_autoattack_cut_between_and_inside_components(finished, tmp_path):
     lines = format_progress([autoattack])
     assert lines[2].startswith(f"  apgd-t: running, 1 of {chunks[1]} chunk(s), ") and "min left" in lines[2]
     assert lines[3] == "  square: waiting"
+    # The time left goes by points, not chunks: the last chunk holds only the remainder.
+    assert robust[0] % BATCH, "the problem should leave a part-filled last chunk"
+    assert apgd_t["seconds_left"] == pytest.approx(apgd_t["seconds"] / BATCH * (robust[0] - BATCH))
+    assert autoattack["components"][0]["seconds_left"] is None and square["seconds_left"] is None
 
 
 def test_an_autoattack_before_its_own_first_record_counts_one_batch(finished, tmp_path):

@@ -43,7 +43,9 @@ def read_progress(folder):
     work), and for AutoAttack ``components``: per component ``name`` (None in a state saved before names were
     recorded), ``chunks_done``, ``chunks`` (None while the component waits for its predecessor, or when the
     chunk size is unknown), ``standing`` after its finished chunks (AutoAttack's own count, which a randomised
-    model's final predictions may not repeat), ``seconds``, ``finished`` and ``waiting``.
+    model's final predictions may not repeat), ``seconds``, ``seconds_left`` (an estimate for a running component:
+    its seconds per point so far times the points its remaining chunks hold; None when unknown), ``finished`` and
+    ``waiting``.
 
     Raises:
       TfrobustError: a record is damaged, or a folder holds records this reader does not know.
@@ -90,10 +92,7 @@ def format_progress(entries):
             state = "done" if component["finished"] else "running"
             chunks = component["chunks_done"] if component["chunks"] is None else \
                 f"{component['chunks_done']} of {component['chunks']}"
-            left = ""
-            if component["chunks"] is not None and not component["finished"] and component["chunks_done"]:
-                mean = component["seconds"] / component["chunks_done"]  # the mean chunk so far, times those left
-                left = f", ≈ {mean * (component['chunks'] - component['chunks_done']) / 60:.0f} min left"
+            left = "" if component["seconds_left"] is None else f", ≈ {component['seconds_left'] / 60:.0f} min left"
             lines.append(f"  {label}: {state}, {chunks} chunk(s), {component['standing']} standing, "
                          f"{component['seconds']:.0f} s{left}")
     return lines
@@ -185,10 +184,16 @@ def _components(records, batch_size):
         # A component's chunks are cut from the points its predecessor left: unknown until that one finishes.
         waiting = index > 0 and not components[-1]["finished"]
         planned = math.ceil(standing / size) if size and not waiting else None
+        seconds = sum(float(meta["seconds"]) for meta, _ in done)
+        # Chunk k holds points [k·size, (k + 1)·size) of those standing at the component's start (the last one
+        # fewer): the time left is the time per point so far times the points left, not per chunk.
+        points_done = sum(min(size, standing - int(meta["chunk"]) * size) for meta, _ in done) if planned else 0
+        seconds_left = (seconds / points_done * (standing - points_done) if points_done and len(done) < planned
+                        else None)
         broken_here = sum(len(chunk["broken"]) for _, chunk in done)
         standing -= broken_here
         broken += broken_here
         components.append({"name": names[index] if names else None, "chunks_done": len(done), "chunks": planned,
-                           "standing": standing, "seconds": sum(float(meta["seconds"]) for meta, _ in done),
+                           "standing": standing, "seconds": seconds, "seconds_left": seconds_left,
                            "finished": planned is not None and len(done) >= planned, "waiting": waiting})
     return components, broken
