@@ -3,6 +3,7 @@ evaluation continues from its saved state and ends with exactly the uninterrupte
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -40,9 +41,11 @@ def command(model_file, out_dir):
 
 
 def chunk_records(out_dir):
-    """AutoAttack's finished chunks in the saved state."""
+    """AutoAttack's finished chunks in the saved state: its records less the header. Only ``NNNNNN.npz`` names
+    count: a kill during a write leaves the record's ``.tmp-*`` folder beside them, which is not a record."""
     folder = os.path.join(out_dir, "state", "eps_0.05", "mlp.keras", "autoattack", "attack")
-    return max(len(os.listdir(folder)) - 1, 0) if os.path.isdir(folder) else 0
+    names = os.listdir(folder) if os.path.isdir(folder) else []
+    return max(sum(bool(re.fullmatch(r"\d{6}\.npz", name)) for name in names) - 1, 0)
 
 
 def results(out_dir):
