@@ -14,10 +14,11 @@ def kill_when(args, ready, *, env, cwd, timeout=300):
     process = subprocess.Popen(args, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.time() + timeout
-        while time.time() < deadline and process.poll() is None and not ready():
+        was_ready = False
+        while time.time() < deadline and process.poll() is None and not (was_ready := ready()):
             time.sleep(0.01)
         assert process.poll() is None, "the program ended before it could be interrupted"
-        assert ready(), f"the program was not ready to be interrupted within {timeout}s"
+        assert was_ready, f"the program was not ready to be interrupted within {timeout}s"
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=60)
     finally:
