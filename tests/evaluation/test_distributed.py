@@ -81,8 +81,9 @@ def test_a_worker_killed_mid_evaluation_is_restarted_and_its_calls_retried(probl
 
     def map_then_kill(method, jobs):
         # The kill comes from the driver, between two results of the first map (PGD's 8 batches, dealt
-        # round-robin two per worker): worker 1 is sure to hold an unanswered call, and most of the evaluation
-        # is still to come. A polling thread could be starved on a loaded machine until the work was done.
+        # round-robin two per worker): worker 1 almost always holds an unanswered call then, which is retried,
+        # and most of the evaluation is still to come, so its restarted process answers later calls either way.
+        # A polling thread could be starved on a loaded machine until the work was done.
         for result in real_map(method, jobs):
             if "jobs" not in killed and sum(executor.stats()["jobs"]) - done_at_start >= 2:
                 killed["jobs"] = sum(executor.stats()["jobs"]) - done_at_start
